@@ -369,7 +369,9 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Ctrl-C and `kill` both lead to the same orderly stop as the ExitStack unwinds.
+    # Ctrl-C and `kill` both lead to the same orderly stop as the ExitStack unwinds. SIGINT is
+    # set explicitly: a shell starting us in the background would otherwise have it ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as stack:
         try:
