@@ -1,8 +1,17 @@
-"""People who use Postane. Their external mailboxes live here too (issue #3)."""
+"""People who use Postane and the external mailboxes they register."""
 
 from __future__ import annotations
 
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts import crypto
 
 
 class User(AbstractUser):
@@ -10,3 +19,141 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+
+class Protocol(models.TextChoices):
+    POP3 = "pop3", "POP3"
+    IMAP = "imap", "IMAP"
+
+
+class Security(models.TextChoices):
+    NONE = "none", _("None (plain text)")
+    STARTTLS = "starttls", "STARTTLS"
+    SSL = "ssl", _("SSL/TLS")
+
+
+class Retention(models.TextChoices):
+    KEEP = "keep", _("Keep every message on the server")
+    DELETE = "delete", _("Delete from the server after download")
+    DELETE_AFTER_DAYS = "days", _("Delete from the server after some days")
+
+
+class MailboxState(models.TextChoices):
+    IDLE = "idle", _("Idle")
+    SYNCING = "syncing", _("Syncing")
+    ERROR = "error", _("Error")
+    DISABLED = "disabled", _("Disabled")
+
+
+# The standard ports (RFC 8314 for implicit TLS); the form proposes these when the security changes.
+DEFAULT_PORTS: dict[tuple[str, str], int] = {
+    ("pop3", "none"): 110,
+    ("pop3", "starttls"): 110,
+    ("pop3", "ssl"): 995,
+    ("imap", "none"): 143,
+    ("imap", "starttls"): 143,
+    ("imap", "ssl"): 993,
+    ("smtp", "none"): 25,
+    ("smtp", "starttls"): 587,
+    ("smtp", "ssl"): 465,
+}
+
+colour_validator = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour such as #1f5fa8."))
+port_validators = [MinValueValidator(1), MaxValueValidator(65535)]
+
+
+class Mailbox(models.Model):
+    """An account at some provider: where its mail comes from and how mail leaves through it.
+
+    Passwords are stored only as Fernet tokens (`*_password_encrypted`); they are decrypted in
+    the worker right before a login and never shown, logged or sent to the browser.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailboxes")
+    name = models.CharField(_("name"), max_length=100)
+    email_address = models.EmailField(_("email address"), max_length=254)
+    display_name = models.CharField(_("sender name"), max_length=200, blank=True)
+    colour = models.CharField(_("colour"), max_length=7, default="#1f5fa8", validators=[colour_validator])
+    signature = models.TextField(_("signature"), blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    poll_interval_minutes = models.PositiveIntegerField(
+        _("check for new mail every (minutes)"), default=5, validators=[MinValueValidator(1)]
+    )
+
+    protocol = models.CharField(
+        _("incoming protocol"), max_length=4, choices=Protocol.choices, default=Protocol.POP3
+    )
+    incoming_host = models.CharField(_("incoming server"), max_length=253)
+    incoming_port = models.PositiveIntegerField(_("port"), validators=port_validators)
+    incoming_security = models.CharField(
+        _("security"), max_length=8, choices=Security.choices, default=Security.SSL
+    )
+    incoming_login = models.CharField(_("login"), max_length=320)
+    incoming_password_encrypted = models.TextField(editable=False)
+    incoming_fingerprint = models.CharField(_("trusted certificate (SHA-256)"), max_length=95, blank=True)
+
+    smtp_host = models.CharField(_("outgoing (SMTP) server"), max_length=253)
+    smtp_port = models.PositiveIntegerField(_("port"), validators=port_validators, default=587)
+    smtp_security = models.CharField(
+        _("security"), max_length=8, choices=Security.choices, default=Security.STARTTLS
+    )
+    smtp_same_login = models.BooleanField(_("use the incoming login for SMTP"), default=True)
+    smtp_login = models.CharField(_("SMTP login"), max_length=320, blank=True)
+    smtp_password_encrypted = models.TextField(editable=False, blank=True)
+    smtp_fingerprint = models.CharField(_("trusted certificate (SHA-256)"), max_length=95, blank=True)
+
+    pop3_retention = models.CharField(
+        _("on the server"), max_length=6, choices=Retention.choices, default=Retention.KEEP
+    )
+    pop3_retention_days = models.PositiveIntegerField(
+        _("days to keep on the server"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    imap_folders = models.JSONField(
+        _("folders to sync"),
+        default=list,
+        blank=True,
+        help_text=_("Empty: every subscribed folder, and always INBOX, Sent, Drafts, Trash and Junk."),
+    )
+
+    # Health, kept by the fetch engine.
+    state = models.CharField(
+        _("state"), max_length=8, choices=MailboxState.choices, default=MailboxState.IDLE
+    )
+    last_success_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    last_error_kind = models.CharField(_("last error kind"), max_length=20, blank=True)
+    last_error_message = models.TextField(_("last error"), blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("mailbox")
+        verbose_name_plural = _("mailboxes")
+        ordering: ClassVar = ["owner", "name", "email_address"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["owner", "email_address"], name="unique_mailbox_address_per_owner"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(pop3_retention="days") | models.Q(pop3_retention_days__isnull=False),
+                name="retention_days_set_when_deleting_after_days",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email_address}>"
+
+    def __repr__(self) -> str:
+        return f"<Mailbox {self.id} {self.email_address}>"
+
+    def set_incoming_password(self, password: str) -> None:
+        self.incoming_password_encrypted = crypto.encrypt(password)
+
+    def set_smtp_password(self, password: str) -> None:
+        self.smtp_password_encrypted = crypto.encrypt(password) if password else ""
+
+    @property
+    def effective_smtp_login(self) -> str:
+        return self.incoming_login if self.smtp_same_login else self.smtp_login

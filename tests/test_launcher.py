@@ -20,7 +20,8 @@ from urllib.parse import urlencode
 import psutil
 import pytest
 
-from tests.conftest import BASE_DIR, free_port, wait_for
+from tests.conftest import BASE_DIR, wait_for
+from tests.servers.net import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping
@@ -69,6 +70,39 @@ def envlist(name: str, default: list[str], env: Mapping[str, str] = os.environ) 
     value = env.get(name, "")
     items = [item.strip() for item in value.split(",") if item.strip()]
     return items or default
+
+
+def envnetworks(
+    name: str, env: Mapping[str, str] = os.environ
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    networks = []
+    for item in envlist(name, [], env=env):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not a network such as 10.0.0.0/8") from None
+    return networks
+
+
+MAIL_PORTS = [25, 110, 143, 465, 587, 993, 995]
+
+
+def envports(name: str, env: Mapping[str, str] = os.environ) -> list[int] | None:
+    """Ports and ranges ("25,587,10000-10100"); "any" lifts the limit. Default: the mail ports."""
+    items = envlist(name, [], env=env)
+    if items == ["any"]:
+        return None
+    ports: set[int] = set(MAIL_PORTS)
+    for item in items:
+        low, _sep, high = item.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not a port or a range such as 10000-10100") from None
+        if not 1 <= first <= last <= 65535:
+            raise ConfigError(f"{name}: {item!r} is outside 1-65535")
+        ports.update(range(first, last + 1))
+    return sorted(ports)
 
 
 def database_from_env(name: str = "DATABASE_URL", env: Mapping[str, str] = os.environ) -> dict[str, Any]:

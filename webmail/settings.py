@@ -17,6 +17,8 @@ from webmail.env import (
     envbool,
     envint,
     envlist,
+    envnetworks,
+    envports,
     envstr,
     fail,
     redis_url_from_env,
@@ -52,6 +54,14 @@ try:
     WEBMAIL_HEARTBEAT_STALE_SECONDS = envint("WEBMAIL_HEARTBEAT_STALE_SECONDS", 120, minimum=1)
     CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
     CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", CELERY_TASK_SOFT_TIME_LIMIT + 60, minimum=1)
+    # Mail servers the workers may reach beyond the public internet (intranet servers), and ports.
+    WEBMAIL_ALLOWED_MAIL_NETWORKS = envnetworks("WEBMAIL_ALLOWED_MAIL_NETWORKS")
+    WEBMAIL_ALLOWED_MAIL_HOSTS = [host.lower() for host in envlist("WEBMAIL_ALLOWED_MAIL_HOSTS", [])]
+    WEBMAIL_ALLOWED_MAIL_PORTS = envports("WEBMAIL_ALLOWED_MAIL_PORTS")
+    # An extra CA bundle (PEM) trusted beside the system CAs, for a company's own certificate authority.
+    WEBMAIL_EXTRA_CA_FILE = envstr("WEBMAIL_EXTRA_CA_FILE", "") or None
+    WEBMAIL_MAIL_TIMEOUT = envint("WEBMAIL_MAIL_TIMEOUT", 20, minimum=1)
+    WEBMAIL_MIN_POLL_MINUTES = envint("WEBMAIL_MIN_POLL_MINUTES", 1, minimum=1)
     LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
     if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {LOG_LEVEL!r}")

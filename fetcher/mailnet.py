@@ -1,0 +1,283 @@
+"""Reaching a mail server safely: host checks (SSRF), TCP, TLS and certificate pinning.
+
+Plain Python with no Django imports. Every connection the web process or a worker makes
+to a mail server goes through `check_endpoint` (resolve once, refuse what is not allowed)
+and `open_socket` (connect to exactly the address that was checked), so a name that
+re-resolves to an internal address between the check and the connection gains nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+MAIL_PORTS = frozenset({25, 110, 143, 465, 587, 993, 995})
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_FORBIDDEN_CHARACTERS = ("\r", "\n", "\0")
+
+
+class Security(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    SSL = "ssl"
+
+
+class Step(StrEnum):
+    """The stages of reaching and using a mail server, in order; errors name one."""
+
+    INPUT = "input"
+    POLICY = "policy"
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    GREETING = "greeting"
+    STARTTLS = "starttls"
+    AUTH = "auth"
+    UIDL = "uidl"
+    FOLDERS = "folders"
+    PROTOCOL = "protocol"
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    sha256: str
+    names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_der(cls, der: bytes) -> CertificateInfo:
+        cert = x509.load_der_x509_certificate(der)
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = tuple(san.get_values_for_type(x509.DNSName)) + tuple(
+                str(ip) for ip in san.get_values_for_type(x509.IPAddress)
+            )
+        except x509.ExtensionNotFound:
+            names = tuple(
+                str(attr.value) for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            )
+        return cls(
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            sha256=format_fingerprint(cert.fingerprint(hashes.SHA256())),
+            names=names,
+        )
+
+
+class MailError(Exception):
+    """A mail server could not be reached or used; `step` says where, `permanent` whether a retry can help."""
+
+    def __init__(
+        self,
+        step: Step,
+        message: str,
+        *,
+        permanent: bool,
+        server_text: str = "",
+        certificate: CertificateInfo | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.message = message
+        self.permanent = permanent
+        self.server_text = server_text
+        self.certificate = certificate
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.server_text})" if self.server_text else self.message
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """What the workers may connect to. Nothing internal unless an administrator opens it."""
+
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    allowed_hosts: frozenset[str] = frozenset()
+    allowed_ports: frozenset[int] | None = MAIL_PORTS  # None: any port
+    extra_ca_file: str | None = None
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    security: Security
+    fingerprint: str = ""  # SHA-256 of the one certificate the user chose to trust
+
+
+@dataclass(frozen=True)
+class Target:
+    """An endpoint whose host name was resolved and checked: connect to `address` only."""
+
+    endpoint: Endpoint
+    address: str
+    timeout: float
+    policy: NetworkPolicy = field(repr=False)
+
+
+def format_fingerprint(digest: bytes) -> str:
+    return ":".join(f"{byte:02X}" for byte in digest)
+
+
+def normalise_fingerprint(text: str) -> str:
+    """Accept AA:BB.., aabb.., with spaces or 'SHA256:' in front; return AA:BB:... or raise ValueError."""
+    cleaned = text.strip().rsplit("=", 1)[-1]  # as `openssl x509 -fingerprint` prints it
+    cleaned = cleaned.strip().upper().removeprefix("SHA256:").removeprefix("SHA256")
+    hex_digits = "".join(ch for ch in cleaned if ch not in ": ")
+    if len(hex_digits) != 64 or any(ch not in "0123456789ABCDEF" for ch in hex_digits):
+        raise ValueError("a SHA-256 fingerprint has 64 hexadecimal digits")
+    return format_fingerprint(bytes.fromhex(hex_digits))
+
+
+def reject_control_characters(value: str, what: str) -> None:
+    """Values that reach a protocol command may not smuggle a second command."""
+    if any(ch in value for ch in _FORBIDDEN_CHARACTERS):
+        raise MailError(Step.INPUT, f"The {what} contains a line break or NUL character.", permanent=True)
+
+
+def forbidden_reason(ip: IPAddress) -> str | None:
+    """Why Postane refuses this address by default, or None when it is public."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return forbidden_reason(embedded)
+    checks: list[tuple[bool, str]] = [
+        (ip.is_unspecified, "an unspecified address"),
+        (ip.is_loopback, "a loopback address"),
+        (ip.is_link_local, "a link-local address"),
+        (ip.is_multicast, "a multicast address"),
+        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "a carrier-grade NAT address"),
+        (
+            isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"),
+            "a unique-local address",
+        ),
+        (ip.is_private, "a private address"),
+        (ip.is_reserved, "a reserved address"),
+        (not ip.is_global, "an address that is not publicly routable"),
+    ]
+    return next((reason for hit, reason in checks if hit), None)
+
+
+def _is_allowed(ip: IPAddress, host: str, policy: NetworkPolicy) -> bool:
+    if host.lower().rstrip(".") in policy.allowed_hosts:
+        return True
+    candidates = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        candidates.append(ip.ipv4_mapped)
+    if any(candidate in network for candidate in candidates for network in policy.allowed_networks):
+        return True
+    return forbidden_reason(ip) is None
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise MailError(Step.DNS, f"The name {host} could not be resolved.", permanent=False) from exc
+    found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return list(dict.fromkeys(found))
+
+
+def check_endpoint(endpoint: Endpoint, policy: NetworkPolicy) -> Target:
+    host = endpoint.host.strip().removeprefix("[").removesuffix("]")
+    reject_control_characters(host, "server name")
+    if not host or len(host) > 253:
+        raise MailError(Step.INPUT, "The server name is empty or too long.", permanent=True)
+    if policy.allowed_ports is not None and endpoint.port not in policy.allowed_ports:
+        ports = ", ".join(str(port) for port in sorted(policy.allowed_ports))
+        raise MailError(Step.POLICY, f"Port {endpoint.port} is not a mail port ({ports}).", permanent=True)
+    addresses = _resolve(host, endpoint.port)
+    for ip in addresses:
+        if _is_allowed(ip, host, policy):
+            plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+            return Target(endpoint, str(plain), policy.timeout, policy)
+    reason = forbidden_reason(addresses[0]) or "not allowed"
+    raise MailError(
+        Step.POLICY,
+        f"{host} points to {addresses[0]}, {reason}; Postane does not connect there unless an administrator "
+        "allows that network.",
+        permanent=True,
+    )
+
+
+def open_socket(target: Target) -> socket.socket:
+    """A TCP connection to the checked address, with errors that name the step."""
+    where = f"{target.endpoint.host}:{target.endpoint.port}"
+    try:
+        return socket.create_connection((target.address, target.endpoint.port), timeout=target.timeout)
+    except ConnectionRefusedError as exc:
+        raise MailError(Step.CONNECT, f"{where} refused the connection.", permanent=False) from exc
+    except TimeoutError as exc:
+        raise MailError(
+            Step.CONNECT, f"{where} did not answer within {target.timeout:.0f} s.", permanent=False
+        ) from exc
+    except OSError as exc:
+        raise MailError(
+            Step.CONNECT, f"{where} could not be reached ({exc.strerror}).", permanent=False
+        ) from exc
+
+
+def tls_context(target: Target, *, verify: bool = True) -> ssl.SSLContext:
+    """System CAs and host-name checks; for a pinned certificate, the pin alone (checked after handshake)."""
+    if target.endpoint.fingerprint or not verify:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context()
+        if target.policy.extra_ca_file:
+            context.load_verify_locations(cafile=target.policy.extra_ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def check_peer(sock: socket.socket, target: Target) -> None:
+    """Enforce a pinned certificate before any secret is sent over the connection."""
+    if not target.endpoint.fingerprint:
+        return
+    if not isinstance(sock, ssl.SSLSocket):
+        raise MailError(Step.TLS, "The connection is not encrypted.", permanent=True)
+    der = sock.getpeercert(binary_form=True)
+    if der is None:
+        raise MailError(Step.TLS, "The server sent no certificate.", permanent=True)
+    actual = format_fingerprint(hashlib.sha256(der).digest())
+    if actual != normalise_fingerprint(target.endpoint.fingerprint):
+        raise MailError(
+            Step.TLS,
+            "The server's certificate is not the one you chose to trust.",
+            permanent=True,
+            certificate=CertificateInfo.from_der(der),
+        )
+
+
+def peer_certificate(sock: socket.socket) -> CertificateInfo | None:
+    if isinstance(sock, ssl.SSLSocket) and (der := sock.getpeercert(binary_form=True)):
+        return CertificateInfo.from_der(der)
+    return None
+
+
+def tls_failure(exc: ssl.SSLError | OSError, target: Target) -> MailError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or "it could not be verified"
+        message = f"The server's certificate was refused: {reason}."
+    else:
+        message = f"The TLS handshake with {target.endpoint.host} failed ({exc.__class__.__name__}: {exc})."
+    return MailError(Step.TLS, message, permanent=isinstance(exc, ssl.SSLCertVerificationError))

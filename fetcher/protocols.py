@@ -1,0 +1,518 @@
+"""POP3, IMAP and SMTP sessions over checked connections. Plain Python, no Django.
+
+Each session is a context manager taking a small config dataclass: it checks the host
+(`mailnet.check_endpoint`), connects to the checked address, negotiates TLS as configured,
+logs in, and raises `MailError` naming the failed step. A POP3 session that ends with an
+exception closes without QUIT, so the server applies no deletion from a failed run.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import poplib
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from fetcher.mailnet import (
+    CertificateInfo,
+    Endpoint,
+    MailError,
+    NetworkPolicy,
+    Security,
+    Step,
+    Target,
+    check_endpoint,
+    check_peer,
+    open_socket,
+    peer_certificate,
+    reject_control_characters,
+    tls_context,
+    tls_failure,
+)
+
+# What we say in EHLO: not the machine's own name, which may reveal an internal host.
+HELO_NAME = "postane.localdomain"
+
+
+class Secret:
+    """A password that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    endpoint: Endpoint
+    login: str
+    password: Secret = field(repr=False)
+    policy: NetworkPolicy = field(default_factory=NetworkPolicy, repr=False)
+
+    def check_credentials(self) -> None:
+        reject_control_characters(self.login, "login")
+        reject_control_characters(self.password.reveal(), "password")
+
+
+def _text(value: bytes | str | Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    return str(value).strip()
+
+
+def _quietly(close: Callable[[], object]) -> None:
+    """Close a connection that may already be broken (a failed TLS handshake leaves a dead socket)."""
+    with suppress(
+        OSError, EOFError, smtplib.SMTPException, imaplib.IMAP4.error, IMAPClientError, poplib.error_proto
+    ):
+        close()
+
+
+def _lost(step: Step, exc: BaseException) -> MailError:
+    if isinstance(exc, TimeoutError):
+        return MailError(step, "The server stopped answering (timed out).", permanent=False)
+    return MailError(step, f"The connection was lost ({exc.__class__.__name__}).", permanent=False)
+
+
+class _Session:
+    """What the three protocols share: the checked target and certificate details for errors."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.target: Target | None = None
+        self.certificate: CertificateInfo | None = None
+        self.greeting = ""
+
+    def _check(self) -> Target:
+        self.config.check_credentials()
+        self.target = check_endpoint(self.config.endpoint, self.config.policy)
+        return self.target
+
+    def _tls_error(self, exc: ssl.SSLError | OSError, target: Target) -> MailError:
+        error = tls_failure(exc, target)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            error.certificate = self._unverified_certificate(target)
+        return error
+
+    def _unverified_certificate(self, target: Target) -> CertificateInfo | None:
+        """Fetch the refused certificate again, without verifying, only to show it: no login follows."""
+        try:
+            return self._fetch_certificate(target)
+        except (MailError, OSError, ssl.SSLError, EOFError):
+            return None
+
+    def _fetch_certificate(self, target: Target) -> CertificateInfo | None:
+        raise NotImplementedError
+
+
+# --- POP3 -------------------------------------------------------------------------------------
+
+
+class _POP3(poplib.POP3):
+    def __init__(self, target: Target, context: ssl.SSLContext | None) -> None:
+        self._target = target
+        self._implicit_tls = context
+        super().__init__(target.endpoint.host, target.endpoint.port, target.timeout)
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        sock = open_socket(self._target)
+        if self._implicit_tls is None:
+            return sock
+        return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
+
+
+class Pop3Session(_Session):
+    """`with Pop3Session(config) as pop: pop.uidl()`"""
+
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__(config)
+        self.client: _POP3 | None = None
+        self.capabilities: dict[str, list[str]] = {}
+
+    def __enter__(self) -> Self:
+        target = self._check()
+        self.client = self._connect(target, verify=True)
+        try:
+            self._login(self.client)
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None and self.client is not None:
+            _quietly(self.client.quit)  # QUIT commits DELEs: only after a run that ended well
+        self._close()
+
+    def _close(self) -> None:
+        if self.client is not None:
+            _quietly(self.client.close)
+            self.client = None
+
+    def _connect(self, target: Target, *, verify: bool) -> _POP3:
+        security = target.endpoint.security
+        implicit = tls_context(target, verify=verify) if security is Security.SSL else None
+        try:
+            client = _POP3(target, implicit)
+        except ssl.SSLError as exc:
+            raise self._tls_error(exc, target) from exc
+        except (poplib.error_proto, EOFError, UnicodeError) as exc:
+            raise MailError(
+                Step.GREETING, "The server did not greet like a POP3 server.", permanent=False
+            ) from exc
+        except OSError as exc:
+            if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+                raise self._tls_error(exc, target) from exc
+            raise MailError(
+                Step.GREETING, "The connection closed before the POP3 greeting.", permanent=False
+            ) from exc
+        self.greeting = _text(client.getwelcome())
+        try:
+            self.capabilities = client.capa()
+        except poplib.error_proto:
+            self.capabilities = {}  # CAPA is optional (RFC 2449)
+        if security is Security.STARTTLS:
+            self._starttls(client, target, verify=verify)
+        if security is not Security.NONE:
+            self.certificate = peer_certificate(client.sock)
+            check_peer(client.sock, target)
+        return client
+
+    def _starttls(self, client: _POP3, target: Target, *, verify: bool) -> None:
+        if "STLS" not in self.capabilities:
+            _quietly(client.close)
+            raise MailError(Step.STARTTLS, "The POP3 server does not offer STARTTLS (STLS).", permanent=True)
+        try:
+            client.stls(tls_context(target, verify=verify))
+        except ssl.SSLError as exc:
+            _quietly(client.close)
+            raise self._tls_error(exc, target) from exc
+        except poplib.error_proto as exc:
+            _quietly(client.close)
+            raise MailError(
+                Step.STARTTLS, "STARTTLS was refused.", permanent=True, server_text=_text(exc)
+            ) from exc
+        try:
+            self.capabilities = client.capa()
+        except poplib.error_proto:
+            self.capabilities = {}
+
+    def _login(self, client: _POP3) -> None:
+        try:
+            client.user(self.config.login)
+            client.pass_(self.config.password.reveal())
+        except poplib.error_proto as exc:
+            raise MailError(
+                Step.AUTH, "The server refused the login.", permanent=True, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.AUTH, exc) from exc
+
+    def _fetch_certificate(self, target: Target) -> CertificateInfo | None:
+        client = self._connect(target, verify=False)
+        _quietly(client.close)
+        return self.certificate
+
+    def _client(self) -> _POP3:
+        if self.client is None:
+            raise RuntimeError("use the session inside its `with` block")
+        return self.client
+
+    def uidl(self) -> list[tuple[int, str]]:
+        """(message number, unique id) for every message; MailError(UIDL) when unsupported."""
+        try:
+            _resp, lines, _octets = self._client().uidl()
+        except poplib.error_proto as exc:
+            raise MailError(
+                Step.UIDL, "The server does not support UIDL.", permanent=True, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.UIDL, exc) from exc
+        listing = []
+        for line in lines:
+            number, _sep, uid = _text(line).partition(" ")
+            listing.append((int(number), uid))
+        return listing
+
+    def stat(self) -> tuple[int, int]:
+        try:
+            count, size = self._client().stat()
+        except poplib.error_proto as exc:
+            raise MailError(Step.PROTOCOL, "STAT failed.", permanent=False, server_text=_text(exc)) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.PROTOCOL, exc) from exc
+        return count, size
+
+
+# --- IMAP -------------------------------------------------------------------------------------
+
+
+class _IMAP4(imaplib.IMAP4):
+    def __init__(self, target: Target, context: ssl.SSLContext | None) -> None:
+        self._target = target
+        self._implicit_tls = context
+        super().__init__(target.endpoint.host, target.endpoint.port, target.timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = open_socket(self._target)
+        if self._implicit_tls is None:
+            return sock
+        return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
+
+
+class _CheckedIMAPClient(IMAPClient):  # type: ignore[misc]
+    """IMAPClient connecting to the checked address, with imapclient's quoting for everything else."""
+
+    def __init__(self, target: Target, context: ssl.SSLContext | None) -> None:
+        self._target = target
+        super().__init__(
+            target.endpoint.host,
+            port=target.endpoint.port,
+            ssl=context is not None,
+            ssl_context=context,
+            timeout=target.timeout,
+        )
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:  # noqa: N802 -- imapclient's hook
+        return _IMAP4(self._target, self.ssl_context if self.ssl else None)
+
+
+@dataclass(frozen=True)
+class Folder:
+    name: str
+    flags: tuple[str, ...]
+    delimiter: str
+
+
+class ImapSession(_Session):
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__(config)
+        self.client: _CheckedIMAPClient | None = None
+
+    def __enter__(self) -> Self:
+        target = self._check()
+        self.client = self._connect(target, verify=True)
+        try:
+            self.client.login(self.config.login, self.config.password.reveal())
+        except LoginError as exc:
+            self._close()
+            raise MailError(
+                Step.AUTH, "The server refused the login.", permanent=True, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError, imaplib.IMAP4.abort) as exc:
+            self._close()
+            raise _lost(Step.AUTH, exc) from exc
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.client is not None:
+            _quietly(self.client.logout)
+        self._close()
+
+    def _close(self) -> None:
+        if self.client is not None:
+            _quietly(self.client.shutdown)
+            self.client = None
+
+    def _connect(self, target: Target, *, verify: bool) -> _CheckedIMAPClient:
+        security = target.endpoint.security
+        implicit = tls_context(target, verify=verify) if security is Security.SSL else None
+        try:
+            client = _CheckedIMAPClient(target, implicit)
+        except ssl.SSLError as exc:
+            raise self._tls_error(exc, target) from exc
+        except (imaplib.IMAP4.error, IMAPClientError, EOFError) as exc:
+            raise MailError(
+                Step.GREETING, "The server did not greet like an IMAP server.", permanent=False
+            ) from exc
+        except OSError as exc:
+            raise MailError(
+                Step.GREETING, "The connection closed before the IMAP greeting.", permanent=False
+            ) from exc
+        self.greeting = _text(client.welcome)
+        if security is Security.STARTTLS:
+            self._starttls(client, target, verify=verify)
+        if security is not Security.NONE:
+            self.certificate = peer_certificate(client.socket())
+            check_peer(client.socket(), target)
+        return client
+
+    def _starttls(self, client: _CheckedIMAPClient, target: Target, *, verify: bool) -> None:
+        if not client.has_capability("STARTTLS"):
+            _quietly(client.shutdown)
+            raise MailError(Step.STARTTLS, "The IMAP server does not offer STARTTLS.", permanent=True)
+        try:
+            client.starttls(tls_context(target, verify=verify))
+        except ssl.SSLError as exc:
+            _quietly(client.shutdown)
+            raise self._tls_error(exc, target) from exc
+        except (imaplib.IMAP4.error, IMAPClientError) as exc:
+            _quietly(client.shutdown)
+            raise MailError(
+                Step.STARTTLS, "STARTTLS was refused.", permanent=True, server_text=_text(exc)
+            ) from exc
+
+    def _fetch_certificate(self, target: Target) -> CertificateInfo | None:
+        client = self._connect(target, verify=False)
+        _quietly(client.shutdown)
+        return self.certificate
+
+    def _client(self) -> _CheckedIMAPClient:
+        if self.client is None:
+            raise RuntimeError("use the session inside its `with` block")
+        return self.client
+
+    def folders(self) -> list[Folder]:
+        """Every folder with its flags (SPECIAL-USE ones such as \\Sent included), names decoded."""
+        try:
+            listing = self._client().list_folders()
+        except (imaplib.IMAP4.error, IMAPClientError) as exc:
+            raise MailError(
+                Step.FOLDERS, "The folder list could not be read.", permanent=False, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.FOLDERS, exc) from exc
+        return [
+            Folder(
+                name=str(name), flags=tuple(_text(flag) for flag in flags), delimiter=_text(delimiter or b"")
+            )
+            for flags, delimiter, name in listing
+        ]
+
+
+# --- SMTP -------------------------------------------------------------------------------------
+
+
+class _SMTP(smtplib.SMTP):
+    def __init__(self, target: Target, context: ssl.SSLContext | None) -> None:
+        self._target = target
+        self._implicit_tls = context
+        super().__init__(local_hostname=HELO_NAME, timeout=target.timeout)
+        self._host = target.endpoint.host  # the name, for SNI and host-name checks in STARTTLS
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = open_socket(self._target)
+        if self._implicit_tls is None:
+            return sock
+        return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
+
+
+class SmtpSession(_Session):
+    def __init__(self, config: ServerConfig) -> None:
+        super().__init__(config)
+        self.client: _SMTP | None = None
+
+    def __enter__(self) -> Self:
+        target = self._check()
+        self.client = self._connect(target, verify=True)
+        try:
+            self._login(self.client)
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.client is not None:
+            _quietly(self.client.quit)
+        self._close()
+
+    def _close(self) -> None:
+        if self.client is not None:
+            _quietly(self.client.close)
+            self.client = None
+
+    def _connect(self, target: Target, *, verify: bool) -> _SMTP:
+        security = target.endpoint.security
+        client = _SMTP(target, tls_context(target, verify=verify) if security is Security.SSL else None)
+        try:
+            code, message = client.connect(target.endpoint.host, target.endpoint.port)
+        except ssl.SSLError as exc:
+            _quietly(client.close)
+            raise self._tls_error(exc, target) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            _quietly(client.close)
+            raise MailError(
+                Step.GREETING, "The connection closed before the SMTP greeting.", permanent=False
+            ) from exc
+        self.greeting = f"{code} {_text(message)}"
+        if code != 220:
+            _quietly(client.close)
+            raise MailError(
+                Step.GREETING,
+                "The SMTP server did not accept the connection.",
+                permanent=code >= 500,
+                server_text=self.greeting,
+            )
+        client.ehlo_or_helo_if_needed()
+        if security is Security.STARTTLS:
+            self._starttls(client, target, verify=verify)
+        if security is not Security.NONE and client.sock is not None:
+            self.certificate = peer_certificate(client.sock)
+            check_peer(client.sock, target)
+        return client
+
+    def _starttls(self, client: _SMTP, target: Target, *, verify: bool) -> None:
+        if not client.has_extn("starttls"):
+            _quietly(client.close)
+            raise MailError(Step.STARTTLS, "The SMTP server does not offer STARTTLS.", permanent=True)
+        try:
+            code, message = client.starttls(context=tls_context(target, verify=verify))
+        except ssl.SSLError as exc:
+            _quietly(client.close)
+            raise self._tls_error(exc, target) from exc
+        if code != 220:
+            _quietly(client.close)
+            raise MailError(
+                Step.STARTTLS, "STARTTLS was refused.", permanent=True, server_text=f"{code} {_text(message)}"
+            )
+        client.ehlo()
+
+    def _login(self, client: _SMTP) -> None:
+        if not client.has_extn("auth"):
+            raise MailError(
+                Step.AUTH, "The SMTP server offers no login (AUTH) on this connection.", permanent=True
+            )
+        try:
+            client.login(self.config.login, self.config.password.reveal())
+        except smtplib.SMTPAuthenticationError as exc:
+            text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            raise MailError(
+                Step.AUTH, "The server refused the login.", permanent=True, server_text=text
+            ) from exc
+        except smtplib.SMTPException as exc:
+            raise MailError(Step.AUTH, "The login failed.", permanent=False, server_text=_text(exc)) from exc
+        except OSError as exc:
+            raise _lost(Step.AUTH, exc) from exc
+
+    def _fetch_certificate(self, target: Target) -> CertificateInfo | None:
+        client = self._connect(target, verify=False)
+        _quietly(client.close)
+        return self.certificate

@@ -1,0 +1,189 @@
+"""A real Dovecot (Debian's dovecot-pop3d and dovecot-imapd) on free local ports, from a generated config."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trustme
+
+from tests.servers.net import free_port, wait_for_port
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+
+
+@dataclass
+class Dovecot:
+    root: Path
+    tls: bool
+    ports: dict[str, int]
+    users: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    mail_uid: int = 0
+    mail_gid: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def maildir(self, user: str) -> Path:
+        return self.root / "home" / user / "Maildir"
+
+    def deliver(self, user: str, raw: bytes, name: str) -> Path:
+        """Drop a message into the user's INBOX as an MTA would (Maildir new/)."""
+        new = self.maildir(user) / "new"
+        path = new / f"{time.time_ns()}.{name}.postane-test"
+        path.write_bytes(raw)
+        os.chown(path, self.mail_uid, self.mail_gid)
+        return path
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _service_users() -> tuple[str, str, pwd.struct_passwd]:
+    if os.geteuid() == 0:
+        # Debian's package creates these; mail is owned by the unprivileged dovecot user.
+        return "dovecot", "dovenull", pwd.getpwnam("dovecot")
+    me = pwd.getpwuid(os.geteuid())
+    return me.pw_name, me.pw_name, me
+
+
+def start_dovecot(root: Path, ca: trustme.CA | None, users: dict[str, str], *, tls: bool = True) -> Dovecot:
+    """Dovecot with POP3 (plain and implicit TLS) and IMAP (plain and implicit TLS) on free ports.
+
+    With tls=False nothing offers TLS, so STARTTLS is missing: the connection test must say so.
+    """
+    internal_user, login_user, mail_owner = _service_users()
+    # Dovecot's unprivileged processes must reach the passwd file and the homes: a world-traversable
+    # root outside pytest's private (0700) temporary folders.
+    root.chmod(0o755)
+    ports = {name: free_port() for name in ("pop3", "pop3s", "imap", "imaps")}
+    for folder in ("run", "state", "home"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "passwd").write_text(
+        "".join(f"{user}:{{PLAIN}}{password}::::::\n" for user, password in users.items())
+    )
+    for user in users:
+        for sub in ("new", "cur", "tmp"):
+            (root / "home" / user / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
+    _chown_tree(root / "home", mail_owner.pw_uid, mail_owner.pw_gid)
+    ssl_lines = "ssl = no\n"
+    if tls:
+        assert ca is not None
+        cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
+        cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
+        for extra in cert.cert_chain_pems[1:]:
+            extra.write_to_path(str(root / "cert.pem"), append=True)
+        cert.private_key_pem.write_to_path(str(root / "key.pem"))
+        ssl_lines = (
+            f"ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem\nssl_min_protocol = TLSv1.2\n"
+        )
+    config = f"""
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = pop3 imap
+listen = 127.0.0.1
+default_internal_user = {internal_user}
+default_internal_group = {internal_user}
+default_login_user = {login_user}
+first_valid_uid = {min(mail_owner.pw_uid, 100) if mail_owner.pw_uid else 0}
+{ssl_lines}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={mail_owner.pw_uid} gid={mail_owner.pw_gid} home={root}/home/%u
+}}
+mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Sent {{
+    special_use = \\Sent
+    auto = subscribe
+  }}
+  mailbox Drafts {{
+    special_use = \\Drafts
+    auto = subscribe
+  }}
+  mailbox Trash {{
+    special_use = \\Trash
+    auto = subscribe
+  }}
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = subscribe
+  }}
+}}
+pop3_uidl_format = %08Xu%08Xv
+service imap-login {{
+  inet_listener imap {{
+    port = {ports["imap"]}
+  }}
+  inet_listener imaps {{
+    port = {ports["imaps"] if tls else 0}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {ports["pop3"]}
+  }}
+  inet_listener pop3s {{
+    port = {ports["pop3s"] if tls else 0}
+    ssl = yes
+  }}
+}}
+# Tests fail logins on purpose: no delay, and no growing penalty per address.
+auth_failure_delay = 0
+service anvil {{
+  chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+"""
+    conf = root / "dovecot.conf"
+    conf.write_text(config)
+    process = subprocess.Popen(
+        [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    server = Dovecot(root, tls, ports, users, process, mail_owner.pw_uid, mail_owner.pw_gid)
+    listening = [ports["pop3"], ports["imap"]] + ([ports["pop3s"], ports["imaps"]] if tls else [])
+    for port in listening:
+        if not wait_for_port(port, 20, process):
+            log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+            stderr = process.stderr.read().decode() if process.poll() is not None and process.stderr else ""
+            server.stop()
+            raise RuntimeError(f"Dovecot did not listen on {port}:\n{stderr}\n{log}")
+    return server
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    for folder, dirs, files in os.walk(path):
+        os.chown(folder, uid, gid)
+        for name in dirs + files:
+            os.chown(Path(folder) / name, uid, gid)
