@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 
 class EncryptionKeyError(Exception):
@@ -45,3 +46,8 @@ def reencrypt(token: str) -> str:
         return _fernet().rotate(token.encode("ascii")).decode("ascii")
     except InvalidToken:
         raise EncryptionKeyError(_UNREADABLE) from None
+
+
+def secret_digest(plaintext: str) -> str:
+    """A keyed digest, so the web process can tell "the same password as tested" without decrypting."""
+    return salted_hmac("postane.secret-digest", plaintext, algorithm="sha256").hexdigest()

@@ -157,3 +157,64 @@ class Mailbox(models.Model):
     @property
     def effective_smtp_login(self) -> str:
         return self.incoming_login if self.smtp_same_login else self.smtp_login
+
+
+# The settings a connection test covers: a saved mailbox must match the test it passed.
+CONNECTION_FIELDS = (
+    "protocol",
+    "incoming_host",
+    "incoming_port",
+    "incoming_security",
+    "incoming_login",
+    "incoming_fingerprint",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_same_login",
+    "smtp_login",
+    "smtp_fingerprint",
+)
+
+
+class ConnectionTestStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a worker")
+    RUNNING = "running", _("Testing")
+    DONE = "done", _("Done")
+
+
+class ConnectionTest(models.Model):
+    """One run of "Test connection" for settings typed into the mailbox form.
+
+    It holds the typed passwords encrypted, so the worker (which runs the test) decrypts them
+    right before login, and the mailbox saved afterwards takes exactly the tested secret.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="connection_tests"
+    )
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, null=True, blank=True)
+    settings = models.JSONField()
+    incoming_password_encrypted = models.TextField(editable=False)
+    smtp_password_encrypted = models.TextField(editable=False, blank=True)
+    # Keyed digests of the typed passwords ("" when the stored one was reused), checked when saving.
+    incoming_password_digest = models.CharField(max_length=64, blank=True, editable=False)
+    smtp_password_digest = models.CharField(max_length=64, blank=True, editable=False)
+    status = models.CharField(
+        max_length=8, choices=ConnectionTestStatus.choices, default=ConnectionTestStatus.PENDING
+    )
+    incoming_report = models.JSONField(null=True, blank=True)
+    outgoing_report = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"connection test {self.id} ({self.status})"
+
+    def __repr__(self) -> str:
+        return f"<ConnectionTest {self.id} {self.status}>"
+
+    @property
+    def passed(self) -> bool:
+        reports = (self.incoming_report or {}, self.outgoing_report or {})
+        return self.status == ConnectionTestStatus.DONE and all(report.get("ok") for report in reports)

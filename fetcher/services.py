@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+from typing import Any
+
+from celery import current_app
+from django.db import transaction
 from django.utils import timezone
 
+from accounts import crypto
+from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, User
+from accounts.services import Passwords, connection_settings
+from fetcher import config
+from fetcher.mailnet import Endpoint, Security, Step
 from fetcher.models import WorkerHeartbeat
+from fetcher.probe import ProbeReport, probe
+from fetcher.protocols import Secret, ServerConfig
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task_name: str, *args: str) -> None:
+    """Send a task by name (tasks.py imports this module, so it cannot be imported here)."""
+    current_app.send_task(task_name, args=list(args))
 
 
 def heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
@@ -12,3 +32,90 @@ def heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
         hostname=hostname, defaults={"beat_at": timezone.now()}
     )
     return beat
+
+
+# --- connection tests -----------------------------------------------------------------------
+
+
+def connection_test_start(
+    *, owner: User, mailbox: Mailbox | None, values: dict[str, Any], passwords: Passwords
+) -> ConnectionTest:
+    """Record the typed settings (passwords encrypted) and queue the test for a worker."""
+    stored_incoming = mailbox.incoming_password_encrypted if mailbox else ""
+    stored_smtp = mailbox.smtp_password_encrypted if mailbox else ""
+    test = ConnectionTest.objects.create(
+        owner=owner,
+        mailbox=mailbox,
+        settings=connection_settings(values),
+        incoming_password_encrypted=crypto.encrypt(passwords.incoming)
+        if passwords.incoming
+        else stored_incoming,
+        smtp_password_encrypted=crypto.encrypt(passwords.smtp) if passwords.smtp else stored_smtp,
+        incoming_password_digest=crypto.secret_digest(passwords.incoming) if passwords.incoming else "",
+        smtp_password_digest=crypto.secret_digest(passwords.smtp) if passwords.smtp else "",
+    )
+    transaction.on_commit(lambda: enqueue("fetcher.tasks.run_connection_test", str(test.id)))
+    return test
+
+
+def _test_configs(test: ConnectionTest) -> tuple[str, ServerConfig, ServerConfig]:
+    values = test.settings
+    policy = config.network_policy()
+    incoming_password = Secret(crypto.decrypt(test.incoming_password_encrypted))
+    same = bool(values["smtp_same_login"])
+    smtp_password = incoming_password if same else Secret(crypto.decrypt(test.smtp_password_encrypted))
+    incoming = ServerConfig(
+        Endpoint(
+            values["incoming_host"],
+            int(values["incoming_port"]),
+            Security(values["incoming_security"]),
+            values["incoming_fingerprint"],
+        ),
+        values["incoming_login"],
+        incoming_password,
+        policy,
+    )
+    outgoing = ServerConfig(
+        Endpoint(
+            values["smtp_host"],
+            int(values["smtp_port"]),
+            Security(values["smtp_security"]),
+            values["smtp_fingerprint"],
+        ),
+        values["incoming_login"] if same else values["smtp_login"],
+        smtp_password,
+        policy,
+    )
+    return values["protocol"], incoming, outgoing
+
+
+def connection_test_run(*, test_id: uuid.UUID | str) -> None:
+    """Claim the test (so a redelivered task does not run it twice), probe both servers, store reports."""
+    claimed = ConnectionTest.objects.filter(id=test_id, status=ConnectionTestStatus.PENDING).update(
+        status=ConnectionTestStatus.RUNNING
+    )
+    if not claimed:
+        return
+    test = ConnectionTest.objects.get(id=test_id)
+    try:
+        protocol, incoming, outgoing = _test_configs(test)
+        reports = [probe(protocol, incoming).as_json(), probe("smtp", outgoing).as_json()]
+    except crypto.EncryptionKeyError as exc:
+        logger.error("connection test %s: %s", test_id, exc)
+        failed = ProbeReport("config", failed_step=Step.INPUT, message=str(exc)).as_json()
+        reports = [failed, failed]
+    except Exception:
+        logger.exception("connection test %s failed unexpectedly", test_id)
+        failed = ProbeReport(
+            "internal", failed_step=Step.PROTOCOL, message="The test failed unexpectedly."
+        ).as_json()
+        reports = [failed, failed]
+    ConnectionTest.objects.filter(id=test_id).update(
+        status=ConnectionTestStatus.DONE,
+        incoming_report=reports[0],
+        outgoing_report=reports[1],
+        finished_at=timezone.now(),
+    )
+    logger.info(
+        "connection test %s: incoming ok=%s, outgoing ok=%s", test_id, reports[0]["ok"], reports[1]["ok"]
+    )

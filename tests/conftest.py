@@ -21,6 +21,7 @@ import trustme
 from django.core.management import call_command
 from django.db import connection
 from django.test.testcases import LiveServerThread
+from playwright.sync_api import Browser, BrowserContext
 from pytest_django.plugin import DjangoDbBlocker
 
 from fetcher.mailnet import NetworkPolicy
@@ -58,32 +59,33 @@ def database_url_for_subprocess() -> str:
 
 @dataclass
 class WorkerProcess:
-    queue: str
     hostname: str
     process: subprocess.Popen[bytes]
 
 
-@pytest.fixture
-def celery_worker(transactional_db: None) -> Iterator[WorkerProcess]:
-    """A real `celery worker` process on the test database, consuming a queue of its own."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    hostname = f"{queue}@pytest"
-    env = {**os.environ, "DATABASE_URL": database_url_for_subprocess()}
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: DjangoDbBlocker, mail_ca_file: str
+) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process on the test database, consuming the app's default queue.
+
+    Tests that use it must commit what it should see: mark them django_db(transaction=True).
+    It may reach the mail servers the tests start on this machine, and trusts their CA.
+    """
+    hostname = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
+    with django_db_blocker.unblock():
+        database_url = database_url_for_subprocess()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "WEBMAIL_ALLOWED_MAIL_NETWORKS": "127.0.0.0/8,::1/128",
+        "WEBMAIL_ALLOWED_MAIL_PORTS": "any",
+        "WEBMAIL_EXTRA_CA_FILE": mail_ca_file,
+        "WEBMAIL_MAIL_TIMEOUT": "5",
+    }
+    celery_app.control.purge()  # nothing left over from an earlier run
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webmail",
-            "worker",
-            "--pool",
-            "solo",
-            "-Q",
-            queue,
-            "-n",
-            hostname,
-        ],
+        [sys.executable, "-m", "celery", "-A", "webmail", "worker", "--pool", "solo", "-n", hostname],
         cwd=BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -91,7 +93,7 @@ def celery_worker(transactional_db: None) -> Iterator[WorkerProcess]:
     )
     try:
         wait_for(lambda: _worker_answers_ping(hostname), "the Celery worker to start")
-        yield WorkerProcess(queue, hostname, process)
+        yield WorkerProcess(hostname, process)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -139,6 +141,21 @@ def live_url(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Itera
             raise thread.error
         yield f"http://127.0.0.1:{thread.port}"
         thread.terminate()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
+    """Browser contexts closed after the test, whatever happened in it. Closing ends Chromium's
+    keep-alive connections, so the live server's request threads release their database connections."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        contexts.append(browser.new_context(**options))
+        return contexts[-1]
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture(scope="session")

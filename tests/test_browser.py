@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from accounts.models import User
 
@@ -25,9 +26,9 @@ def log_in(page: Page, live_url: str, button: str) -> None:
 
 
 def test_a_user_logs_in_and_sees_the_empty_mailbox_screen_in_english(
-    browser: Browser, live_url: str, alice: User
+    new_context: Callable[..., BrowserContext], live_url: str, alice: User
 ) -> None:
-    context = browser.new_context(locale="en-US")
+    context = new_context(locale="en-US")
     page = context.new_page()
     failed_requests: list[str] = []
     page.on("requestfailed", lambda request: failed_requests.append(request.url))
@@ -41,11 +42,12 @@ def test_a_user_logs_in_and_sees_the_empty_mailbox_screen_in_english(
     assert page.evaluate("typeof window.htmx") == "object"
     assert page.evaluate("getComputedStyle(document.querySelector('.layout')).display") == "grid"
     assert failed_requests == []
-    context.close()
 
 
-def test_a_turkish_browser_gets_turkish_screens(browser: Browser, live_url: str, alice: User) -> None:
-    context = browser.new_context(locale="tr-TR")
+def test_a_turkish_browser_gets_turkish_screens(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: User
+) -> None:
+    context = new_context(locale="tr-TR")
     page = context.new_page()
 
     page.goto(f"{live_url}/login/")
@@ -55,13 +57,12 @@ def test_a_turkish_browser_gets_turkish_screens(browser: Browser, live_url: str,
     expect(page.get_by_test_id("empty-mailbox")).to_contain_text("Burada henüz posta yok.")
     expect(page.get_by_role("navigation")).to_contain_text("Tüm gelen kutuları")
     expect(page.locator("html")).to_have_attribute("lang", "tr")
-    context.close()
 
 
 def test_a_user_switches_the_language_from_the_user_menu(
-    browser: Browser, live_url: str, alice: User
+    new_context: Callable[..., BrowserContext], live_url: str, alice: User
 ) -> None:
-    context = browser.new_context(locale="en-US")
+    context = new_context(locale="en-US")
     page = context.new_page()
     log_in(page, live_url, "Log in")
 
@@ -73,14 +74,14 @@ def test_a_user_switches_the_language_from_the_user_menu(
     page.locator(".user-menu summary").click()
     page.get_by_role("button", name="Çıkış yap").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Giriş yap")
-    context.close()
 
 
-def test_the_screen_fits_a_phone(browser: Browser, live_url: str, alice: User) -> None:
-    context = browser.new_context(locale="en-US", viewport={"width": 375, "height": 740})
+def test_the_screen_fits_a_phone(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: User
+) -> None:
+    context = new_context(locale="en-US", viewport={"width": 375, "height": 740})
     page = context.new_page()
     log_in(page, live_url, "Log in")
 
     expect(page.get_by_test_id("empty-mailbox")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
-    context.close()

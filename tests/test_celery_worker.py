@@ -12,7 +12,7 @@ from webmail.celery import app as celery_app
 def test_a_real_worker_takes_a_task_from_redis_and_writes_to_postgres(celery_worker: WorkerProcess) -> None:
     assert not WorkerHeartbeat.objects.exists()
 
-    heartbeat.apply_async(queue=celery_worker.queue)
+    heartbeat.delay()
 
     beat = wait_for(
         lambda: WorkerHeartbeat.objects.filter(hostname=celery_worker.hostname).first(),

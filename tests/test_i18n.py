@@ -31,8 +31,11 @@ def test_every_turkish_entry_is_translated_and_none_is_fuzzy() -> None:
 
 
 def test_the_compiled_catalogue_matches_its_source() -> None:
-    source = {entry.msgid: entry.msgstr for entry in polib.pofile(str(CATALOGUE))}
-    compiled = {entry.msgid: entry.msgstr for entry in polib.mofile(str(CATALOGUE.with_suffix(".mo")))}
+    def translations(catalogue: polib._BaseFile) -> dict[str, object]:
+        return {entry.msgid: (entry.msgstr, dict(entry.msgstr_plural)) for entry in catalogue}
+
+    source = translations(polib.pofile(str(CATALOGUE)))
+    compiled = translations(polib.mofile(str(CATALOGUE.with_suffix(".mo"))))
 
     assert compiled == source
 

@@ -62,6 +62,8 @@ try:
     WEBMAIL_EXTRA_CA_FILE = envstr("WEBMAIL_EXTRA_CA_FILE", "") or None
     WEBMAIL_MAIL_TIMEOUT = envint("WEBMAIL_MAIL_TIMEOUT", 20, minimum=1)
     WEBMAIL_MIN_POLL_MINUTES = envint("WEBMAIL_MIN_POLL_MINUTES", 1, minimum=1)
+    # "Test connection" can be abused to guess passwords: this many per user in ten minutes.
+    WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES = envint("WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES", 10, minimum=1)
     LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
     if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {LOG_LEVEL!r}")

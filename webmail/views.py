@@ -24,4 +24,4 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "webmail/home.html", {"mailboxes": []})
+    return render(request, "webmail/home.html")

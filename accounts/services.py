@@ -1,0 +1,103 @@
+"""Writes about people and their mailboxes (Django-Styleguide services)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from accounts import crypto
+from accounts.models import CONNECTION_FIELDS, ConnectionTest, Mailbox, MailboxState, User
+
+EDITABLE_FIELDS = (
+    "name",
+    "email_address",
+    "display_name",
+    "colour",
+    "signature",
+    "enabled",
+    "poll_interval_minutes",
+    *CONNECTION_FIELDS,
+    "pop3_retention",
+    "pop3_retention_days",
+    "imap_folders",
+)
+
+
+@dataclass(frozen=True)
+class Passwords:
+    """Passwords typed into a form; "" means none was typed (keep the stored or tested one)."""
+
+    incoming: str = ""
+    smtp: str = ""
+
+    def __repr__(self) -> str:
+        return "Passwords(********)"
+
+
+class MissingPasswordError(Exception):
+    pass
+
+
+def connection_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The part of a mailbox's settings that a connection test covers, in a comparable form."""
+    return {name: values[name] for name in CONNECTION_FIELDS}
+
+
+def _secret(typed: str, tested: str, stored: str, what: str) -> str:
+    if typed:
+        return crypto.encrypt(typed)
+    if tested:
+        return tested
+    if stored:
+        return stored
+    raise MissingPasswordError(f"the {what} password is missing")
+
+
+@transaction.atomic
+def mailbox_save(
+    *,
+    owner: User,
+    mailbox: Mailbox | None,
+    values: dict[str, Any],
+    passwords: Passwords,
+    test: ConnectionTest | None = None,
+) -> Mailbox:
+    """Create or update a mailbox. The caller has checked that an enabled mailbox passed `test`."""
+    target = mailbox or Mailbox(owner=owner)
+    for name in EDITABLE_FIELDS:
+        if name in values:
+            setattr(target, name, values[name])
+    target.incoming_password_encrypted = _secret(
+        passwords.incoming,
+        test.incoming_password_encrypted if test else "",
+        target.incoming_password_encrypted,
+        "incoming",
+    )
+    if target.smtp_same_login:
+        target.smtp_password_encrypted = ""
+    else:
+        target.smtp_password_encrypted = _secret(
+            passwords.smtp,
+            test.smtp_password_encrypted if test else "",
+            target.smtp_password_encrypted,
+            "SMTP",
+        )
+    target.state = MailboxState.IDLE if target.enabled else MailboxState.DISABLED
+    target.full_clean(exclude=["owner", "incoming_password_encrypted", "smtp_password_encrypted"])
+    target.save()
+    if test is not None:
+        test.delete()
+    return target
+
+
+def mailbox_set_enabled(*, mailbox: Mailbox, enabled: bool) -> Mailbox:
+    mailbox.enabled = enabled
+    mailbox.state = MailboxState.IDLE if enabled else MailboxState.DISABLED
+    mailbox.save(update_fields=["enabled", "state", "updated_at"])
+    return mailbox
+
+
+def mailbox_delete(*, mailbox: Mailbox) -> None:
+    mailbox.delete()

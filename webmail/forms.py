@@ -1,0 +1,221 @@
+"""Forms of the browser UI."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts import crypto
+from accounts.models import ConnectionTest, Mailbox, Retention, User
+from accounts.services import Passwords, connection_settings
+from fetcher.mailnet import normalise_fingerprint
+
+TEST_VALID_FOR = timedelta(hours=1)
+_CONTROL_CHARACTERS = ("\r", "\n", "\0")
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+_IP_LITERAL = re.compile(r"\[?[0-9a-f:.]+\]?")
+
+
+def _no_control_characters(value: str) -> str:
+    if any(ch in value for ch in _CONTROL_CHARACTERS):
+        raise forms.ValidationError(_("Line breaks and NUL characters are not allowed here."))
+    return value
+
+
+class FolderListField(forms.CharField):
+    """IMAP folder names, one per line, stored as a JSON list."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+        for name in names:
+            _no_control_characters(name)
+        return names
+
+
+class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
+    incoming_password = forms.CharField(
+        label=_("password"), required=False, strip=False, widget=forms.PasswordInput(render_value=False)
+    )
+    smtp_password = forms.CharField(
+        label=_("SMTP password"), required=False, strip=False, widget=forms.PasswordInput(render_value=False)
+    )
+    imap_folders = FolderListField(
+        label=_("folders to sync"),
+        required=False,
+        help_text=_(
+            "One per line. Empty: every subscribed folder, and always INBOX, Sent, Drafts, Trash and Junk."
+        ),
+    )
+    connection_test = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = Mailbox
+        fields: ClassVar = [
+            "name",
+            "email_address",
+            "display_name",
+            "colour",
+            "protocol",
+            "incoming_host",
+            "incoming_security",
+            "incoming_port",
+            "incoming_login",
+            "incoming_fingerprint",
+            "pop3_retention",
+            "pop3_retention_days",
+            "imap_folders",
+            "smtp_host",
+            "smtp_security",
+            "smtp_port",
+            "smtp_same_login",
+            "smtp_login",
+            "smtp_fingerprint",
+            "poll_interval_minutes",
+            "signature",
+            "enabled",
+        ]
+        widgets: ClassVar = {
+            "colour": forms.TextInput(attrs={"type": "color"}),
+            "signature": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.test: ConnectionTest | None = None
+        self.fields["poll_interval_minutes"].min_value = settings.WEBMAIL_MIN_POLL_MINUTES  # type: ignore[attr-defined]
+        for name in ("incoming_fingerprint", "smtp_fingerprint"):
+            self.fields[name].help_text = _("Only for a server whose certificate you checked yourself.")
+        if self.instance.pk:
+            for name in ("incoming_password", "smtp_password"):
+                self.fields[name].help_text = _("Leave empty to keep the stored password.")
+        for name in ("incoming_login", "smtp_login", "incoming_host", "smtp_host"):
+            self.fields[name].widget.attrs.update({"autocapitalize": "none", "spellcheck": "false"})
+
+    def clean_incoming_login(self) -> str:
+        return _no_control_characters(self.cleaned_data["incoming_login"])
+
+    def clean_smtp_login(self) -> str:
+        return _no_control_characters(self.cleaned_data["smtp_login"])
+
+    def clean_incoming_password(self) -> str:
+        return _no_control_characters(self.cleaned_data["incoming_password"])
+
+    def clean_smtp_password(self) -> str:
+        return _no_control_characters(self.cleaned_data["smtp_password"])
+
+    def clean_incoming_host(self) -> str:
+        return self._host(self.cleaned_data["incoming_host"])
+
+    def clean_smtp_host(self) -> str:
+        return self._host(self.cleaned_data["smtp_host"])
+
+    def clean_incoming_fingerprint(self) -> str:
+        return self._fingerprint(self.cleaned_data["incoming_fingerprint"])
+
+    def clean_smtp_fingerprint(self) -> str:
+        return self._fingerprint(self.cleaned_data["smtp_fingerprint"])
+
+    def clean_poll_interval_minutes(self) -> int:
+        minutes: int = self.cleaned_data["poll_interval_minutes"]
+        if minutes < settings.WEBMAIL_MIN_POLL_MINUTES:
+            raise forms.ValidationError(
+                _("The administrator allows no less than %(minutes)d minutes."),
+                params={"minutes": settings.WEBMAIL_MIN_POLL_MINUTES},
+            )
+        return minutes
+
+    @staticmethod
+    def _host(value: str) -> str:
+        host = _no_control_characters(value.strip().lower().rstrip("."))
+        try:
+            ascii_host = host.encode("idna").decode("ascii")  # Turkish and other IDN names too
+        except UnicodeError:
+            ascii_host = ""
+        if not (_HOST_NAME.fullmatch(ascii_host) or _IP_LITERAL.fullmatch(host)):
+            raise forms.ValidationError(_("Enter a server name such as mail.example.com."))
+        return host
+
+    @staticmethod
+    def _fingerprint(value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            return normalise_fingerprint(value)
+        except ValueError:
+            raise forms.ValidationError(_("A SHA-256 fingerprint has 64 hexadecimal digits.")) from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        if data.get("pop3_retention") == Retention.DELETE_AFTER_DAYS and not data.get("pop3_retention_days"):
+            self.add_error("pop3_retention_days", _("Say after how many days."))
+        if not data.get("smtp_same_login") and not data.get("smtp_login"):
+            self.add_error("smtp_login", _("Enter the SMTP login, or use the incoming one."))
+        self.test = self._find_test(data.get("connection_test"))
+        self._check_passwords(data)
+        if data.get("enabled") and not self.errors:
+            self._check_tested(data)
+        return data
+
+    def _find_test(self, test_id: uuid.UUID | None) -> ConnectionTest | None:
+        if test_id is None:
+            return None
+        return ConnectionTest.objects.filter(id=test_id, owner=self.owner).first()
+
+    def _check_passwords(self, data: dict[str, Any]) -> None:
+        stored = self.instance.incoming_password_encrypted if self.instance.pk else ""
+        if not (
+            data.get("incoming_password") or stored or (self.test and self.test.incoming_password_encrypted)
+        ):
+            self.add_error("incoming_password", _("Enter the password."))
+        stored_smtp = self.instance.smtp_password_encrypted if self.instance.pk else ""
+        tested_smtp = self.test.smtp_password_encrypted if self.test else ""
+        if not data.get("smtp_same_login") and not (data.get("smtp_password") or stored_smtp or tested_smtp):
+            self.add_error("smtp_password", _("Enter the SMTP password."))
+
+    def _check_tested(self, data: dict[str, Any]) -> None:
+        test = self.test
+        fresh = test is not None and timezone.now() - test.created_at < TEST_VALID_FOR
+        same = (
+            test is not None
+            and test.settings == connection_settings(data)
+            and self._same_passwords(data, test)
+        )
+        if not (test is not None and fresh and same and test.passed):
+            raise forms.ValidationError(
+                _("Test the connection with these settings first, or save the mailbox disabled."),
+                code="untested",
+            )
+
+    @staticmethod
+    def _same_passwords(data: dict[str, Any], test: ConnectionTest) -> bool:
+        pairs = [(data.get("incoming_password", ""), test.incoming_password_digest)]
+        if not data.get("smtp_same_login"):
+            pairs.append((data.get("smtp_password", ""), test.smtp_password_digest))
+        return all(not typed or crypto.secret_digest(typed) == digest for typed, digest in pairs)
+
+    def passwords(self) -> Passwords:
+        return Passwords(
+            self.cleaned_data.get("incoming_password", ""), self.cleaned_data.get("smtp_password", "")
+        )
+
+    def values(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.cleaned_data}

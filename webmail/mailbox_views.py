@@ -1,0 +1,153 @@
+"""Mailbox settings in the browser: list, add, edit, test the connection, delete."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import reswap, retarget
+
+from accounts.models import DEFAULT_PORTS, ConnectionTest, ConnectionTestStatus, Mailbox, User
+from accounts.selectors import mailbox_of, mailboxes_of
+from accounts.services import mailbox_delete, mailbox_save
+from fetcher.services import connection_test_start
+from webmail.forms import MailboxForm
+
+# A browser without JavaScript waits this long for the worker's answer before the page returns.
+TEST_WAIT_WITHOUT_JS = 25.0
+
+
+def _user(request: HttpRequest) -> User:
+    if not isinstance(request.user, User):  # login_required ran first; this narrows the type
+        raise PermissionDenied
+    return request.user
+
+
+@login_required
+@require_GET
+def mailbox_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "webmail/mailbox_list.html", {"mailboxes": mailboxes_of(_user(request))})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mailbox_add(request: HttpRequest) -> HttpResponse:
+    return _mailbox_form(request, None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mailbox_edit(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
+    return _mailbox_form(request, mailbox_of(_user(request), mailbox_id))
+
+
+def _mailbox_form(request: HttpRequest, mailbox: Mailbox | None) -> HttpResponse:
+    owner = _user(request)
+    test: ConnectionTest | None = None
+    if request.method != "POST":
+        form = MailboxForm(
+            instance=mailbox, owner=owner, initial=_initial(owner) if mailbox is None else None
+        )
+    elif request.POST.get("action") == "test":
+        return _test(request, mailbox)
+    else:
+        form = MailboxForm(request.POST, instance=mailbox, owner=owner)
+        if form.is_valid():
+            saved = mailbox_save(
+                owner=owner, mailbox=mailbox, values=form.values(), passwords=form.passwords(), test=form.test
+            )
+            messages.success(request, _("Mailbox “%(name)s” saved.") % {"name": saved.name})
+            return redirect("mailbox_list")
+        test = form.test
+    return _render_form(request, form, mailbox, test)
+
+
+def _initial(owner: User) -> dict[str, Any]:
+    return {"incoming_port": DEFAULT_PORTS["pop3", "ssl"], "smtp_port": DEFAULT_PORTS["smtp", "starttls"]}
+
+
+def _render_form(
+    request: HttpRequest, form: MailboxForm, mailbox: Mailbox | None, test: ConnectionTest | None
+) -> HttpResponse:
+    context = {"form": form, "mailbox": mailbox, "test": test, "default_ports": _port_table()}
+    return render(request, "webmail/mailbox_form.html", context)
+
+
+def _port_table() -> dict[str, int]:
+    return {f"{protocol}-{security}": port for (protocol, security), port in DEFAULT_PORTS.items()}
+
+
+def _test(request: HttpRequest, mailbox: Mailbox | None) -> HttpResponse:
+    owner = _user(request)
+    data = request.POST.copy()
+    data["enabled"] = ""  # validate the settings alone: being tested is what this request is for
+    form = MailboxForm(data, instance=mailbox, owner=owner)
+    test = None
+    if not _test_allowed(owner):
+        form.add_error(
+            None, _("Too many connection tests in a short time. Wait a few minutes and try again.")
+        )
+    elif form.is_valid():
+        test = connection_test_start(
+            owner=owner, mailbox=mailbox, values=form.values(), passwords=form.passwords()
+        )
+        if not request.htmx:  # type: ignore[attr-defined]
+            test = _wait_for(test)
+    if request.htmx and test is not None:  # type: ignore[attr-defined]
+        return render(request, "webmail/mailbox_form.html#test-status", {"test": test, "oob": True})
+    if request.htmx:  # type: ignore[attr-defined]
+        # The settings have errors: show the whole form again, with them.
+        response = _render_form(request, form, mailbox, None)
+        return reswap(retarget(response, "#main"), "outerHTML")
+    bound = MailboxForm(_with_test(request.POST, test), instance=mailbox, owner=owner)
+    return _render_form(request, bound if test else form, mailbox, test)
+
+
+def _with_test(post: Any, test: ConnectionTest | None) -> Any:
+    data = post.copy()
+    data["connection_test"] = str(test.id) if test else ""
+    return data
+
+
+def _test_allowed(owner: User) -> bool:
+    """The test is a password oracle: a few per user in ten minutes, counted in Redis."""
+    key = f"connection-tests:{owner.pk}"
+    cache.add(key, 0, timeout=600)
+    return int(cache.incr(key)) <= settings.WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES
+
+
+def _wait_for(test: ConnectionTest) -> ConnectionTest:
+    deadline = time.monotonic() + TEST_WAIT_WITHOUT_JS
+    while test.status != ConnectionTestStatus.DONE and time.monotonic() < deadline:
+        time.sleep(0.5)
+        test.refresh_from_db()
+    return test
+
+
+@login_required
+@require_GET
+def connection_test_status(request: HttpRequest, test_id: uuid.UUID) -> HttpResponse:
+    test = get_object_or_404(ConnectionTest, id=test_id, owner=_user(request))
+    return render(request, "webmail/mailbox_form.html#test-status", {"test": test})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mailbox_remove(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
+    mailbox = mailbox_of(_user(request), mailbox_id)
+    if request.method == "POST":
+        name = mailbox.name
+        mailbox_delete(mailbox=mailbox)
+        messages.success(request, _("Mailbox “%(name)s” removed.") % {"name": name})
+        return redirect("mailbox_list")
+    return render(request, "webmail/mailbox_confirm_delete.html", {"mailbox": mailbox})
