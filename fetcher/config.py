@@ -25,29 +25,27 @@ def network_policy() -> NetworkPolicy:
     )
 
 
-def incoming_config(mailbox: Mailbox) -> ServerConfig:
-    return ServerConfig(
-        endpoint=Endpoint(
-            mailbox.incoming_host,
-            mailbox.incoming_port,
-            Security(mailbox.incoming_security),
-            mailbox.incoming_fingerprint,
-        ),
-        login=mailbox.incoming_login,
-        password=Secret(crypto.decrypt(mailbox.incoming_password_encrypted)),
-        policy=network_policy(),
+def incoming_endpoint(mailbox: Mailbox) -> Endpoint:
+    security = Security(mailbox.incoming_security)
+    return Endpoint(mailbox.incoming_host, mailbox.incoming_port, security, mailbox.incoming_fingerprint)
+
+
+def outgoing_endpoint(mailbox: Mailbox) -> Endpoint:
+    return Endpoint(
+        mailbox.smtp_host, mailbox.smtp_port, Security(mailbox.smtp_security), mailbox.smtp_fingerprint
     )
 
 
-def outgoing_config(mailbox: Mailbox) -> ServerConfig:
-    token = (
-        mailbox.incoming_password_encrypted if mailbox.smtp_same_login else mailbox.smtp_password_encrypted
-    )
-    return ServerConfig(
-        endpoint=Endpoint(
-            mailbox.smtp_host, mailbox.smtp_port, Security(mailbox.smtp_security), mailbox.smtp_fingerprint
-        ),
-        login=mailbox.effective_smtp_login,
-        password=Secret(crypto.decrypt(token)),
-        policy=network_policy(),
-    )
+def incoming_config(mailbox: Mailbox, password: Secret | None = None) -> ServerConfig:
+    """Decrypts the stored password unless one is given (a password typed on the command line)."""
+    secret = password or Secret(crypto.decrypt(mailbox.incoming_password_encrypted))
+    return ServerConfig(incoming_endpoint(mailbox), mailbox.incoming_login, secret, network_policy())
+
+
+def outgoing_config(mailbox: Mailbox, password: Secret | None = None) -> ServerConfig:
+    if password is None:
+        same = mailbox.smtp_same_login
+        password = Secret(
+            crypto.decrypt(mailbox.incoming_password_encrypted if same else mailbox.smtp_password_encrypted)
+        )
+    return ServerConfig(outgoing_endpoint(mailbox), mailbox.effective_smtp_login, password, network_policy())

@@ -1,0 +1,269 @@
+"""`manage.py mailbox add|list|test|enable|disable|remove`: mailboxes for scripts and administrators.
+
+Passwords come from standard input or an environment variable, never from argv (which
+other users of the machine can read in the process list).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from argparse import ArgumentParser, Namespace
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.models import DEFAULT_PORTS, Mailbox, Protocol, Retention, Security, User
+from accounts.selectors import mailbox_by_reference
+from accounts.services import Passwords, mailbox_delete, mailbox_save, mailbox_set_enabled
+from fetcher import config
+from fetcher.mailnet import normalise_fingerprint
+from fetcher.probe import ProbeReport, probe
+from fetcher.protocols import Secret
+
+SECURITIES = [choice.value for choice in Security]
+
+
+class Command(BaseCommand):
+    help = "Add, list, test, enable, disable and remove mailboxes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        commands = parser.add_subparsers(dest="action", required=True, parser_class=_subparser_class(parser))
+        add = commands.add_parser("add", help="add a mailbox for a user (tested first unless --disabled)")
+        add.add_argument("user", help="the owner's user name")
+        add.add_argument("--address", required=True)
+        add.add_argument("--name", help="defaults to the address")
+        add.add_argument("--protocol", choices=[p.value for p in Protocol], default="pop3")
+        add.add_argument("--host", required=True)
+        add.add_argument("--port", type=int)
+        add.add_argument("--security", choices=SECURITIES, default="ssl")
+        add.add_argument("--login", required=True)
+        add.add_argument("--fingerprint", default="", help="SHA-256 of a certificate to trust")
+        _password_options(add, "password", "the incoming password")
+        add.add_argument("--smtp-host", required=True)
+        add.add_argument("--smtp-port", type=int)
+        add.add_argument("--smtp-security", choices=SECURITIES, default="starttls")
+        add.add_argument("--smtp-login", help="defaults to --login, with the same password")
+        add.add_argument("--smtp-fingerprint", default="")
+        _password_options(add, "smtp-password", "the SMTP password (with --smtp-login)")
+        add.add_argument("--retention", choices=[r.value for r in Retention], default="keep")
+        add.add_argument("--retention-days", type=int)
+        add.add_argument("--poll-minutes", type=int, default=5)
+        add.add_argument("--disabled", action="store_true", help="save without testing, and do not poll")
+        listing = commands.add_parser("list", help="list mailboxes")
+        listing.add_argument("--json", action="store_true", help="machine-readable output")
+        listing.add_argument("--user", help="only this user's mailboxes")
+        for name, text in [
+            ("test", "log in to the incoming and the outgoing server and report"),
+            ("enable", "poll this mailbox again"),
+            ("disable", "stop polling this mailbox"),
+            ("remove", "delete the mailbox and everything stored from it"),
+        ]:
+            sub = commands.add_parser(name, help=text)
+            sub.add_argument("mailbox", help="its address or its id")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        handler = getattr(self, f"_{action}")
+        handler(Namespace(**options))
+
+    # --- add -------------------------------------------------------------------------------
+
+    def _add(self, opts: Namespace) -> None:
+        owner = User.objects.filter(username=opts.user).first()
+        if owner is None:
+            raise CommandError(f"no user {opts.user!r}")
+        passwords = self._passwords(opts)
+        values = self._values(opts)
+        mailbox = Mailbox(owner=owner, **{k: v for k, v in values.items() if k != "imap_folders"})
+        if not opts.disabled:
+            self._require_passing_test(mailbox, passwords)
+        try:
+            saved = mailbox_save(owner=owner, mailbox=None, values=values, passwords=passwords)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        self.stdout.write(f"added {saved.email_address} ({saved.id}) for {owner.username}")
+
+    def _values(self, opts: Namespace) -> dict[str, Any]:
+        same_login = opts.smtp_login is None
+        for value, what in [(opts.login, "--login"), (opts.smtp_login or "", "--smtp-login")]:
+            if any(ch in value for ch in "\r\n\0"):
+                raise CommandError(f"{what} may not contain a line break or NUL")
+        return {
+            "name": opts.name or opts.address,
+            "email_address": opts.address,
+            "protocol": opts.protocol,
+            "incoming_host": opts.host,
+            "incoming_port": opts.port or DEFAULT_PORTS[opts.protocol, opts.security],
+            "incoming_security": opts.security,
+            "incoming_login": opts.login,
+            "incoming_fingerprint": _fingerprint(opts.fingerprint),
+            "smtp_host": opts.smtp_host,
+            "smtp_port": opts.smtp_port or DEFAULT_PORTS["smtp", opts.smtp_security],
+            "smtp_security": opts.smtp_security,
+            "smtp_same_login": same_login,
+            "smtp_login": "" if same_login else opts.smtp_login,
+            "smtp_fingerprint": _fingerprint(opts.smtp_fingerprint),
+            "pop3_retention": opts.retention,
+            "pop3_retention_days": opts.retention_days,
+            "poll_interval_minutes": opts.poll_minutes,
+            "enabled": not opts.disabled,
+            "imap_folders": [],
+        }
+
+    def _passwords(self, opts: Namespace) -> Passwords:
+        incoming = _read_password(
+            opts.password_stdin, opts.password_env, "--password-stdin or --password-env"
+        )
+        smtp = ""
+        if opts.smtp_login is not None:
+            smtp = _read_password(
+                opts.smtp_password_stdin,
+                opts.smtp_password_env,
+                "--smtp-password-stdin or --smtp-password-env",
+            )
+        for value in (incoming, smtp):
+            if any(ch in value for ch in "\r\n\0"):
+                raise CommandError("a password may not contain a line break or NUL")
+        return Passwords(incoming, smtp)
+
+    def _require_passing_test(self, mailbox: Mailbox, passwords: Passwords) -> None:
+        incoming = config.incoming_config(mailbox, Secret(passwords.incoming))
+        outgoing = config.outgoing_config(mailbox, Secret(passwords.smtp or passwords.incoming))
+        reports = [probe(mailbox.protocol, incoming), probe("smtp", outgoing)]
+        self._print_reports(reports)
+        if not all(report.ok for report in reports):
+            raise CommandError(
+                "the connection test failed; nothing was saved (use --disabled to save untested)"
+            )
+
+    # --- list -------------------------------------------------------------------------------
+
+    def _list(self, opts: Namespace) -> None:
+        mailboxes = Mailbox.objects.select_related("owner").order_by("owner__username", "email_address")
+        if opts.user:
+            mailboxes = mailboxes.filter(owner__username=opts.user)
+        rows = [_row(mailbox) for mailbox in mailboxes]
+        if opts.json:
+            self.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        for row in rows:
+            error = f"  last error: {row['last_error']}" if row["last_error"] else ""
+            columns = [
+                row["id"],
+                f"{row['owner']:<12}",
+                f"{row['address']:<32}",
+                f"{row['protocol']:<4}",
+                row["state"],
+            ]
+            self.stdout.write(" ".join(columns) + error)
+
+    # --- test, enable, disable, remove ------------------------------------------------------------
+
+    def _test(self, opts: Namespace) -> None:
+        mailbox = _mailbox(opts.mailbox)
+        try:
+            reports = [
+                probe(mailbox.protocol, config.incoming_config(mailbox)),
+                probe("smtp", config.outgoing_config(mailbox)),
+            ]
+        except Exception as exc:  # EncryptionKeyError and kin: one line, no traceback
+            raise CommandError(str(exc)) from None
+        self._print_reports(reports)
+        if not all(report.ok for report in reports):
+            raise CommandError("the connection test failed")
+
+    def _enable(self, opts: Namespace) -> None:
+        mailbox = mailbox_set_enabled(mailbox=_mailbox(opts.mailbox), enabled=True)
+        self.stdout.write(f"enabled {mailbox.email_address}")
+
+    def _disable(self, opts: Namespace) -> None:
+        mailbox = mailbox_set_enabled(mailbox=_mailbox(opts.mailbox), enabled=False)
+        self.stdout.write(f"disabled {mailbox.email_address}")
+
+    def _remove(self, opts: Namespace) -> None:
+        mailbox = _mailbox(opts.mailbox)
+        mailbox_delete(mailbox=mailbox)
+        self.stdout.write(f"removed {mailbox.email_address}")
+
+    def _print_reports(self, reports: list[ProbeReport]) -> None:
+        for report in reports:
+            line = (
+                f"{report.kind}: ok"
+                if report.ok
+                else f"{report.kind}: FAILED at {report.failed_step}: {report.message}"
+            )
+            if report.server_text:
+                line += f" (server: {report.server_text})"
+            self.stdout.write(line)
+            if report.certificate and not report.ok:
+                cert = report.certificate
+                self.stdout.write(f"  certificate: {cert.subject}, issued by {cert.issuer}")
+                self.stdout.write(
+                    f"  valid {cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d}, SHA-256 {cert.sha256}"
+                )
+
+
+def _subparser_class(parser: CommandParser) -> type[ArgumentParser]:
+    # Sub-commands raise CommandError like Django's own parser, instead of printing usage and exiting 2.
+    class SubParser(CommandParser):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("called_from_command_line", parser.called_from_command_line)
+            super().__init__(**kwargs)
+
+    return SubParser
+
+
+def _password_options(parser: ArgumentParser, name: str, what: str) -> None:
+    parser.add_argument(f"--{name}-stdin", action="store_true", help=f"read {what} from standard input")
+    parser.add_argument(
+        f"--{name}-env", metavar="VARIABLE", help=f"read {what} from this environment variable"
+    )
+
+
+def _read_password(from_stdin: bool, env_name: str | None, options: str) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+    elif env_name:
+        password = os.environ.get(env_name, "")
+    else:
+        raise CommandError(f"give the password with {options} (never on the command line)")
+    if not password:
+        raise CommandError("the password is empty")
+    return password
+
+
+def _fingerprint(text: str) -> str:
+    if not text:
+        return ""
+    try:
+        return normalise_fingerprint(text)
+    except ValueError as exc:
+        raise CommandError(f"fingerprint: {exc}") from None
+
+
+def _mailbox(reference: str) -> Mailbox:
+    try:
+        return mailbox_by_reference(reference)
+    except Mailbox.DoesNotExist as exc:
+        raise CommandError(str(exc) or f"no mailbox {reference!r}") from None
+
+
+def _row(mailbox: Mailbox) -> dict[str, Any]:
+    return {
+        "id": str(mailbox.id),
+        "owner": mailbox.owner.username,
+        "name": mailbox.name,
+        "address": mailbox.email_address,
+        "protocol": mailbox.protocol,
+        "incoming": f"{mailbox.incoming_host}:{mailbox.incoming_port} ({mailbox.incoming_security})",
+        "smtp": f"{mailbox.smtp_host}:{mailbox.smtp_port} ({mailbox.smtp_security})",
+        "enabled": mailbox.enabled,
+        "state": mailbox.state,
+        "last_success_at": mailbox.last_success_at.isoformat() if mailbox.last_success_at else None,
+        "last_error": mailbox.last_error_message or None,
+        "last_error_kind": mailbox.last_error_kind or None,
+    }
