@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import EmailMessage
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts import crypto
 from accounts.models import CONNECTION_FIELDS, ConnectionTest, Mailbox, MailboxState, User
@@ -101,3 +108,24 @@ def mailbox_set_enabled(*, mailbox: Mailbox, enabled: bool) -> Mailbox:
 
 def mailbox_delete(*, mailbox: Mailbox) -> None:
     mailbox.delete()
+
+
+def password_reset_send(*, user_id: int, domain: str, use_https: bool, language: str = "en") -> None:
+    """Build and send the reset link in the worker, in the language the person asked in."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email:
+        return
+    context = {
+        "email": user.email,
+        "domain": domain,
+        "site_name": settings.WEBMAIL_SITE_NAME,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "user": user,
+        "username": user.get_username(),
+        "token": default_token_generator.make_token(user),
+        "protocol": "https" if use_https else "http",
+    }
+    with translation.override(language):
+        subject = "".join(render_to_string("registration/password_reset_subject.txt", context).splitlines())
+        body = render_to_string("registration/password_reset_email.txt", context)
+    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email]).send()

@@ -65,7 +65,10 @@ class WorkerProcess:
 
 @pytest.fixture(scope="session")
 def celery_worker(
-    django_db_setup: None, django_db_blocker: DjangoDbBlocker, mail_ca_file: str
+    django_db_setup: None,
+    django_db_blocker: DjangoDbBlocker,
+    mail_ca_file: str,
+    smtp_servers: dict[str, SmtpServer],
 ) -> Iterator[WorkerProcess]:
     """A real `celery worker` process on the test database, consuming the app's default queue.
 
@@ -82,6 +85,10 @@ def celery_worker(
         "WEBMAIL_ALLOWED_MAIL_PORTS": "any",
         "WEBMAIL_EXTRA_CA_FILE": mail_ca_file,
         "WEBMAIL_MAIL_TIMEOUT": "5",
+        # The site's own mail (password resets) goes to the test SMTP server without TLS.
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_servers["plain"].port),
+        "EMAIL_SECURITY": "none",
     }
     celery_app.control.purge()  # nothing left over from an earlier run
     process = subprocess.Popen(

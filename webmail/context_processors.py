@@ -15,5 +15,7 @@ def site(request: HttpRequest) -> dict[str, object]:
     return {
         "site_name": settings.WEBMAIL_SITE_NAME,
         "allow_signup": settings.ALLOW_SIGNUP,
+        "password_reset_available": settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL,
         "sidebar_mailboxes": sidebar,
+        "lockout_minutes": settings.WEBMAIL_LOGIN_LOCKOUT_MINUTES,
     }

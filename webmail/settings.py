@@ -5,6 +5,7 @@ Production and development differ only by values; `.env.example` lists every var
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.csp import CSP
@@ -64,6 +65,31 @@ try:
     WEBMAIL_MIN_POLL_MINUTES = envint("WEBMAIL_MIN_POLL_MINUTES", 1, minimum=1)
     # "Test connection" can be abused to guess passwords: this many per user in ten minutes.
     WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES = envint("WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES", 10, minimum=1)
+    # People: idle sessions end, repeated failed logins lock the user name and the address out.
+    WEBMAIL_SESSION_IDLE_MINUTES = envint("WEBMAIL_SESSION_IDLE_MINUTES", 12 * 60, minimum=5)
+    WEBMAIL_LOGIN_FAILURE_LIMIT = envint("WEBMAIL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+    WEBMAIL_LOGIN_LOCKOUT_MINUTES = envint("WEBMAIL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+    # The site's own outgoing mail (password resets). Empty EMAIL_HOST: no reset by email.
+    _email_host = envstr("EMAIL_HOST", "")
+    _email_security = envstr("EMAIL_SECURITY", "starttls").lower()
+    if _email_security not in {"none", "starttls", "ssl"}:
+        raise ConfigError(f"EMAIL_SECURITY must be none, starttls or ssl, not {_email_security!r}")
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host or "localhost",
+                "port": envint("EMAIL_PORT", 587, minimum=1),
+                "username": envstr("EMAIL_HOST_USER", ""),
+                "password": envstr("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": _email_security == "starttls",
+                "use_ssl": _email_security == "ssl",
+                "timeout": 30,
+            },
+        }
+    }
+    WEBMAIL_PASSWORD_RESET_BY_EMAIL = bool(_email_host)
+    DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "postane@localhost")
     LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
     if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {LOG_LEVEL!r}")
@@ -72,6 +98,7 @@ except ConfigError as exc:
 
 INSTALLED_APPS = [
     "accounts",
+    "axes",
     "fetcher",
     "webmail",
     "django.contrib.admin",
@@ -96,7 +123,21 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user name or address
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = WEBMAIL_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=WEBMAIL_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per user and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "accounts.auth.client_ip"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "webmail.urls"
 WSGI_APPLICATION = "webmail.wsgi.application"
@@ -134,7 +175,9 @@ CACHES = {
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
+# Idle expiry: every request pushes the end of the session forward.
+SESSION_COOKIE_AGE = WEBMAIL_SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
@@ -154,6 +197,8 @@ USE_TZ = True
 LANGUAGE_COOKIE_NAME = "postane_language"
 LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

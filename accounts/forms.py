@@ -1,0 +1,40 @@
+"""Forms about people: sign-up and a password reset that the worker sends."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from celery import current_app
+from django import forms
+from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+
+
+class SignupForm(UserCreationForm):  # type: ignore[type-arg]
+    email = forms.EmailField(label=_("Email address"), required=True)
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")
+
+
+def _queue_reset(user_id: int, domain: str, use_https: bool, language: str) -> None:
+    current_app.send_task("accounts.tasks.send_password_reset", args=[user_id, domain, use_https, language])
+
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Queues the reset email for a worker: the web process never talks to a mail server."""
+
+    def save(
+        self, *args: Any, domain_override: str | None = None, use_https: bool = False, **kwargs: Any
+    ) -> None:
+        request = kwargs.get("request")
+        domain = domain_override or (request.get_host() if request is not None else "localhost")
+        language = translation.get_language()
+        for user in self.get_users(self.cleaned_data["email"]):
+            transaction.on_commit(partial(_queue_reset, user.pk, domain, use_https, language))

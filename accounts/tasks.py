@@ -1,0 +1,12 @@
+"""Celery tasks about people."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts.services import password_reset_send
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
+def send_password_reset(user_id: int, domain: str, use_https: bool, language: str = "en") -> None:
+    password_reset_send(user_id=user_id, domain=domain, use_https=use_https, language=language)

@@ -1,0 +1,252 @@
+"""People: log in and out, lock-outs, password change and reset, sign-up, idle expiry, the admin."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from axes.models import AccessAttempt
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import Mailbox, User
+from tests.conftest import WorkerProcess, wait_for
+from tests.servers.smtp import SmtpServer
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    cache.clear()  # sessions are cached_db; lock-out counters live in the database
+
+
+@pytest.fixture
+def alice() -> User:
+    return User.objects.create_user("alice", email="alice@example.com", password=PASSWORD)
+
+
+def log_in(client: Client, username: str, password: str, address: str = "198.51.100.1") -> Any:
+    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def test_a_user_logs_in_and_out(client: Client, alice: User) -> None:
+    assert log_in(client, "alice", PASSWORD).status_code == 302
+    assert client.get("/").status_code == 200
+
+    client.post("/logout/")
+
+    assert client.get("/").status_code == 302
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(client: Client, alice: User) -> None:
+    wrong = log_in(client, "alice", "nope").content.decode()
+    unknown = log_in(client, "nobody", "nope").content.decode()
+
+    def without_tokens(page: str) -> str:
+        return re.sub(r'(value|nonce)="[^"]*"', "", page)
+
+    assert "didn't match" in wrong
+    assert without_tokens(wrong) == without_tokens(unknown).replace("nobody", "alice")
+
+
+def test_a_user_name_is_locked_out_after_five_failures_from_any_address(client: Client, alice: User) -> None:
+    for attempt in range(5):
+        log_in(client, "alice", "wrong", address=f"198.51.100.{attempt + 10}")
+
+    locked = log_in(client, "alice", PASSWORD, address="203.0.113.99")
+
+    assert locked.status_code == 429
+    assert 'data-testid="locked-out"' in locked.content.decode()
+
+
+def test_an_address_is_locked_out_after_five_failures_with_any_names(client: Client, alice: User) -> None:
+    for attempt in range(5):
+        log_in(client, f"guess{attempt}", "wrong", address="203.0.113.7")
+
+    assert log_in(client, "alice", PASSWORD, address="203.0.113.7").status_code == 429
+    assert log_in(client, "alice", PASSWORD, address="203.0.113.8").status_code == 302
+
+
+def test_an_unknown_user_name_is_locked_out_the_same_way(client: Client) -> None:
+    for _ in range(5):
+        log_in(client, "ghost", "wrong")
+
+    assert log_in(client, "ghost", "wrong").status_code == 429
+
+
+def test_an_administrator_unlocks_a_locked_out_user(client: Client, alice: User) -> None:
+    for _ in range(5):
+        log_in(client, "alice", "wrong")
+    assert log_in(client, "alice", PASSWORD).status_code == 429
+    admin = User.objects.create_superuser("root", password="root password long enough")
+    admin_client = Client()
+    admin_client.force_login(admin)
+    attempts = list(AccessAttempt.objects.values_list("pk", flat=True))
+
+    response = admin_client.post(
+        "/admin/axes/accessattempt/",
+        {"action": "delete_selected", "_selected_action": attempts, "post": "yes"},
+    )
+
+    assert response.status_code == 302
+    assert log_in(client, "alice", PASSWORD).status_code == 302
+
+
+def test_a_user_changes_her_password(client: Client, alice: User) -> None:
+    log_in(client, "alice", PASSWORD)
+
+    response = client.post(
+        "/account/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a new Ünİcode passphrase",
+            "new_password2": "a new Ünİcode passphrase",
+        },
+    )
+
+    assert response.status_code == 302
+    client.post("/logout/")
+    assert log_in(client, "alice", PASSWORD).status_code == 200
+    assert log_in(client, "alice", "a new Ünİcode passphrase").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.mailservers
+def test_a_password_reset_link_arrives_by_real_smtp_and_sets_a_new_password(
+    client: Client,
+    alice: User,
+    celery_worker: WorkerProcess,
+    smtp_servers: dict[str, SmtpServer],
+    settings: Any,
+) -> None:
+    settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL = True
+    inbox = smtp_servers["plain"].handler.received
+    before = len(inbox)
+
+    sent = client.post("/account/reset/", {"email": "alice@example.com"})
+    nobody = client.post("/account/reset/", {"email": "nobody@example.com"})
+
+    assert sent.status_code == nobody.status_code == 302
+    wait_for(lambda: len(inbox) > before, "the reset email")
+    message = inbox[-1]
+    assert message.recipients == ["alice@example.com"]
+    link = re.search(rb"http://testserver(/account/reset/\S+/)", message.content)
+    assert link is not None
+    form_page = client.get(link[1].decode(), follow=True)
+    assert b"Choose a new password" in form_page.content
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "brand new secret 2026", "new_password2": "brand new secret 2026"},
+    )
+    assert done.status_code == 302
+    assert log_in(client, "alice", "brand new secret 2026").status_code == 302
+    assert len(inbox) == before + 1  # nothing was sent for the unknown address
+
+
+def test_password_reset_is_off_without_a_site_mail_server(client: Client, settings: Any) -> None:
+    settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL = False
+
+    assert client.get("/account/reset/").status_code == 404
+    assert "Forgot your password" not in client.get("/login/").content.decode()
+
+
+def test_sign_up_is_off_by_default(client: Client) -> None:
+    assert client.get("/signup/").status_code == 404
+    assert "Create an account" not in client.get("/login/").content.decode()
+
+
+def test_sign_up_creates_an_account_when_the_administrator_allows_it(client: Client, settings: Any) -> None:
+    settings.ALLOW_SIGNUP = True
+
+    response = client.post(
+        "/signup/",
+        {
+            "username": "zeynep",
+            "email": "zeynep@example.com",
+            "password1": "ılık süt içtim",
+            "password2": "ılık süt içtim",
+        },
+    )
+
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+    assert User.objects.get(username="zeynep").email == "zeynep@example.com"
+
+
+def test_an_idle_session_expires(client: Client, alice: User, settings: Any) -> None:
+    log_in(client, "alice", PASSWORD)
+    session = Session.objects.get()
+    idle = timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    assert abs(session.expire_date - (timezone.now() + idle)) < timedelta(minutes=1)
+
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    cache.clear()
+
+    assert client.get("/").status_code == 302
+
+
+def test_every_request_pushes_the_idle_expiry_forward(client: Client, alice: User) -> None:
+    log_in(client, "alice", PASSWORD)
+    Session.objects.update(expire_date=timezone.now() + timedelta(minutes=5))
+    cache.clear()
+
+    client.get("/")
+
+    assert Session.objects.get().expire_date > timezone.now() + timedelta(hours=1)
+
+
+def test_the_admin_shows_mailboxes_with_their_health_and_never_a_password(
+    client: Client, alice: User
+) -> None:
+    mailbox = Mailbox(
+        owner=alice, name="Work", email_address="alice@example.com", incoming_host="mail.example.com"
+    )
+    mailbox.incoming_port, mailbox.incoming_login, mailbox.smtp_host = 995, "alice", "mail.example.com"
+    mailbox.set_incoming_password("the-secret-pop-password")
+    mailbox.last_error_message = "The server refused the login."
+    mailbox.save()
+    admin = User.objects.create_superuser("root", password="root password long enough")
+    client.force_login(admin)
+
+    listing = client.get("/admin/accounts/mailbox/").content.decode()
+    change = client.get(f"/admin/accounts/mailbox/{mailbox.id}/change/").content.decode()
+    user_page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
+
+    assert "alice@example.com" in listing
+    assert "The server refused the login." in listing
+    for page in (listing, change, user_page):
+        assert "the-secret-pop-password" not in page
+        assert mailbox.incoming_password_encrypted not in page
+        assert "password_encrypted" not in page
+
+
+def test_the_admin_disables_and_enables_mailboxes(client: Client, alice: User) -> None:
+    mailbox = Mailbox.objects.create(
+        owner=alice,
+        name="Work",
+        email_address="a@example.com",
+        incoming_host="h",
+        incoming_port=995,
+        incoming_login="a",
+        incoming_password_encrypted="x",
+        smtp_host="h",
+    )
+    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+
+    client.post("/admin/accounts/mailbox/", {"action": "disable", "_selected_action": [mailbox.id]})
+    assert Mailbox.objects.get().enabled is False
+    client.post("/admin/accounts/mailbox/", {"action": "enable", "_selected_action": [mailbox.id]})
+    assert Mailbox.objects.get().enabled is True
+
+
+def test_a_user_who_is_not_staff_cannot_reach_the_admin(client: Client, alice: User) -> None:
+    client.force_login(alice)
+
+    assert client.get("/admin/accounts/mailbox/").status_code == 302
