@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
+from django.conf import settings
+
+from webmail.env import fail
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
 
 app = Celery("webmail")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _refuse_to_start_without_keys(**kwargs: Any) -> None:
+    """Fail closed: a worker that cannot decrypt mailbox passwords must not pretend to work."""
+    if not settings.WEBMAIL_ENCRYPTION_KEYS:
+        fail("WEBMAIL_ENCRYPTION_KEYS is required to run a worker")

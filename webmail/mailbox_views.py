@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import reswap, retarget
 
@@ -40,12 +41,14 @@ def mailbox_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@sensitive_post_parameters("incoming_password", "smtp_password")
 @require_http_methods(["GET", "POST"])
 def mailbox_add(request: HttpRequest) -> HttpResponse:
     return _mailbox_form(request, None)
 
 
 @login_required
+@sensitive_post_parameters("incoming_password", "smtp_password")
 @require_http_methods(["GET", "POST"])
 def mailbox_edit(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
     return _mailbox_form(request, mailbox_of(_user(request), mailbox_id))
