@@ -124,6 +124,18 @@ class Mailbox(models.Model):
     last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
     last_error_kind = models.CharField(_("last error kind"), max_length=20, blank=True)
     last_error_message = models.TextField(_("last error"), blank=True)
+    # Scheduling and the one-sync-at-a-time claim (a lease that runs out if its worker dies).
+    next_sync_at = models.DateTimeField(_("next sync"), null=True, blank=True, db_index=True)
+    sync_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_lease_token = models.CharField(max_length=64, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    paused = models.BooleanField(
+        _("paused"),
+        default=False,
+        help_text=_("Stopped after repeated login failures, until the settings change."),
+    )
+    sync_done = models.PositiveIntegerField(default=0, editable=False)
+    sync_total = models.PositiveIntegerField(default=0, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

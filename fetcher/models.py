@@ -1,8 +1,16 @@
-"""The mail engine's tables. Messages and sync state arrive with issue #4."""
+"""The mail engine's tables: folders, stored messages, and the ledgers that prevent duplicates."""
 
 from __future__ import annotations
 
+import uuid
+from typing import ClassVar
+
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Mailbox
 
 
 class WorkerHeartbeat(models.Model):
@@ -17,3 +25,131 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} at {self.beat_at.isoformat()}"
+
+
+class FolderRole(models.TextChoices):
+    INBOX = "inbox", _("Inbox")
+    SENT = "sent", _("Sent")
+    DRAFTS = "drafts", _("Drafts")
+    TRASH = "trash", _("Trash")
+    JUNK = "junk", _("Junk")
+    ARCHIVE = "archive", _("Archive")
+    OTHER = "", _("Folder")
+
+
+class Folder(models.Model):
+    """A folder of a mailbox: INBOX for POP3, every synced folder for IMAP."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
+    name = models.CharField(max_length=1000)
+    role = models.CharField(max_length=8, choices=FolderRole.choices, blank=True, default=FolderRole.OTHER)
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    highest_uid = models.BigIntegerField(default=0)
+    highest_modseq = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["mailbox", "name"], name="unique_folder_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ParseState(models.TextChoices):
+    PENDING = "pending", _("Waiting to be read")
+    PARSED = "parsed", _("Read")
+    PARTIAL = "partial", _("Read in part")
+    FAILED = "failed", _("Could not be read")
+
+
+class Message(models.Model):
+    """One downloaded message. `raw` is the truth; every other field is derived from it (`reindex`)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="messages")
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages")
+    raw = models.BinaryField()
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    parse_state = models.CharField(max_length=8, choices=ParseState.choices, default=ParseState.PENDING)
+    parse_problems = models.JSONField(default=list, blank=True)
+    message_id = models.CharField(max_length=998, blank=True, db_index=True)
+    subject = models.TextField(blank=True)
+    from_name = models.TextField(blank=True)
+    from_address = models.CharField(max_length=320, blank=True)
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    reply_to = models.JSONField(default=list, blank=True)
+    date = models.DateTimeField(null=True, blank=True)
+    sort_date = models.DateTimeField(db_index=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)
+    snippet = models.CharField(max_length=300, blank=True)
+    has_attachments = models.BooleanField(default=False)
+    search_vector = SearchVectorField(null=True, blank=True)
+
+    seen = models.BooleanField(default=False)
+    flagged = models.BooleanField(default=False)
+    answered = models.BooleanField(default=False)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["mailbox", "-sort_date", "-id"], name="message_mailbox_newest"),
+            models.Index(
+                fields=["parse_state"],
+                name="message_parse_pending",
+                condition=models.Q(parse_state="pending"),
+            ),
+            GinIndex(fields=["search_vector"], name="message_search"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"message {self.public_id}"
+
+    def __repr__(self) -> str:
+        return f"<Message {self.pk} {self.public_id}>"
+
+
+class Attachment(models.Model):
+    """What a part of a message is; its bytes stay in the raw message."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    part = models.PositiveIntegerField(help_text="Position of the part in a depth-first walk of the message.")
+    filename = models.TextField(blank=True)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveIntegerField()
+    content_id = models.CharField(max_length=998, blank=True)
+    inline = models.BooleanField(default=False)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["message", "part"], name="unique_attachment_part")
+        ]
+
+    def __str__(self) -> str:
+        return self.filename or self.content_type
+
+
+class Pop3Ledger(models.Model):
+    """Every message a POP3 server has given this mailbox, by UIDL (or a fingerprint without UIDL).
+
+    The unique (mailbox, uid) constraint is what makes a re-run, a crash or a second worker
+    harmless. A row outlives the stored message: mail deleted in Postane is not fetched again.
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="pop3_ledger")
+    uid = models.CharField(max_length=255)
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    deleted_on_server_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["mailbox", "uid"], name="unique_pop3_uid")]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id}:{self.uid}"

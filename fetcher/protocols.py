@@ -146,6 +146,7 @@ class Pop3Session(_Session):
         super().__init__(config)
         self.client: _POP3 | None = None
         self.capabilities: dict[str, list[str]] = {}
+        self.quit_ok = False
 
     def __enter__(self) -> Self:
         target = self._check()
@@ -161,7 +162,11 @@ class Pop3Session(_Session):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc_type is None and self.client is not None:
-            _quietly(self.client.quit)  # QUIT commits DELEs: only after a run that ended well
+            try:
+                self.client.quit()  # QUIT commits DELEs: only after a run that ended well
+                self.quit_ok = True
+            except (poplib.error_proto, OSError, EOFError):
+                self.quit_ok = False
         self._close()
 
     def _close(self) -> None:
@@ -253,6 +258,52 @@ class Pop3Session(_Session):
             number, _sep, uid = _text(line).partition(" ")
             listing.append((int(number), uid))
         return listing
+
+    def retr(self, number: int) -> bytes:
+        """The message exactly as the server sends it (CRLF line ends, dot-stuffing undone)."""
+        try:
+            _resp, lines, _octets = self._client().retr(number)
+        except poplib.error_proto as exc:
+            raise MailError(
+                Step.PROTOCOL, f"RETR {number} failed.", permanent=False, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.PROTOCOL, exc) from exc
+        return b"\r\n".join(lines) + b"\r\n"
+
+    def top_headers(self, number: int) -> bytes:
+        try:
+            _resp, lines, _octets = self._client().top(number, 0)
+        except poplib.error_proto as exc:
+            raise MailError(
+                Step.PROTOCOL, f"TOP {number} failed.", permanent=False, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.PROTOCOL, exc) from exc
+        return b"\r\n".join(lines) + b"\r\n"
+
+    def uid_of(self, number: int) -> str:
+        """UIDL for one message number, asked again right before a DELE."""
+        try:
+            response = _text(self._client().uidl(number))
+        except poplib.error_proto as exc:
+            raise MailError(
+                Step.UIDL, f"UIDL {number} failed.", permanent=False, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.PROTOCOL, exc) from exc
+        parts = response.split()
+        return parts[2] if len(parts) >= 3 else ""
+
+    def dele(self, number: int) -> None:
+        try:
+            self._client().dele(number)
+        except poplib.error_proto as exc:
+            raise MailError(
+                Step.PROTOCOL, f"DELE {number} failed.", permanent=False, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.PROTOCOL, exc) from exc
 
     def stat(self) -> tuple[int, int]:
         try:

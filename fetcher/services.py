@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import crypto
@@ -22,7 +25,7 @@ from fetcher.protocols import Secret, ServerConfig
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task_name: str, *args: str) -> None:
+def enqueue(task_name: str, *args: object) -> None:
     """Send a task by name (tasks.py imports this module, so it cannot be imported here)."""
     current_app.send_task(task_name, args=list(args))
 
@@ -119,3 +122,36 @@ def connection_test_run(*, test_id: uuid.UUID | str) -> None:
     logger.info(
         "connection test %s: incoming ok=%s, outgoing ok=%s", test_id, reports[0]["ok"], reports[1]["ok"]
     )
+
+
+# --- scheduling ------------------------------------------------------------------------------
+
+
+def syncs_dispatch() -> int:
+    """Queue a sync for every enabled, unpaused, unclaimed mailbox that is due; return how many.
+
+    The next run is pushed forward with a compare-and-set, so two beats (or a slow worker)
+    never queue the same mailbox twice; the sync's claim is the real guard anyway.
+    """
+    now = timezone.now()
+    due = (
+        Mailbox.objects.filter(enabled=True, paused=False)
+        .filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now))
+        .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+        .values_list("id", "next_sync_at")
+    )
+    queued = 0
+    for mailbox_id, next_sync_at in due:
+        pushed = Mailbox.objects.filter(id=mailbox_id, next_sync_at=next_sync_at).update(
+            next_sync_at=now + timedelta(seconds=settings.WEBMAIL_SYNC_LEASE_SECONDS)
+        )
+        if pushed:
+            enqueue("fetcher.tasks.sync_mailbox", str(mailbox_id))
+            queued += 1
+    return queued
+
+
+def mailbox_sync_now(*, mailbox: Mailbox) -> None:
+    """ "Sync now": skip the wait (and a pause after login failures: the person asked)."""
+    Mailbox.objects.filter(id=mailbox.id).update(paused=False, next_sync_at=timezone.now())
+    transaction.on_commit(lambda: enqueue("fetcher.tasks.sync_mailbox", str(mailbox.id)))

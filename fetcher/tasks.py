@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
-from fetcher.services import connection_test_run, heartbeat_record
+from fetcher import ingest, services, sync
 
 
 @shared_task(bind=True, ignore_result=True)
 def heartbeat(self: Task) -> None:  # type: ignore[type-arg]
     """Scheduled by beat; proves that beat, the broker and a worker all work."""
-    heartbeat_record(hostname=self.request.hostname or "unknown")
+    services.heartbeat_record(hostname=self.request.hostname or "unknown")
 
 
 @shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
 def run_connection_test(test_id: str) -> None:
     """No retry: the person waiting for the answer clicks again if they want another try."""
-    connection_test_run(test_id=test_id)
+    services.connection_test_run(test_id=test_id)
+
+
+@shared_task(ignore_result=True)
+def dispatch_syncs() -> None:
+    """Scheduled by beat: queue a sync for every enabled mailbox that is due."""
+    services.syncs_dispatch()
+
+
+@shared_task(ignore_result=True)
+def sync_mailbox(mailbox_id: str) -> None:
+    """One sync; a busy mailbox returns at once. A large first sync continues in a fresh task.
+
+    Failures are recorded on the mailbox and retried by the dispatcher with backoff, so this
+    task itself never retries.
+    """
+    budget = max(settings.CELERY_TASK_SOFT_TIME_LIMIT - 60, 30)
+    result = sync.sync_mailbox(mailbox_id=mailbox_id, budget_seconds=budget)
+    if result.status == "more":
+        sync_mailbox.delay(mailbox_id)
+
+
+@shared_task(ignore_result=True, autoretry_for=(SoftTimeLimitExceeded,), max_retries=0)
+def parse_messages(message_ids: list[int]) -> None:
+    ingest.parse_messages(message_ids)

@@ -53,6 +53,9 @@ try:
     # The beat-scheduled heartbeat; /healthz calls the worker down after a few missed beats.
     WEBMAIL_HEARTBEAT_SECONDS = envint("WEBMAIL_HEARTBEAT_SECONDS", 30, minimum=1)
     WEBMAIL_HEARTBEAT_STALE_SECONDS = envint("WEBMAIL_HEARTBEAT_STALE_SECONDS", 120, minimum=1)
+    # How often beat looks for mailboxes that are due, and how long a sync's claim lasts without renewal.
+    WEBMAIL_DISPATCH_SECONDS = envint("WEBMAIL_DISPATCH_SECONDS", 30, minimum=1)
+    WEBMAIL_SYNC_LEASE_SECONDS = envint("WEBMAIL_SYNC_LEASE_SECONDS", 600, minimum=5)
     CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
     CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", CELERY_TASK_SOFT_TIME_LIMIT + 60, minimum=1)
     # Mail servers the workers may reach beyond the public internet (intranet servers), and ports.
@@ -108,6 +111,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "django_htmx",
 ]
 
@@ -250,6 +254,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fetcher.tasks.heartbeat",
         "schedule": float(WEBMAIL_HEARTBEAT_SECONDS),
         "options": {"expires": float(WEBMAIL_HEARTBEAT_SECONDS)},
+    },
+    "dispatch-syncs": {
+        "task": "fetcher.tasks.dispatch_syncs",
+        "schedule": float(WEBMAIL_DISPATCH_SECONDS),
+        "options": {"expires": float(WEBMAIL_DISPATCH_SECONDS)},
     },
 }
 

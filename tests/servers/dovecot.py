@@ -27,7 +27,15 @@ class Dovecot:
     process: subprocess.Popen[bytes] | None = None
     mail_uid: int = 0
     mail_gid: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
+    spare_users: list[str] = field(default_factory=list)
+
+    def fresh_user(self) -> tuple[str, str]:
+        """An account no test has used yet (made at start-up: Dovecot reads its passwd file then)."""
+        user = self.spare_users.pop()
+        return user, self.users[user]
+
+    def messages_on_server(self, user: str) -> int:
+        return sum(1 for sub in ("new", "cur") for _ in (self.maildir(user) / sub).iterdir())
 
     def maildir(self, user: str) -> Path:
         return self.root / "home" / user / "Maildir"
@@ -58,12 +66,17 @@ def _service_users() -> tuple[str, str, pwd.struct_passwd]:
     return me.pw_name, me.pw_name, me
 
 
+SPARE_USERS = 300
+
+
 def start_dovecot(root: Path, ca: trustme.CA | None, users: dict[str, str], *, tls: bool = True) -> Dovecot:
     """Dovecot with POP3 (plain and implicit TLS) and IMAP (plain and implicit TLS) on free ports.
 
     With tls=False nothing offers TLS, so STARTTLS is missing: the connection test must say so.
     """
     internal_user, login_user, mail_owner = _service_users()
+    spare = [f"spare{number:03d}" for number in range(SPARE_USERS)]
+    users = {**users, **{name: f"{name}-password" for name in spare}}
     # Dovecot's unprivileged processes must reach the passwd file and the homes: a world-traversable
     # root outside pytest's private (0700) temporary folders.
     root.chmod(0o755)
@@ -171,7 +184,7 @@ service stats {{
     process = subprocess.Popen(
         [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    server = Dovecot(root, tls, ports, users, process, mail_owner.pw_uid, mail_owner.pw_gid)
+    server = Dovecot(root, tls, ports, users, process, mail_owner.pw_uid, mail_owner.pw_gid, spare)
     listening = [ports["pop3"], ports["imap"]] + ([ports["pop3s"], ports["imaps"]] if tls else [])
     for port in listening:
         if not wait_for_port(port, 20, process):

@@ -1,0 +1,245 @@
+"""Storing downloaded messages in two stages: secure the raw bytes first, derive the rest after.
+
+Stage one (`store_pop3_batch`) commits raw bytes with only what the ledger and the message
+list need (a cheap scan of the header block for Date and Message-ID). Only after that commit
+may anything be deleted on the server. Stage two (`parse_messages`) runs in parallel Celery
+tasks and derives subject, addresses, bodies, attachments and the search vector; `reindex`
+runs it again over everything.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.contrib.postgres.search import SearchVector
+from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Mailbox
+from fetcher import mime
+from fetcher.models import Attachment, Folder, FolderRole, Message, ParseState, Pop3Ledger
+
+logger = logging.getLogger(__name__)
+
+_HEADER_SCAN_LIMIT = 64 * 1024
+_DATE = re.compile(rb"^Date:[ \t]*(.+(?:\r?\n[ \t].+)*)", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+PARSE_BATCH = 50
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Raw bytes as a server gave them, with the id the server knows them by."""
+
+    uid: str
+    raw: bytes
+
+
+def _header_block(raw: bytes) -> bytes:
+    head = raw[:_HEADER_SCAN_LIMIT]
+    end = re.search(rb"\r?\n\r?\n", head)
+    return head[: end.start()] if end else head
+
+
+def quick_headers(raw: bytes) -> tuple[datetime | None, str]:
+    """Date and Message-ID from the header block, without the full parser (stage one is about speed)."""
+    block = _header_block(raw)
+    date = None
+    if match := _DATE.search(block):
+        try:
+            date = email.utils.parsedate_to_datetime(match[1].decode("ascii", "replace"))
+        except (TypeError, ValueError, IndexError):
+            date = None
+        if date is not None and date.tzinfo is None:
+            date = date.replace(tzinfo=UTC)
+    message_id = _MESSAGE_ID.search(block)
+    return date, message_id[1].decode("ascii", "replace")[:998] if message_id else ""
+
+
+def _new_message(mailbox: Mailbox, folder: Folder, raw: bytes, now: datetime) -> Message:
+    date, message_id = quick_headers(raw)
+    return Message(
+        mailbox=mailbox,
+        folder=folder,
+        raw=raw,
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        message_id=message_id,
+        date=date,
+        sort_date=date if date is not None and date <= now else now,
+    )
+
+
+def inbox_of(mailbox: Mailbox) -> Folder:
+    folder, _created = Folder.objects.get_or_create(
+        mailbox=mailbox, name="INBOX", defaults={"role": FolderRole.INBOX}
+    )
+    return folder
+
+
+def store_pop3_batch(*, mailbox: Mailbox, folder: Folder, batch: Sequence[Fetched]) -> list[int]:
+    """Commit raw messages and their ledger rows together; return the new message ids.
+
+    One transaction per batch. A UIDL already in the ledger (another worker got there first)
+    makes the database refuse the batch; it is then stored one message at a time, skipping
+    what is already there.
+    """
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            messages = Message.objects.bulk_create(
+                [_new_message(mailbox, folder, item.raw, now) for item in batch]
+            )
+            Pop3Ledger.objects.bulk_create(
+                [
+                    Pop3Ledger(mailbox=mailbox, uid=item.uid, message=msg)
+                    for item, msg in zip(batch, messages, strict=True)
+                ]
+            )
+    except IntegrityError:
+        return _store_one_by_one(mailbox, folder, batch, now)
+    ids = [message.pk for message in messages]
+    transaction.on_commit(lambda: queue_parsing(ids))
+    return ids
+
+
+def _store_one_by_one(mailbox: Mailbox, folder: Folder, batch: Sequence[Fetched], now: datetime) -> list[int]:
+    ids: list[int] = []
+    for item in batch:
+        with transaction.atomic():
+            ledger, created = Pop3Ledger.objects.select_for_update().get_or_create(
+                mailbox=mailbox, uid=item.uid
+            )
+            if not created:
+                continue
+            message = _new_message(mailbox, folder, item.raw, now)
+            message.save()
+            ledger.message = message
+            ledger.save(update_fields=["message"])
+            ids.append(message.pk)
+    transaction.on_commit(lambda: queue_parsing(ids))
+    return ids
+
+
+def queue_parsing(ids: Sequence[int]) -> None:
+    from celery import current_app  # noqa: PLC0415 -- imported late: this module is used by the tasks module
+
+    for start in range(0, len(ids), PARSE_BATCH):
+        current_app.send_task("fetcher.tasks.parse_messages", args=[list(ids[start : start + PARSE_BATCH])])
+
+
+# --- stage two: derive everything from the raw bytes ---------------------------------------------------
+
+
+def _addresses(found: Iterable[mime.Address]) -> list[dict[str, str]]:
+    return [address.as_json() for address in found]
+
+
+def _apply(message: Message, parsed: mime.Parsed) -> None:
+    sender = parsed.from_[0] if parsed.from_ else mime.Address("", "")
+    message.parse_state = parsed.state
+    message.parse_problems = parsed.problems[:50]
+    message.subject = parsed.subject
+    message.from_name, message.from_address = sender.name, sender.address[:320]
+    message.to, message.cc, message.reply_to = (
+        _addresses(parsed.to),
+        _addresses(parsed.cc),
+        _addresses(parsed.reply_to),
+    )
+    message.date = parsed.date
+    message.message_id = parsed.message_id or message.message_id
+    message.in_reply_to = parsed.in_reply_to
+    message.references = parsed.references
+    message.text_body = parsed.text
+    message.html_body = parsed.html
+    message.snippet = parsed.snippet
+    message.has_attachments = any(not part.inline or part.filename for part in parsed.attachments)
+    if parsed.date is not None and parsed.date <= timezone.now():
+        message.sort_date = parsed.date
+
+
+_DERIVED_FIELDS = [
+    "parse_state",
+    "parse_problems",
+    "subject",
+    "from_name",
+    "from_address",
+    "to",
+    "cc",
+    "reply_to",
+    "date",
+    "message_id",
+    "in_reply_to",
+    "references",
+    "text_body",
+    "html_body",
+    "snippet",
+    "has_attachments",
+    "sort_date",
+]
+
+
+def parse_messages(ids: Sequence[int]) -> int:
+    """Stage two for these messages; returns how many were parsed. Safe to run twice."""
+    messages = list(Message.objects.filter(id__in=ids).only("id", "raw", "message_id", "sort_date"))
+    attachments: list[Attachment] = []
+    for message in messages:
+        parsed = mime.parse(bytes(message.raw))
+        _apply(message, parsed)
+        attachments.extend(_attachment_rows(message, parsed))
+    with transaction.atomic():
+        Message.objects.bulk_update(messages, _DERIVED_FIELDS)
+        Attachment.objects.filter(message__in=messages).delete()
+        Attachment.objects.bulk_create(attachments)
+        update_search_vectors([message.pk for message in messages])
+    return len(messages)
+
+
+def _attachment_rows(message: Message, parsed: mime.Parsed) -> list[Attachment]:
+    return [
+        Attachment(
+            message=message,
+            part=part.index,
+            filename=part.filename,
+            content_type=part.content_type[:255],
+            size=part.size,
+            content_id=part.content_id[:998],
+            inline=part.inline,
+        )
+        for part in parsed.attachments
+    ]
+
+
+def update_search_vectors(ids: Sequence[int]) -> None:
+    """Subject and people weigh most, then the body text. (Turkish-aware search comes with issue #5.)"""
+    empty = Value("")
+    vector = (
+        SearchVector(Coalesce("subject", empty), weight="A", config="simple")
+        + SearchVector(
+            Coalesce("from_name", empty), Coalesce("from_address", empty), weight="B", config="simple"
+        )
+        + SearchVector(Coalesce("text_body", empty), weight="C", config="simple")
+    )
+    Message.objects.filter(id__in=ids).update(search_vector=vector)
+
+
+def pending_parse_ids(limit: int = 10_000) -> list[int]:
+    return list(Message.objects.filter(parse_state=ParseState.PENDING).values_list("id", flat=True)[:limit])
+
+
+def fingerprint(header_block: bytes) -> str:
+    """The id of a message on a POP3 server without UIDL: a hash of its header block.
+
+    Headers do not change while a message sits on the server, and Received, Message-ID and
+    Date lines make two different messages' blocks differ in practice.
+    """
+    lines = [line.rstrip() for line in _header_block(header_block).splitlines()]
+    return "fp:" + hashlib.sha256(b"\n".join(lines)).hexdigest()

@@ -1,0 +1,388 @@
+"""Reading a raw message: headers, bodies and attachment metadata. Plain Python, no Django.
+
+The stdlib `email` package with `policy.default` does the work. Where it fails (an unknown
+charset, raw 8-bit headers, NUL bytes, a header that will not parse) we fall back step by step
+and record what could not be decoded in `Parsed.problems`, so a message is never lost for being
+strange: at worst it is stored raw with state "failed".
+"""
+
+from __future__ import annotations
+
+import codecs
+import email.header
+import email.utils
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from html.parser import HTMLParser
+from typing import Any
+
+MAX_PARTS = 500
+SNIPPET_LENGTH = 200
+# Turkish mail first: when a charset is unknown and the bytes are not UTF-8, windows-1254 reads
+# Turkish letters right and every other western text as windows-1252 would.
+FALLBACK_CHARSET = "windows-1254"
+_CHARSET_ALIASES = {
+    "x-unknown": "utf-8",
+    "unknown": "utf-8",
+    "x-mac-cyrillic": "mac-cyrillic",
+    "ks_c_5601-1987": "cp949",
+    "iso-8859-8-i": "iso-8859-8",
+    "x-user-defined": "windows-1252",
+    "utf8": "utf-8",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+}
+_WHITESPACE = re.compile(r"\s+")
+_SURROGATES = re.compile(r"[\udc80-\udcff]")
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str
+    address: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "address": self.address}
+
+
+@dataclass(frozen=True)
+class Part:
+    index: int
+    filename: str
+    content_type: str
+    size: int
+    content_id: str
+    inline: bool
+
+
+@dataclass
+class Parsed:
+    subject: str = ""
+    from_: list[Address] = field(default_factory=list)
+    to: list[Address] = field(default_factory=list)
+    cc: list[Address] = field(default_factory=list)
+    reply_to: list[Address] = field(default_factory=list)
+    date: datetime | None = None
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    text: str = ""
+    html: str = ""
+    attachments: list[Part] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    failed: bool = False
+    body_type: str = ""  # text/html when the message has an HTML body, else text/plain (as get_body())
+
+    @property
+    def state(self) -> str:
+        if self.failed:
+            return "failed"
+        return "partial" if self.problems else "parsed"
+
+    @property
+    def snippet(self) -> str:
+        source = self.text or html_to_text(self.html)
+        return _WHITESPACE.sub(" ", source).strip()[:SNIPPET_LENGTH]
+
+
+# --- charsets -------------------------------------------------------------------------------------
+
+
+def normalise_charset(name: str | None) -> str | None:
+    """A Python codec for a declared charset, or None when nothing sensible matches."""
+    if not name:
+        return None
+    cleaned = name.strip().strip("\"'").lower()
+    cleaned = re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", cleaned.split("$")[0])
+    for candidate in (_CHARSET_ALIASES.get(cleaned), cleaned, cleaned.removeprefix("x-")):
+        if not candidate:
+            continue
+        try:
+            return codecs.lookup(candidate).name
+        except LookupError:
+            continue
+    return None
+
+
+def decode_bytes(data: bytes, declared: str | None, problems: list[str], what: str) -> str:
+    """Decode with the declared charset, else UTF-8, else the fallback; never raises."""
+    charset = normalise_charset(declared)
+    if declared and charset is None:
+        problems.append(f"{what}: unknown charset {declared!r}")
+    for candidate in [c for c in (charset, "utf-8") if c]:
+        try:
+            return data.decode(candidate)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    if charset:
+        problems.append(f"{what}: bytes invalid in {charset}; decoded with replacement characters")
+        return data.decode(charset, "replace")
+    problems.append(f"{what}: decoded as {FALLBACK_CHARSET}")
+    return data.decode(FALLBACK_CHARSET, "replace")
+
+
+def _clean(text: str, problems: list[str], what: str) -> str:
+    if "\x00" in text:
+        problems.append(f"{what}: NUL characters removed")
+        text = text.replace("\x00", "")
+    return text
+
+
+def _unescape_8bit(value: str, charset_hint: str | None, problems: list[str], what: str) -> str:
+    """Raw 8-bit bytes in a header arrive as surrogate escapes; decode them properly."""
+    if not _SURROGATES.search(value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    return decode_bytes(raw, charset_hint, problems, what)
+
+
+# --- headers ----------------------------------------------------------------------------------------
+
+
+def _header(msg: Message, name: str, problems: list[str], hint: str | None) -> str:
+    try:
+        value = msg.get(name)
+    except Exception as exc:  # the header parser itself failed: decode the raw value by hand
+        problems.append(f"{name}: {exc.__class__.__name__} while parsing")
+        value = _raw_header(msg, name, hint, problems)
+    if value is None:
+        return ""
+    text = _unescape_8bit(str(value), hint, problems, name)
+    if "\n" in text or "\r" in text:
+        problems.append(f"{name}: decodes to a line break; shown on one line")
+        text = _WHITESPACE.sub(" ", text)
+    return _clean(text, problems, name).strip()
+
+
+def _raw_header(msg: Message, name: str, hint: str | None, problems: list[str]) -> str | None:
+    for key, raw in msg.raw_items():
+        if key.lower() == name.lower():
+            pieces = []
+            for chunk, charset in email.header.decode_header(str(raw)):
+                if isinstance(chunk, bytes):
+                    pieces.append(decode_bytes(chunk, charset or hint, problems, name))
+                else:
+                    pieces.append(chunk)
+            return "".join(pieces)
+    return None
+
+
+def _addresses(msg: Message, name: str, problems: list[str], hint: str | None) -> list[Address]:
+    try:
+        header: Any = msg.get(name)
+        if header is None:
+            return []
+        found = [
+            Address(
+                _unescape_8bit(addr.display_name, hint, problems, name),
+                _unescape_8bit(addr.addr_spec, hint, problems, name),
+            )
+            for addr in header.addresses
+        ]
+    except Exception as exc:
+        problems.append(f"{name}: {exc.__class__.__name__}; read with the lenient parser")
+        text = _header(msg, name, problems, hint)
+        found = [Address(n, a) for n, a in email.utils.getaddresses([text]) if a or n]
+    return [
+        Address(_clean(a.name, problems, name), _clean(a.address, problems, name)) for a in found if a.address
+    ]
+
+
+def _date(msg: Message, problems: list[str]) -> datetime | None:
+    try:
+        header = msg.get("date")
+        if header is None:
+            return None
+        value: datetime | None = getattr(header, "datetime", None)
+    except Exception:
+        value = None
+    if value is None:
+        try:
+            value = email.utils.parsedate_to_datetime(str(msg.get("date", "")))
+        except (TypeError, ValueError, IndexError):
+            problems.append("date: not a date")
+            return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _message_ids(text: str) -> list[str]:
+    return re.findall(r"<[^<>\s]+>", text)
+
+
+# --- bodies and parts -------------------------------------------------------------------------------
+
+
+def _payload_bytes(part: Message) -> bytes:
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
+def _text_of(part: Message, problems: list[str]) -> str:
+    what = f"{part.get_content_type()} body"
+    data = _payload_bytes(part)
+    return _clean(decode_bytes(data, part.get_content_charset(), problems, what), problems, what)
+
+
+def _filename(part: Message, problems: list[str], hint: str | None) -> str:
+    try:
+        name = part.get_filename() or ""
+    except Exception as exc:
+        problems.append(f"attachment name: {exc.__class__.__name__}")
+        name = ""
+    return _clean(_unescape_8bit(name, hint, problems, "attachment name"), problems, "attachment name")
+
+
+def _walk(msg: Message) -> list[Message]:
+    """Depth-first parts, not descending into attached messages (they are attachments)."""
+    parts: list[Message] = []
+    stack = [msg]
+    while stack and len(parts) < MAX_PARTS:
+        part = stack.pop()
+        parts.append(part)
+        if part.is_multipart() and part.get_content_type() != "message/rfc822":
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend(child for child in reversed(children) if isinstance(child, Message))
+    return parts
+
+
+def _is_attachment(part: Message, filename: str) -> bool:
+    disposition = (part.get_content_disposition() or "").lower()
+    if disposition == "attachment":
+        return True
+    if part.get_content_type() == "message/rfc822":
+        return True
+    maintype = part.get_content_maintype()
+    return bool(filename) or maintype not in {"text", "multipart"}
+
+
+def _collect_parts(msg: Message, parsed: Parsed, hint: str | None) -> None:
+    for index, part in enumerate(_walk(msg)):
+        content_type = part.get_content_type()
+        if part.is_multipart() and content_type != "message/rfc822":
+            continue
+        filename = _filename(part, parsed.problems, hint)
+        if _take_as_body(part, parsed):
+            if filename:  # shown as the body, and downloadable under its name too
+                parsed.attachments.append(_attachment(index, part, filename))
+            continue
+        if _is_attachment(part, filename):
+            parsed.attachments.append(_attachment(index, part, filename))
+        elif content_type.startswith("text/") and content_type != "text/html":
+            # A further inline text part: mail clients show it after the first one.
+            parsed.text = (
+                f"{parsed.text}\n\n{_text_of(part, parsed.problems)}"
+                if parsed.text
+                else _text_of(part, parsed.problems)
+            )
+
+
+def _take_as_body(part: Message, parsed: Parsed) -> bool:
+    """The first inline text/plain and text/html parts are the body, even when they carry a name."""
+    if (part.get_content_disposition() or "inline") != "inline":
+        return False
+    content_type = part.get_content_type()
+    if content_type == "text/plain" and parsed.body_type == "":
+        parsed.text, parsed.body_type = _text_of(part, parsed.problems), content_type
+        return True
+    if content_type == "text/html" and parsed.body_type != "text/html":
+        parsed.html, parsed.body_type = _text_of(part, parsed.problems), content_type
+        return True
+    return False
+
+
+def _attachment(index: int, part: Message, filename: str) -> Part:
+    if part.get_content_type() == "message/rfc822":
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        size = len(inner.as_bytes()) if isinstance(inner, Message) else 0
+    else:
+        size = len(_payload_bytes(part))
+    return Part(
+        index=index,
+        filename=filename,
+        content_type=part.get_content_type(),
+        size=size,
+        content_id=str(part.get("content-id", "") or "").strip().strip("<>"),
+        inline=(part.get_content_disposition() or "") != "attachment",
+    )
+
+
+# --- the entry point ----------------------------------------------------------------------------------
+
+
+def parse(raw: bytes) -> Parsed:
+    """Everything Postane derives from a message's bytes. Never raises."""
+    parsed = Parsed()
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+    except Exception as exc:
+        parsed.failed = True
+        parsed.problems.append(f"unparseable: {exc.__class__.__name__}")
+        return parsed
+    try:
+        _fill(msg, parsed)
+    except Exception as exc:  # a message is never lost for being strange; it is stored raw and flagged
+        parsed.failed = True
+        parsed.problems.append(f"unparseable: {exc.__class__.__name__}: {exc}")
+    parsed.problems.extend(f"defect: {defect.__class__.__name__}" for defect in msg.defects[:10])
+    return parsed
+
+
+def _fill(msg: EmailMessage, parsed: Parsed) -> None:
+    hint = msg.get_content_charset()
+    problems = parsed.problems
+    parsed.subject = _header(msg, "subject", problems, hint)
+    parsed.from_ = _addresses(msg, "from", problems, hint)
+    parsed.to = _addresses(msg, "to", problems, hint)
+    parsed.cc = _addresses(msg, "cc", problems, hint)
+    parsed.reply_to = _addresses(msg, "reply-to", problems, hint)
+    parsed.date = _date(msg, problems)
+    parsed.message_id = next(iter(_message_ids(_header(msg, "message-id", problems, hint))), "")[:998]
+    parsed.in_reply_to = next(iter(_message_ids(_header(msg, "in-reply-to", problems, hint))), "")[:998]
+    parsed.references = _message_ids(_header(msg, "references", problems, hint))[-50:]
+    _collect_parts(msg, parsed, hint)
+
+
+# --- HTML to text, for snippets and search ------------------------------------------------------------
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in {"br", "p", "div", "li", "tr"}:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.chunks.append(data)
+
+
+def html_to_text(html: str) -> str:
+    if not html:
+        return ""
+    extractor = _TextExtractor()
+    try:
+        extractor.feed(html)
+        extractor.close()
+    except Exception:
+        return ""
+    return "".join(extractor.chunks)

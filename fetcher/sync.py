@@ -1,0 +1,198 @@
+"""Syncing a mailbox: claim it, fetch what is new, record health, schedule the next run.
+
+One sync per mailbox at a time, whatever the number of workers: a sync first claims the
+mailbox with a compare-and-set on a lease (`sync_lease_until`), which runs out by itself if
+its worker dies. Network I/O never happens inside a transaction; each batch of messages is
+committed on its own, and a message is deleted on a POP3 server only after its row is
+committed and only if the mailbox's policy says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.crypto import EncryptionKeyError
+from accounts.models import Mailbox, MailboxState, Protocol, Retention
+from fetcher import config, ingest
+from fetcher.mailnet import MailError, Step
+from fetcher.models import Pop3Ledger
+from fetcher.protocols import Pop3Session
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+MAX_BACKOFF = timedelta(hours=6)
+PAUSE_AFTER_AUTH_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    status: str  # done, busy, more (budget used up: continue in a new task), failed
+    fetched: int = 0
+    deleted: int = 0
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.WEBMAIL_SYNC_LEASE_SECONDS)
+
+
+# --- the claim ------------------------------------------------------------------------------------
+
+
+def mailbox_claim(mailbox_id: uuid.UUID | str) -> str | None:
+    """Compare-and-set: the caller owns the mailbox until the lease runs out, or gets None."""
+    now = timezone.now()
+    token = secrets.token_hex(16)
+    free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
+    claimed = (
+        Mailbox.objects.filter(free, id=mailbox_id, enabled=True)
+        .exclude(paused=True)
+        .update(sync_lease_until=now + _lease(), sync_lease_token=token, state=MailboxState.SYNCING)
+    )
+    return token if claimed else None
+
+
+def _renew(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
+    Mailbox.objects.filter(id=mailbox_id, sync_lease_token=token).update(
+        sync_lease_until=timezone.now() + _lease(), **fields
+    )
+
+
+def _release(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
+    Mailbox.objects.filter(id=mailbox_id, sync_lease_token=token).update(
+        sync_lease_until=None, sync_lease_token="", **fields
+    )
+
+
+def _next_run(mailbox: Mailbox, failures: int = 0) -> datetime:
+    """The poll interval plus jitter; after failures, exponential backoff with a cap."""
+    interval = timedelta(minutes=max(mailbox.poll_interval_minutes, settings.WEBMAIL_MIN_POLL_MINUTES))
+    if failures:
+        interval = min(interval * 2 ** (failures - 1), MAX_BACKOFF)
+    jitter = interval.total_seconds() * random.uniform(0, 0.1)  # noqa: S311 -- spreading load, not security
+    return timezone.now() + interval + timedelta(seconds=jitter)
+
+
+# --- one sync ----------------------------------------------------------------------------------------
+
+
+def sync_mailbox(*, mailbox_id: uuid.UUID | str, budget_seconds: float) -> SyncResult:
+    token = mailbox_claim(mailbox_id)
+    if token is None:
+        return SyncResult("busy")
+    mailbox = Mailbox.objects.get(id=mailbox_id)
+    deadline = time.monotonic() + budget_seconds
+    try:
+        if mailbox.protocol != Protocol.POP3:
+            raise MailError(Step.PROTOCOL, "IMAP mailboxes are not synced yet.", permanent=True)
+        result = _sync_pop3(mailbox, token, deadline)
+    except (MailError, EncryptionKeyError) as error:
+        _record_failure(mailbox, token, error)
+        return SyncResult("failed")
+    except BaseException:
+        # Anything else (a soft time limit, a bug): let the lease go and say so; the task decides on retry.
+        _release(mailbox.id, token, state=MailboxState.ERROR, next_sync_at=_next_run(mailbox, 1))
+        raise
+    _record_success(mailbox, token, result)
+    return result
+
+
+def _record_success(mailbox: Mailbox, token: str, result: SyncResult) -> None:
+    fields: dict[str, object] = {"state": MailboxState.IDLE, "consecutive_failures": 0}
+    if result.status == "done":
+        fields |= {"last_success_at": timezone.now(), "next_sync_at": _next_run(mailbox)}
+    else:  # the budget ran out: the task queues a continuation at once
+        fields |= {"next_sync_at": timezone.now()}
+    _release(mailbox.id, token, **fields)
+    logger.info(
+        "mailbox %s: %s, %d fetched, %d deleted", mailbox.id, result.status, result.fetched, result.deleted
+    )
+
+
+def _record_failure(mailbox: Mailbox, token: str, error: MailError | EncryptionKeyError) -> None:
+    failures = mailbox.consecutive_failures + 1
+    kind = str(error.step) if isinstance(error, MailError) else "key"
+    pause = kind == Step.AUTH and failures >= PAUSE_AFTER_AUTH_FAILURES
+    _release(
+        mailbox.id,
+        token,
+        state=MailboxState.ERROR,
+        consecutive_failures=failures,
+        paused=pause,
+        last_error_at=timezone.now(),
+        last_error_kind=kind,
+        last_error_message=str(error)[:2000],
+        next_sync_at=_next_run(mailbox, failures),
+    )
+    logger.warning("mailbox %s: sync failed at %s: %s", mailbox.id, kind, error)
+
+
+# --- POP3 ----------------------------------------------------------------------------------------------
+
+
+def _sync_pop3(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
+    with Pop3Session(config.incoming_config(mailbox)) as pop:
+        listing = _pop3_listing(pop)
+        known = set(Pop3Ledger.objects.filter(mailbox=mailbox).values_list("uid", flat=True))
+        new = [(number, uid) for number, uid in listing if uid not in known]
+        _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
+        fetched, finished = _fetch_pop3(pop, mailbox, token, new, deadline)
+        to_delete = _pop3_deletions(pop, mailbox, listing) if finished else []
+    if to_delete and pop.quit_ok:  # the server applies DELE only at a clean QUIT
+        Pop3Ledger.objects.filter(mailbox=mailbox, uid__in=to_delete).update(
+            deleted_on_server_at=timezone.now()
+        )
+    return SyncResult("done" if finished else "more", fetched, len(to_delete) if pop.quit_ok else 0)
+
+
+def _pop3_listing(pop: Pop3Session) -> list[tuple[int, str]]:
+    try:
+        return pop.uidl()
+    except MailError as error:
+        if error.step is not Step.UIDL:
+            raise
+    # No UIDL: a fingerprint of the header block identifies a message instead (docs/architecture.md).
+    count, _size = pop.stat()
+    return [(number, ingest.fingerprint(pop.top_headers(number))) for number in range(1, count + 1)]
+
+
+def _fetch_pop3(
+    pop: Pop3Session, mailbox: Mailbox, token: str, new: list[tuple[int, str]], deadline: float
+) -> tuple[int, bool]:
+    folder = ingest.inbox_of(mailbox)
+    fetched = 0
+    for start in range(0, len(new), BATCH_SIZE):
+        if time.monotonic() > deadline:
+            return fetched, False
+        batch = [ingest.Fetched(uid, pop.retr(number)) for number, uid in new[start : start + BATCH_SIZE]]
+        fetched += len(ingest.store_pop3_batch(mailbox=mailbox, folder=folder, batch=batch))
+        _renew(mailbox.id, token, sync_done=start + len(batch))
+    return fetched, True
+
+
+def _pop3_deletions(pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int, str]]) -> list[str]:
+    """DELE what the policy allows, each only if this session's number still carries the same UIDL."""
+    if mailbox.pop3_retention == Retention.KEEP:
+        return []
+    eligible = Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True)
+    if mailbox.pop3_retention == Retention.DELETE_AFTER_DAYS:
+        eligible = eligible.filter(
+            first_seen_at__lte=timezone.now() - timedelta(days=mailbox.pop3_retention_days or 0)
+        )
+    committed = set(eligible.values_list("uid", flat=True))
+    deleted = []
+    for number, uid in listing:
+        if uid in committed and (uid.startswith("fp:") or pop.uid_of(number) == uid):
+            pop.dele(number)
+            deleted.append(uid)
+    return deleted

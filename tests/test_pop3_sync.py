@@ -1,0 +1,261 @@
+"""POP3 sync against a real Dovecot: new mail once, retention honoured, failures recorded."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Mailbox, MailboxState, User
+from fetcher import ingest, sync
+from fetcher.models import Message, Pop3Ledger
+from fetcher.services import mailbox_sync_now, syncs_dispatch
+from tests.servers.dovecot import Dovecot
+from tests.servers.net import free_port
+
+pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
+
+
+def raw_message(number: int, subject: str = "Merhaba") -> bytes:
+    return (
+        f"From: Ayşe <ayse@example.com>\r\nTo: alice@example.com\r\nSubject: {subject} {number}\r\n"
+        f"Message-ID: <m{number}.{uuid.uuid4().hex}@example.com>\r\nDate: Fri, 27 Nov 2026 10:{number % 60:02d}:00 +0300\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGövde {number}\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def account(dovecot: Dovecot) -> tuple[str, str]:
+    """A fresh Dovecot account per test."""
+    return dovecot.fresh_user()
+
+
+@pytest.fixture
+def make_mailbox(
+    dovecot: Dovecot, account: tuple[str, str], local_policy: Any, settings: Any
+) -> Callable[..., Mailbox]:
+    settings.WEBMAIL_ALLOWED_MAIL_NETWORKS = list(local_policy.allowed_networks)
+    settings.WEBMAIL_ALLOWED_MAIL_PORTS = None
+    settings.WEBMAIL_EXTRA_CA_FILE = local_policy.extra_ca_file
+    settings.WEBMAIL_MAIL_TIMEOUT = 5
+    owner = User.objects.create_user(f"owner-{account[0]}")
+
+    def make(password: str = account[1], **fields: Any) -> Mailbox:
+        values = {
+            "owner": owner,
+            "name": "Home",
+            "email_address": f"{account[0]}@example.com",
+            "protocol": "pop3",
+            "incoming_host": "localhost",
+            "incoming_port": dovecot.ports["pop3s"],
+            "incoming_security": "ssl",
+            "incoming_login": account[0],
+            "smtp_host": "localhost",
+        }
+        mailbox = Mailbox(**(values | fields))
+        mailbox.set_incoming_password(password)
+        mailbox.save()
+        return mailbox
+
+    return make
+
+
+def deliver(dovecot: Dovecot, account: tuple[str, str], count: int, start: int = 0) -> list[bytes]:
+    raws = [raw_message(number) for number in range(start, start + count)]
+    for number, raw in enumerate(raws, start=start):
+        dovecot.deliver(account[0], raw, f"m{number}")
+    return raws
+
+
+def run_sync(mailbox: Mailbox) -> sync.SyncResult:
+    return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
+
+
+def test_new_mail_is_stored_byte_for_byte_and_kept_on_the_server_by_default(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    raws = deliver(dovecot, account, 3)
+    mailbox = make_mailbox()
+
+    result = run_sync(mailbox)
+
+    assert result == sync.SyncResult("done", fetched=3, deleted=0)
+    stored = sorted(
+        bytes(raw) for raw in Message.objects.filter(mailbox=mailbox).values_list("raw", flat=True)
+    )
+    assert stored == sorted(raws)
+    assert dovecot.messages_on_server(account[0]) == 3
+    mailbox.refresh_from_db()
+    assert mailbox.state == MailboxState.IDLE
+    assert mailbox.last_success_at is not None
+    assert mailbox.next_sync_at is not None
+    assert mailbox.next_sync_at > timezone.now()
+    assert mailbox.sync_lease_until is None
+
+
+def test_a_second_sync_fetches_only_what_is_new_and_never_a_duplicate(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    deliver(dovecot, account, 2)
+    mailbox = make_mailbox()
+    run_sync(mailbox)
+    deliver(dovecot, account, 1, start=2)
+
+    assert run_sync(mailbox).fetched == 1
+    assert run_sync(mailbox).fetched == 0
+    assert Message.objects.filter(mailbox=mailbox).count() == 3
+    assert Pop3Ledger.objects.filter(mailbox=mailbox).count() == 3
+
+
+def test_an_unchanged_mailbox_costs_the_same_queries_whatever_its_size(
+    dovecot: Dovecot,
+    account: tuple[str, str],
+    make_mailbox: Callable[..., Mailbox],
+    django_assert_max_num_queries: Any,
+) -> None:
+    deliver(dovecot, account, 30)
+    mailbox = make_mailbox()
+    run_sync(mailbox)
+
+    with django_assert_max_num_queries(8):
+        assert run_sync(mailbox).fetched == 0
+
+
+def test_delete_after_download_deletes_on_the_server_only_what_is_committed(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    deliver(dovecot, account, 4)
+    mailbox = make_mailbox(pop3_retention="delete")
+
+    result = run_sync(mailbox)
+
+    assert result.deleted == 4
+    assert dovecot.messages_on_server(account[0]) == 0
+    assert Message.objects.filter(mailbox=mailbox).count() == 4
+    assert not Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True).exists()
+
+
+def test_delete_after_n_days_deletes_only_old_enough_messages(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    deliver(dovecot, account, 2)
+    mailbox = make_mailbox(pop3_retention="days", pop3_retention_days=7)
+    run_sync(mailbox)
+    assert dovecot.messages_on_server(account[0]) == 2
+    old = Pop3Ledger.objects.filter(mailbox=mailbox).first()
+    assert old is not None
+    Pop3Ledger.objects.filter(pk=old.pk).update(first_seen_at=timezone.now() - timedelta(days=8))
+
+    assert run_sync(mailbox).deleted == 1
+    assert dovecot.messages_on_server(account[0]) == 1
+    assert Message.objects.filter(mailbox=mailbox).count() == 2
+
+
+def test_mail_deleted_on_the_server_by_someone_else_stays_in_postane(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    deliver(dovecot, account, 2)
+    mailbox = make_mailbox()
+    run_sync(mailbox)
+    for sub in ("new", "cur"):
+        for path in (dovecot.maildir(account[0]) / sub).iterdir():
+            path.unlink()
+
+    run_sync(mailbox)
+
+    assert Message.objects.filter(mailbox=mailbox).count() == 2
+
+
+def test_a_removed_and_re_added_mailbox_holds_each_server_message_once(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    deliver(dovecot, account, 3)
+    first = make_mailbox()
+    run_sync(first)
+    first.delete()
+
+    again = make_mailbox()
+    run_sync(again)
+    run_sync(again)
+
+    assert Message.objects.filter(mailbox=again).count() == 3
+    assert Message.objects.count() == 3
+
+
+def test_a_wrong_password_is_reported_backs_off_and_pauses_after_three_failures(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    mailbox = make_mailbox(password="wrong")
+
+    for _ in range(3):
+        assert run_sync(mailbox).status == "failed"
+        Mailbox.objects.filter(id=mailbox.id).update(next_sync_at=timezone.now())
+
+    mailbox.refresh_from_db()
+    assert mailbox.state == MailboxState.ERROR
+    assert mailbox.last_error_kind == "auth"
+    assert "Authentication failed" in mailbox.last_error_message
+    assert mailbox.consecutive_failures == 3
+    assert mailbox.paused
+    assert run_sync(mailbox).status == "busy"  # a paused mailbox is not claimed
+    assert syncs_dispatch() == 0
+
+
+def test_sync_now_lifts_a_pause_and_queues_a_sync(
+    dovecot: Dovecot,
+    account: tuple[str, str],
+    make_mailbox: Callable[..., Mailbox],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    mailbox = make_mailbox(paused=True)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        mailbox_sync_now(mailbox=mailbox)
+
+    assert len(callbacks) == 1
+    mailbox.refresh_from_db()
+    assert not mailbox.paused
+    assert mailbox.next_sync_at is not None
+    assert mailbox.next_sync_at <= timezone.now()
+
+
+def test_an_unreachable_server_is_retried_later_with_backoff(
+    account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    mailbox = make_mailbox(incoming_port=free_port())
+
+    run_sync(mailbox)
+    first = Mailbox.objects.get(id=mailbox.id)
+    run_sync(first)
+    second = Mailbox.objects.get(id=mailbox.id)
+
+    assert first.last_error_kind == "connect"
+    assert second.consecutive_failures == 2
+    assert first.next_sync_at is not None
+    assert second.next_sync_at is not None
+    assert second.next_sync_at - timezone.now() > first.next_sync_at - timezone.now()
+    assert not second.paused
+
+
+def test_a_claimed_mailbox_makes_a_second_sync_return_at_once(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    mailbox = make_mailbox()
+    token = sync.mailbox_claim(mailbox.id)
+    assert token is not None
+
+    assert run_sync(mailbox).status == "busy"
+    Mailbox.objects.filter(id=mailbox.id).update(sync_lease_until=timezone.now() - timedelta(seconds=1))
+    assert run_sync(mailbox).status == "done"  # a dead worker's claim runs out
+
+
+def test_without_uidl_a_fingerprint_identifies_messages(make_mailbox: Callable[..., Mailbox]) -> None:
+    headers = b"Received: by x\r\nMessage-ID: <a@b>\r\nSubject: s\r\n\r\nbody\r\n"
+
+    assert ingest.fingerprint(headers) == ingest.fingerprint(headers.replace(b"body", b"other body"))
+    assert ingest.fingerprint(headers) != ingest.fingerprint(headers.replace(b"<a@b>", b"<c@d>"))
+    assert ingest.fingerprint(headers).startswith("fp:")
