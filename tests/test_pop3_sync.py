@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
 def raw_message(number: int, subject: str = "Merhaba") -> bytes:
     return (
         f"From: Ayşe <ayse@example.com>\r\nTo: alice@example.com\r\nSubject: {subject} {number}\r\n"
-        f"Message-ID: <m{number}.{uuid.uuid4().hex}@example.com>\r\nDate: Fri, 27 Nov 2026 10:{number % 60:02d}:00 +0300\r\n"
+        f"Message-ID: <m{number}.{uuid.uuid4().hex}@example.com>\r\n"
+        f"Date: Fri, 27 Nov 2026 10:{number % 60:02d}:00 +0300\r\n"
         f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGövde {number}\r\n"
     ).encode()
 
