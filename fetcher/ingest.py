@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from django.contrib.postgres.search import SearchVector
 from django.db import IntegrityError, transaction
-from django.db.models import Value
+from django.db.models import TextField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -220,13 +220,14 @@ def _attachment_rows(message: Message, parsed: mime.Parsed) -> list[Attachment]:
 
 def update_search_vectors(ids: Sequence[int]) -> None:
     """Subject and people weigh most, then the body text. (Turkish-aware search comes with issue #5.)"""
-    empty = Value("")
+
+    def text(field: str) -> Coalesce:
+        return Coalesce(field, Value(""), output_field=TextField())
+
     vector = (
-        SearchVector(Coalesce("subject", empty), weight="A", config="simple")
-        + SearchVector(
-            Coalesce("from_name", empty), Coalesce("from_address", empty), weight="B", config="simple"
-        )
-        + SearchVector(Coalesce("text_body", empty), weight="C", config="simple")
+        SearchVector(text("subject"), weight="A", config="simple")
+        + SearchVector(text("from_name"), text("from_address"), weight="B", config="simple")
+        + SearchVector(text("text_body"), weight="C", config="simple")
     )
     Message.objects.filter(id__in=ids).update(search_vector=vector)
 

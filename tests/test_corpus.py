@@ -1,0 +1,123 @@
+"""The shared corpus of 115 real-world messages: every one stored exactly, read as well as Python or better.
+
+Where Postane does better than the manifest's `expected` (what Python's email package gives):
+- raw UTF-8 in addresses (RFC 6532) comes out as text, not as surrogate escapes (r001);
+- an attached message (message/rfc822) is listed as one attachment; Python's listing skips it or
+  lists the parts inside it instead (r043-r054, r066, r079);
+- parts without a disposition that are not text (inline images, octet-streams) are listed as inline
+  attachments, so cid: images and stray files stay reachable (r044, r067, r068, r073);
+- unknown charsets (r024-r027) decode with a fallback instead of raising LookupError;
+- subjects lose trailing whitespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accounts.models import Mailbox, User
+from fetcher import ingest, mime
+from fetcher.models import Message
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "mime"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())["messages"]
+
+
+def fix_surrogates(text: str | None) -> str:
+    """The manifest keeps Python's surrogate escapes for raw 8-bit bytes; decode them as UTF-8."""
+    if not text:
+        return ""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def expected_date(text: str | None) -> datetime | None:
+    try:
+        value = parsedate_to_datetime(text) if text else None
+    except ValueError:  # r105: Python's "date" is a line of HTML
+        return None
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def test_the_corpus_is_where_the_tests_expect_it() -> None:
+    assert len(MANIFEST) == 115
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=[entry["file"] for entry in MANIFEST])
+def test_each_message_is_read_as_well_as_python_or_better(entry: dict[str, Any]) -> None:
+    raw = (CORPUS / entry["file"]).read_bytes()
+    expected = entry["expected"]
+
+    parsed = mime.parse(raw)
+
+    assert not parsed.failed, parsed.problems
+    assert parsed.subject == fix_surrogates(expected["subject"]).strip()
+    assert [address.address for address in parsed.from_] == [
+        fix_surrogates(a) for a in expected["from_addresses"]
+    ]
+    assert parsed.date == expected_date(expected["date"])
+    assert (parsed.body_type or None) == expected["body_type"]
+    ours = [(part.filename, part.content_type) for part in parsed.attachments]
+    has_attached_message = any(part.content_type == "message/rfc822" for part in parsed.attachments)
+    for attachment in expected["attachments"]:
+        wanted = (attachment["filename"] or "", attachment["content_type"])
+        assert wanted in ours or has_attached_message, (wanted, ours)
+    for part in parsed.attachments:
+        known = (part.filename, part.content_type) in {
+            (a["filename"] or "", a["content_type"]) for a in expected["attachments"]
+        }
+        assert known or part.inline or part.content_type == "message/rfc822", part
+
+
+@pytest.mark.parametrize("name", ["r024", "r025", "r026", "r027"])
+def test_messages_python_cannot_decode_still_get_a_readable_body(name: str) -> None:
+    entry = next(e for e in MANIFEST if e["file"].startswith(name))
+    assert entry["python_email"]["failures"]  # Python itself fails on these
+
+    parsed = mime.parse((CORPUS / entry["file"]).read_bytes())
+
+    assert (parsed.text or parsed.html).strip()
+    assert not parsed.failed
+
+
+@pytest.mark.django_db
+def test_every_corpus_file_is_stored_byte_for_byte_and_parsed_without_a_crash() -> None:
+    owner = User.objects.create_user("corpus")
+    mailbox = Mailbox.objects.create(
+        owner=owner,
+        name="Corpus",
+        email_address="corpus@example.com",
+        incoming_host="mail.example.com",
+        incoming_port=995,
+        incoming_login="corpus",
+        incoming_password_encrypted="x",
+        smtp_host="mail.example.com",
+    )
+    folder = ingest.inbox_of(mailbox)
+    batch = [ingest.Fetched(entry["file"], (CORPUS / entry["file"]).read_bytes()) for entry in MANIFEST]
+
+    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=folder, batch=batch)
+    assert ingest.parse_messages(ids) == len(MANIFEST)
+
+    stored = {m.sha256: m for m in Message.objects.filter(mailbox=mailbox)}
+    for entry in MANIFEST:
+        message = stored[entry["sha256"]]
+        assert hashlib.sha256(bytes(message.raw)).hexdigest() == entry["sha256"]
+        assert message.parse_state in {"parsed", "partial"}
+        assert "\x00" not in message.subject + message.text_body + message.html_body
+    assert not Message.objects.filter(mailbox=mailbox, search_vector__isnull=True).exists()
+
+
+def test_an_unknown_charset_is_marked_and_read_with_the_fallback() -> None:
+    raw = b"Subject: x\r\nContent-Type: text/plain; charset=invalid-charset\r\n\r\nT\xfcrk\xe7e \xfd\xfe\xf0\r\n"
+
+    parsed = mime.parse(raw)
+
+    assert "Türkçe ışğ" in parsed.text
+    assert parsed.state == "partial"
+    assert any("unknown charset" in problem for problem in parsed.problems)
