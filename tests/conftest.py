@@ -63,22 +63,9 @@ class WorkerProcess:
     process: subprocess.Popen[bytes]
 
 
-@pytest.fixture(scope="session")
-def celery_worker(
-    django_db_setup: None,
-    django_db_blocker: DjangoDbBlocker,
-    mail_ca_file: str,
-    smtp_servers: dict[str, SmtpServer],
-) -> Iterator[WorkerProcess]:
-    """A real `celery worker` process on the test database, consuming the app's default queue.
-
-    Tests that use it must commit what it should see: mark them django_db(transaction=True).
-    It may reach the mail servers the tests start on this machine, and trusts their CA.
-    """
-    hostname = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
-    with django_db_blocker.unblock():
-        database_url = database_url_for_subprocess()
-    env = {
+def worker_env(database_url: str, mail_ca_file: str, smtp_port: int, **overrides: str) -> dict[str, str]:
+    """The environment of a worker process on the test database that may reach the test mail servers."""
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "WEBMAIL_ALLOWED_MAIL_NETWORKS": "127.0.0.0/8,::1/128",
@@ -87,23 +74,66 @@ def celery_worker(
         "WEBMAIL_MAIL_TIMEOUT": "5",
         # The site's own mail (password resets) goes to the test SMTP server without TLS.
         "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_servers["plain"].port),
+        "EMAIL_PORT": str(smtp_port),
         "EMAIL_SECURITY": "none",
+        **overrides,
     }
-    celery_app.control.purge()  # nothing left over from an earlier run
+
+
+def start_worker(env: dict[str, str], *options: str) -> WorkerProcess:
+    hostname = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "webmail", "worker", "--pool", "solo", "-n", hostname],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "webmail",
+            "worker",
+            "-n",
+            hostname,
+            *(options or ("--pool", "solo")),
+        ],
         cwd=BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    wait_for(lambda: _worker_answers_ping(hostname), "the Celery worker to start")
+    return WorkerProcess(hostname, process)
+
+
+def stop_worker(worker: WorkerProcess) -> None:
+    worker.process.terminate()
     try:
-        wait_for(lambda: _worker_answers_ping(hostname), "the Celery worker to start")
-        yield WorkerProcess(hostname, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        worker.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+
+
+@pytest.fixture(scope="session")
+def worker_environment(
+    django_db_setup: None,
+    django_db_blocker: DjangoDbBlocker,
+    mail_ca_file: str,
+    smtp_servers: dict[str, SmtpServer],
+) -> dict[str, str]:
+    with django_db_blocker.unblock():
+        return worker_env(database_url_for_subprocess(), mail_ca_file, smtp_servers["plain"].port)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(worker_environment: dict[str, str]) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process on the test database, consuming the app's default queue.
+
+    Tests that use it must commit what it should see: mark them django_db(transaction=True).
+    It may reach the mail servers the tests start on this machine, and trusts their CA.
+    """
+    celery_app.control.purge()  # nothing left over from an earlier run
+    worker = start_worker(worker_environment)
+    yield worker
+    stop_worker(worker)
 
 
 def _worker_answers_ping(hostname: str) -> bool:
