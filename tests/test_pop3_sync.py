@@ -26,7 +26,8 @@ def raw_message(number: int, subject: str = "Merhaba", body_size: int = 0) -> by
         f"Message-ID: <m{number}.{uuid.uuid4().hex}@example.com>\r\n"
         f"Date: Fri, 27 Nov 2026 10:{number % 60:02d}:00 +0300\r\n"
         f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGövde {number}\r\n"
-        + ("x" * 76 + "\r\n") * (body_size // 78)
+        + ("x" * 76 + "\r\n")
+        * (body_size // 78)
     ).encode()
 
 
