@@ -16,10 +16,12 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from accounts.models import Mailbox, User
 from fetcher import ingest, mime
@@ -122,3 +124,29 @@ def test_an_unknown_charset_is_marked_and_read_with_the_fallback() -> None:
     assert "Türkçe ışğ" in parsed.text
     assert parsed.state == "partial"
     assert any("unknown charset" in problem for problem in parsed.problems)
+
+
+@pytest.mark.django_db
+def test_reindex_rebuilds_every_derived_field_from_the_raw_bytes() -> None:
+    mailbox = Mailbox.objects.create(
+        owner=User.objects.create_user("reindex"),
+        name="R",
+        email_address="r@example.com",
+        incoming_host="mail.example.com",
+        incoming_port=995,
+        incoming_login="r",
+        incoming_password_encrypted="x",
+        smtp_host="mail.example.com",
+    )
+    entries = MANIFEST[:20]
+    batch = [ingest.Fetched(e["file"], (CORPUS / e["file"]).read_bytes()) for e in entries]
+    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
+    ingest.parse_messages(ids)
+    before = {m.id: (m.subject, m.from_address, m.snippet) for m in Message.objects.filter(id__in=ids)}
+    Message.objects.filter(id__in=ids).update(subject="", from_address="", snippet="", search_vector=None)
+
+    call_command("reindex", stdout=StringIO())
+
+    after = {m.id: (m.subject, m.from_address, m.snippet) for m in Message.objects.filter(id__in=ids)}
+    assert after == before
+    assert not Message.objects.filter(id__in=ids, search_vector__isnull=True).exists()

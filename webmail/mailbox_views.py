@@ -15,13 +15,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from accounts.models import DEFAULT_PORTS, ConnectionTest, ConnectionTestStatus, Mailbox, User
 from accounts.selectors import mailbox_of, mailboxes_of
 from accounts.services import mailbox_delete, mailbox_save
-from fetcher.services import connection_test_start
+from fetcher.selectors import mailbox_storage
+from fetcher.services import connection_test_start, mailbox_sync_now
 from webmail.forms import MailboxForm
 
 # A browser without JavaScript waits this long for the worker's answer before the page returns.
@@ -37,7 +38,10 @@ def _user(request: HttpRequest) -> User:
 @login_required
 @require_GET
 def mailbox_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "webmail/mailbox_list.html", {"mailboxes": mailboxes_of(_user(request))})
+    mailboxes = list(mailboxes_of(_user(request)))
+    storage = mailbox_storage([mailbox.id for mailbox in mailboxes])
+    rows = [(mailbox, *storage.get(mailbox.id, (0, 0))) for mailbox in mailboxes]
+    return render(request, "webmail/mailbox_list.html", {"rows": rows})
 
 
 @login_required
@@ -70,6 +74,8 @@ def _mailbox_form(request: HttpRequest, mailbox: Mailbox | None) -> HttpResponse
                 owner=owner, mailbox=mailbox, values=form.values(), passwords=form.passwords(), test=form.test
             )
             messages.success(request, _("Mailbox “%(name)s” saved.") % {"name": saved.name})
+            if saved.enabled:
+                mailbox_sync_now(mailbox=saved)  # the first mail should not wait for the next poll
             return redirect("mailbox_list")
         test = form.test
     return _render_form(request, form, mailbox, test)
@@ -154,3 +160,15 @@ def mailbox_remove(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
         messages.success(request, _("Mailbox “%(name)s” removed.") % {"name": name})
         return redirect("mailbox_list")
     return render(request, "webmail/mailbox_confirm_delete.html", {"mailbox": mailbox})
+
+
+@login_required
+@require_POST
+def mailbox_sync(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
+    mailbox = mailbox_of(_user(request), mailbox_id)
+    if not mailbox.enabled:
+        messages.error(request, _("“%(name)s” is disabled: enable it to sync.") % {"name": mailbox.name})
+    else:
+        mailbox_sync_now(mailbox=mailbox)
+        messages.success(request, _("“%(name)s” will be synced in a moment.") % {"name": mailbox.name})
+    return redirect("mailbox_list")

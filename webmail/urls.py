@@ -13,6 +13,7 @@ urlpatterns = [
     path("mailboxes/new/", mailbox_views.mailbox_add, name="mailbox_add"),
     path("mailboxes/<uuid:mailbox_id>/", mailbox_views.mailbox_edit, name="mailbox_edit"),
     path("mailboxes/<uuid:mailbox_id>/remove/", mailbox_views.mailbox_remove, name="mailbox_remove"),
+    path("mailboxes/<uuid:mailbox_id>/sync/", mailbox_views.mailbox_sync, name="mailbox_sync"),
     path(
         "mailboxes/tests/<uuid:test_id>/", mailbox_views.connection_test_status, name="connection_test_status"
     ),

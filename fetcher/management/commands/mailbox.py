@@ -1,4 +1,4 @@
-"""`manage.py mailbox add|list|test|enable|disable|remove`: mailboxes for scripts and administrators.
+"""`manage.py mailbox add|list|test|sync|enable|disable|remove`: mailboxes for scripts and administrators.
 
 Passwords come from standard input or an environment variable, never from argv (which
 other users of the machine can read in the process list).
@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from argparse import ArgumentParser, Namespace
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from accounts.models import DEFAULT_PORTS, Mailbox, Protocol, Retention, Security, User
 from accounts.selectors import mailbox_by_reference
@@ -22,6 +25,8 @@ from fetcher import config
 from fetcher.mailnet import normalise_fingerprint
 from fetcher.probe import ProbeReport, probe
 from fetcher.protocols import Secret
+from fetcher.selectors import mailbox_storage
+from fetcher.services import mailbox_sync_now
 
 SECURITIES = [choice.value for choice in Security]
 
@@ -55,6 +60,10 @@ class Command(BaseCommand):
         listing = commands.add_parser("list", help="list mailboxes")
         listing.add_argument("--json", action="store_true", help="machine-readable output")
         listing.add_argument("--user", help="only this user's mailboxes")
+        sync = commands.add_parser("sync", help="queue a sync for the workers")
+        sync.add_argument("mailbox", help="its address or its id")
+        sync.add_argument("--wait", action="store_true", help="block until the sync has ended")
+        sync.add_argument("--timeout", type=float, default=600, help="seconds --wait waits at most")
         for name, text in [
             ("test", "log in to the incoming and the outgoing server and report"),
             ("enable", "poll this mailbox again"),
@@ -145,7 +154,8 @@ class Command(BaseCommand):
         mailboxes = Mailbox.objects.select_related("owner").order_by("owner__username", "email_address")
         if opts.user:
             mailboxes = mailboxes.filter(owner__username=opts.user)
-        rows = [_row(mailbox) for mailbox in mailboxes]
+        storage = mailbox_storage([mailbox.id for mailbox in mailboxes])
+        rows = [_row(mailbox, storage) for mailbox in mailboxes]
         if opts.json:
             self.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False))
             return
@@ -156,7 +166,8 @@ class Command(BaseCommand):
                 f"{row['owner']:<12}",
                 f"{row['address']:<32}",
                 f"{row['protocol']:<4}",
-                row["state"],
+                f"{row['state']:<8}",
+                f"{row['messages']} messages",
             ]
             self.stdout.write(" ".join(columns) + error)
 
@@ -174,6 +185,21 @@ class Command(BaseCommand):
         self._print_reports(reports)
         if not all(report.ok for report in reports):
             raise CommandError("the connection test failed")
+
+    def _sync(self, opts: Namespace) -> None:
+        mailbox = _mailbox(opts.mailbox)
+        if not mailbox.enabled:
+            raise CommandError(f"{mailbox.email_address} is disabled; enable it first")
+        queued_at = timezone.now()
+        mailbox_sync_now(mailbox=mailbox)
+        if not opts.wait:
+            self.stdout.write(f"queued a sync of {mailbox.email_address}")
+            return
+        finished = _wait_for_sync(mailbox, queued_at, opts.timeout)
+        if finished.last_error_at and finished.last_error_at >= queued_at:
+            raise CommandError(f"sync failed at {finished.last_error_kind}: {finished.last_error_message}")
+        stored = mailbox_storage([finished.id]).get(finished.id, (0, 0))[0]
+        self.stdout.write(f"synced {finished.email_address}: {stored} messages stored")
 
     def _enable(self, opts: Namespace) -> None:
         mailbox = mailbox_set_enabled(mailbox=_mailbox(opts.mailbox), enabled=True)
@@ -245,6 +271,20 @@ def _fingerprint(text: str) -> str:
         raise CommandError(f"fingerprint: {exc}") from None
 
 
+def _wait_for_sync(mailbox: Mailbox, since: datetime, timeout: float) -> Mailbox:
+    """Until a sync that started after `since` has ended, with success or an error."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = Mailbox.objects.get(id=mailbox.id)
+        ended = max(filter(None, [current.last_success_at, current.last_error_at]), default=None)
+        if current.sync_lease_until is None and ended is not None and ended >= since:
+            return current
+        time.sleep(0.5)
+    raise CommandError(
+        f"no sync of {mailbox.email_address} ended within {timeout:.0f} s (is a worker running?)"
+    )
+
+
 def _mailbox(reference: str) -> Mailbox:
     try:
         return mailbox_by_reference(reference)
@@ -252,7 +292,7 @@ def _mailbox(reference: str) -> Mailbox:
         raise CommandError(str(exc) or f"no mailbox {reference!r}") from None
 
 
-def _row(mailbox: Mailbox) -> dict[str, Any]:
+def _row(mailbox: Mailbox, storage: dict[Any, tuple[int, int]]) -> dict[str, Any]:
     return {
         "id": str(mailbox.id),
         "owner": mailbox.owner.username,
@@ -266,4 +306,6 @@ def _row(mailbox: Mailbox) -> dict[str, Any]:
         "last_success_at": mailbox.last_success_at.isoformat() if mailbox.last_success_at else None,
         "last_error": mailbox.last_error_message or None,
         "last_error_kind": mailbox.last_error_kind or None,
+        "messages": storage.get(mailbox.id, (0, 0))[0],
+        "bytes": storage.get(mailbox.id, (0, 0))[1],
     }

@@ -1,0 +1,32 @@
+"""`manage.py reindex`: derive every field of every stored message again from its raw bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from fetcher import ingest
+from fetcher.models import Message
+
+
+class Command(BaseCommand):
+    help = "Rebuild subject, addresses, bodies, attachments and the search vector from the raw messages."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--mailbox", help="only this mailbox (its id)")
+        parser.add_argument("--queue", action="store_true", help="hand the work to the workers instead")
+        parser.add_argument("--batch", type=int, default=ingest.PARSE_BATCH)
+
+    def handle(self, *args: Any, mailbox: str | None, queue: bool, batch: int, **options: Any) -> None:
+        messages = Message.objects.order_by("id")
+        if mailbox:
+            messages = messages.filter(mailbox_id=mailbox)
+        ids = list(messages.values_list("id", flat=True))
+        if queue:
+            ingest.queue_parsing(ids)
+            self.stdout.write(f"queued {len(ids)} messages for the workers")
+            return
+        for start in range(0, len(ids), batch):
+            ingest.parse_messages(ids[start : start + batch])
+        self.stdout.write(f"reindexed {len(ids)} messages")

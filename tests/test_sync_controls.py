@@ -1,0 +1,102 @@
+"""Sync now from the browser, the admin and the command line, with a real worker doing the sync."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Mailbox, User
+from fetcher.models import Message
+from tests.conftest import BASE_DIR, WorkerProcess, wait_for
+from tests.servers.dovecot import Dovecot
+from tests.test_pop3_sync import raw_message
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot) -> Mailbox:
+    user, password = dovecot.fresh_user()
+    for number in range(3):
+        dovecot.deliver(user, raw_message(number), f"m{number}")
+    box = Mailbox(
+        owner=User.objects.create_user("alice"),
+        name="Ev",
+        email_address=f"{user}@example.com",
+        incoming_host="localhost",
+        incoming_port=dovecot.ports["pop3s"],
+        incoming_security="ssl",
+        incoming_login=user,
+        smtp_host="localhost",
+        next_sync_at="2099-01-01T00:00:00Z",  # not due: only "sync now" may start it
+    )
+    box.set_incoming_password(password)
+    box.save()
+    return box
+
+
+def test_alice_syncs_now_from_the_mailbox_list_and_sees_what_was_stored(
+    client: Client, mailbox: Mailbox, celery_worker: WorkerProcess
+) -> None:
+    client.force_login(mailbox.owner)
+
+    response = client.post(reverse("mailbox_sync", args=[mailbox.id]))
+
+    assert response.status_code == 302
+    wait_for(lambda: Message.objects.filter(mailbox=mailbox).count() == 3, "the sync", 60)
+    wait_for(
+        lambda: not Mailbox.objects.filter(id=mailbox.id, sync_lease_until__isnull=False).exists(), "the end"
+    )
+    listing = client.get(reverse("mailbox_list")).content.decode()
+    assert "3 messages" in listing
+    assert "Sync now" in listing
+
+
+def test_bob_cannot_sync_alices_mailbox(client: Client, mailbox: Mailbox) -> None:
+    client.force_login(User.objects.create_user("bob"))
+
+    assert client.post(reverse("mailbox_sync", args=[mailbox.id])).status_code == 404
+    assert client.get(reverse("mailbox_sync", args=[mailbox.id])).status_code in {404, 405}
+    mailbox.refresh_from_db()
+    assert mailbox.next_sync_at is not None
+    assert mailbox.next_sync_at.year == 2099
+
+
+def test_the_admin_syncs_now_and_shows_messages_and_storage(
+    client: Client, mailbox: Mailbox, celery_worker: WorkerProcess
+) -> None:
+    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+
+    client.post("/admin/accounts/mailbox/", {"action": "sync_now", "_selected_action": [mailbox.id]})
+
+    wait_for(lambda: Message.objects.filter(mailbox=mailbox).count() == 3, "the sync", 60)
+    listing = client.get("/admin/accounts/mailbox/").content.decode()
+    assert '<td class="field-message_count">3</td>' in listing
+    assert "bytes" in listing or "KB" in listing
+
+
+def test_the_command_line_syncs_and_waits_then_lists_the_count(
+    mailbox: Mailbox, celery_worker: WorkerProcess, worker_environment: dict[str, str]
+) -> None:
+    def manage(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", "mailbox", *args],
+            cwd=BASE_DIR,
+            env=worker_environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    synced = manage("sync", mailbox.email_address, "--wait")
+    listed = manage("list", "--json")
+
+    assert synced.returncode == 0, synced.stderr
+    assert "3 messages stored" in synced.stdout
+    assert json.loads(listed.stdout)[0]["messages"] == 3
