@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from io import StringIO
@@ -27,7 +28,8 @@ from accounts.models import Mailbox, User
 from fetcher import ingest, mime
 from fetcher.models import Message
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "mime"
+# The shared corpus lies beside the checkout (../shared), in CI too; POSTANE_CORPUS points elsewhere.
+CORPUS = Path(os.environ.get("POSTANE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus" / "mime"))
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())["messages"]
 
 
