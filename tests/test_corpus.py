@@ -29,7 +29,8 @@ from fetcher import ingest, mime
 from fetcher.models import Message
 
 # The shared corpus lies beside the checkout (../shared), in CI too; POSTANE_CORPUS points elsewhere.
-CORPUS = Path(os.environ.get("POSTANE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus" / "mime"))
+BESIDE_THE_CHECKOUT = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "mime"
+CORPUS = Path(os.environ.get("POSTANE_CORPUS", BESIDE_THE_CHECKOUT))
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())["messages"]
 
 
