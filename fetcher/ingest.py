@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Mailbox
 from fetcher import mime
-from fetcher.models import Attachment, Folder, FolderRole, Message, ParseState, Pop3Ledger
+from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
 logger = logging.getLogger(__name__)
 
@@ -244,3 +244,71 @@ def fingerprint(header_block: bytes) -> str:
     """
     lines = [line.rstrip() for line in _header_block(header_block).splitlines()]
     return "fp:" + hashlib.sha256(b"\n".join(lines)).hexdigest()
+
+
+def _flag_fields(flags: Sequence[str]) -> dict[str, bool]:
+    lowered = {flag.lower() for flag in flags}
+    return {
+        "seen": "\\seen" in lowered,
+        "flagged": "\\flagged" in lowered,
+        "answered": "\\answered" in lowered,
+    }
+
+
+def store_imap_batch(
+    *, mailbox: Mailbox, folder: Folder, uidvalidity: int, batch: dict[int, tuple[bytes, tuple[str, ...]]]
+) -> list[int]:
+    """Commit raw IMAP messages, their (folder, UIDVALIDITY, UID) rows and the folder's high-water mark."""
+    now = timezone.now()
+    uids = sorted(batch)
+    with transaction.atomic():
+        messages = []
+        for uid in uids:
+            raw, flags = batch[uid]
+            message = _new_message(mailbox, folder, raw, now)
+            for name, value in _flag_fields(flags).items():
+                setattr(message, name, value)
+            messages.append(message)
+        Message.objects.bulk_create(messages)
+        ImapMessage.objects.bulk_create(
+            [
+                ImapMessage(folder=folder, uidvalidity=uidvalidity, uid=uid, message=message)
+                for uid, message in zip(uids, messages, strict=True)
+            ]
+        )
+        if uids:
+            Folder.objects.filter(pk=folder.pk, highest_uid__lt=uids[-1]).update(highest_uid=uids[-1])
+    ids = [message.pk for message in messages]
+    transaction.on_commit(lambda: queue_parsing(ids))
+    return ids
+
+
+def apply_imap_flags(*, folder: Folder, flags: dict[int, tuple[str, ...]]) -> int:
+    """The server's flags win (docs/architecture.md); returns how many messages changed."""
+    rows = ImapMessage.objects.filter(
+        folder=folder, uidvalidity=int(folder.uidvalidity or 0), uid__in=list(flags)
+    )
+    changed = []
+    for row in rows.select_related("message").only(
+        "uid", "message__id", "message__seen", "message__flagged", "message__answered"
+    ):
+        wanted = _flag_fields(flags[row.uid])
+        if any(getattr(row.message, name) != value for name, value in wanted.items()):
+            for name, value in wanted.items():
+                setattr(row.message, name, value)
+            changed.append(row.message)
+    Message.objects.bulk_update(changed, ["seen", "flagged", "answered"])
+    return len(changed)
+
+
+def remove_expunged(*, folder: Folder, server_uids: set[int]) -> set[int]:
+    """Messages expunged on the server disappear here too; returns the UIDs still known here.
+
+    Only rows from earlier fetches are compared, and each of those was on the server then.
+    """
+    rows = ImapMessage.objects.filter(folder=folder, uidvalidity=int(folder.uidvalidity or 0))
+    known = dict(rows.values_list("uid", "message_id"))
+    gone = [message_id for uid, message_id in known.items() if uid not in server_uids]
+    if gone:
+        Message.objects.filter(id__in=gone).delete()
+    return {uid for uid in known if uid in server_uids}

@@ -153,3 +153,24 @@ class Pop3Ledger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mailbox_id}:{self.uid}"
+
+
+class ImapMessage(models.Model):
+    """Where a stored message lives on an IMAP server: folder, UIDVALIDITY and UID.
+
+    Unique (folder, uidvalidity, uid) makes re-runs harmless; a changed UIDVALIDITY is
+    resolved by matching Message-ID and size (then the content hash) against what is stored.
+    """
+
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="imap_messages")
+    uidvalidity = models.BigIntegerField()
+    uid = models.BigIntegerField()
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="imap")
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["folder", "uidvalidity", "uid"], name="unique_imap_uid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}:{self.uidvalidity}:{self.uid}"

@@ -455,6 +455,94 @@ class ImapSession(_Session):
             for flags, delimiter, name in listing
         ]
 
+    def _command(self, what: str, call: Callable[[], Any]) -> Any:
+        """Run one IMAP command; errors become MailError naming it."""
+        try:
+            return call()
+        except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
+            raise _lost(Step.PROTOCOL, exc) from exc
+        except (imaplib.IMAP4.error, IMAPClientError) as exc:
+            raise MailError(
+                Step.PROTOCOL, f"{what} failed.", permanent=False, server_text=_text(exc)
+            ) from exc
+
+    def subscribed(self) -> set[str]:
+        listing = self._command("LSUB", lambda: self._client().list_sub_folders())
+        return {str(name) for _flags, _delimiter, name in listing}
+
+    @property
+    def condstore(self) -> bool:
+        return bool(self._client().has_capability("CONDSTORE"))
+
+    def status(self, folder: str) -> FolderStatus:
+        """UIDVALIDITY, UIDNEXT, MESSAGES and (with CONDSTORE) HIGHESTMODSEQ: one round trip."""
+        items = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"] + (["HIGHESTMODSEQ"] if self.condstore else [])
+        found = self._command(f"STATUS {folder}", lambda: self._client().folder_status(folder, items))
+        return FolderStatus(
+            uidvalidity=int(found[b"UIDVALIDITY"]),
+            uidnext=int(found.get(b"UIDNEXT", 0)),
+            messages=int(found.get(b"MESSAGES", 0)),
+            highestmodseq=int(found[b"HIGHESTMODSEQ"]) if b"HIGHESTMODSEQ" in found else None,
+        )
+
+    def select(self, folder: str) -> None:
+        """Open a folder read-only: fetching never changes a flag on the server."""
+        self._command(f"EXAMINE {folder}", lambda: self._client().select_folder(folder, readonly=True))
+
+    def uids(self, above: int = 0) -> list[int]:
+        criteria = ["UID", f"{above + 1}:*"] if above else ["ALL"]
+        found = self._command("UID SEARCH", lambda: self._client().search(criteria))
+        return sorted(uid for uid in found if uid > above)
+
+    def fetch_messages(self, uids: list[int]) -> dict[int, tuple[bytes, tuple[str, ...]]]:
+        """Raw bytes and flags by UID; BODY.PEEK leaves \\Seen alone."""
+        found = self._command("UID FETCH", lambda: self._client().fetch(uids, ["BODY.PEEK[]", "FLAGS"]))
+        return {
+            uid: (bytes(data[b"BODY[]"]), tuple(_text(flag) for flag in data.get(b"FLAGS", ())))
+            for uid, data in found.items()
+            if b"BODY[]" in data
+        }
+
+    def fetch_flags(self, uids: list[int], modseq: int | None = None) -> dict[int, tuple[str, ...]]:
+        """Flags of these messages, or with CONDSTORE only of those changed since `modseq`.
+
+        UIDs go in chunks: imapclient takes lists of numbers, and a command line must stay short.
+        """
+        modifiers = [f"CHANGEDSINCE {modseq}"] if modseq is not None else None
+        flags: dict[int, tuple[str, ...]] = {}
+        for start in range(0, len(uids), 1000):
+            chunk = uids[start : start + 1000]
+            found = self._command(
+                "UID FETCH FLAGS",
+                lambda chunk=chunk: self._client().fetch(chunk, ["FLAGS"], modifiers=modifiers),
+            )
+            flags.update(
+                {uid: tuple(_text(flag) for flag in data.get(b"FLAGS", ())) for uid, data in found.items()}
+            )
+        return flags
+
+    def fetch_ids(self, uids: list[int]) -> dict[int, tuple[str, int]]:
+        """Message-ID and size by UID: enough to recognise known messages after UIDVALIDITY changes."""
+        items = ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]", "RFC822.SIZE"]
+        found: dict[int, Any] = {}
+        for start in range(0, len(uids), 1000):
+            chunk = uids[start : start + 1000]
+            found.update(self._command("UID FETCH", lambda chunk=chunk: self._client().fetch(chunk, items)))
+        result = {}
+        for uid, data in found.items():
+            header = next((value for key, value in data.items() if key.startswith(b"BODY[HEADER")), b"")
+            message_id = _text(bytes(header)).partition(":")[2].strip()
+            result[uid] = (message_id, int(data.get(b"RFC822.SIZE", 0)))
+        return result
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int
+    messages: int
+    highestmodseq: int | None
+
 
 # --- SMTP -------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ committed and only if the mailbox's policy says so.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import secrets
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -25,8 +27,9 @@ from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, MailboxState, Protocol, Retention
 from fetcher import config, ingest
 from fetcher.mailnet import MailError, Step
-from fetcher.models import Pop3Ledger
-from fetcher.protocols import Pop3Session
+from fetcher.models import Folder, FolderRole, ImapMessage, Pop3Ledger
+from fetcher.protocols import Folder as ImapFolder
+from fetcher.protocols import ImapSession, Pop3Session
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +96,8 @@ def sync_mailbox(*, mailbox_id: uuid.UUID | str, budget_seconds: float) -> SyncR
     mailbox = Mailbox.objects.get(id=mailbox_id)
     deadline = time.monotonic() + budget_seconds
     try:
-        if mailbox.protocol != Protocol.POP3:
-            raise MailError(Step.PROTOCOL, "IMAP mailboxes are not synced yet.", permanent=True)
-        result = _sync_pop3(mailbox, token, deadline)
+        run = _sync_pop3 if mailbox.protocol == Protocol.POP3 else _sync_imap
+        result = run(mailbox, token, deadline)
     except (MailError, EncryptionKeyError) as error:
         _record_failure(mailbox, token, error)
         return SyncResult("failed")
@@ -196,3 +198,147 @@ def _pop3_deletions(pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int,
             pop.dele(number)
             deleted.append(uid)
     return deleted
+
+
+# --- IMAP ---------------------------------------------------------------------------------------------
+
+IMAP_BATCH = 500
+_SPECIAL_USE = {
+    "\\sent": FolderRole.SENT,
+    "\\drafts": FolderRole.DRAFTS,
+    "\\trash": FolderRole.TRASH,
+    "\\junk": FolderRole.JUNK,
+    "\\archive": FolderRole.ARCHIVE,
+}
+_UNSELECTABLE = {"\\noselect", "\\nonexistent"}
+
+
+def _role(folder: ImapFolder) -> str:
+    if folder.name.upper() == "INBOX":
+        return FolderRole.INBOX
+    flags = {flag.lower() for flag in folder.flags}
+    return next((role for flag, role in _SPECIAL_USE.items() if flag in flags), FolderRole.OTHER)
+
+
+def _imap_folders(imap: ImapSession, mailbox: Mailbox) -> list[tuple[str, str]]:
+    """The chosen folders, or every subscribed one; INBOX and the special folders always."""
+    listed = {f.name: f for f in imap.folders() if not {flag.lower() for flag in f.flags} & _UNSELECTABLE}
+    wanted = set(mailbox.imap_folders) if mailbox.imap_folders else imap.subscribed()
+    wanted |= {name for name, folder in listed.items() if _role(folder) != FolderRole.OTHER}
+    return [(name, _role(listed[name])) for name in sorted(wanted) if name in listed]
+
+
+def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
+    fetched = 0
+    with ImapSession(config.incoming_config(mailbox)) as imap:
+        chosen = _imap_folders(imap, mailbox)
+        known = {folder.name: folder for folder in Folder.objects.filter(mailbox=mailbox)}
+        for name, role in chosen:
+            folder = known.get(name) or Folder.objects.create(mailbox=mailbox, name=name, role=role)
+            if folder.role != role:
+                Folder.objects.filter(pk=folder.pk).update(role=role)
+            count, finished = _sync_imap_folder(imap, mailbox, folder, token, deadline)
+            fetched += count
+            if not finished:
+                return SyncResult("more", fetched)
+    return SyncResult("done", fetched)
+
+
+def _sync_imap_folder(
+    imap: ImapSession, mailbox: Mailbox, folder: Folder, token: str, deadline: float
+) -> tuple[int, bool]:
+    status = imap.status(folder.name)
+    same_validity = folder.uidvalidity == status.uidvalidity
+    if same_validity and status.highestmodseq is not None and status.highestmodseq == folder.highest_modseq:
+        return 0, True  # CONDSTORE says nothing changed: this folder cost one round trip
+    imap.select(folder.name)
+    if folder.uidvalidity is None:
+        Folder.objects.filter(pk=folder.pk).update(uidvalidity=status.uidvalidity)
+        folder.uidvalidity = status.uidvalidity
+        new = imap.uids()
+    elif not same_validity:
+        new = _imap_remap(imap, mailbox, folder, status.uidvalidity)
+    else:
+        server_uids = set(imap.uids())
+        known = ingest.remove_expunged(folder=folder, server_uids=server_uids)
+        modseq = folder.highest_modseq if imap.condstore else None
+        ingest.apply_imap_flags(folder=folder, flags=imap.fetch_flags(sorted(known), modseq))
+        new = sorted(server_uids - known)
+    fetched, finished = _fetch_imap(imap, mailbox, folder, (token, deadline), new)
+    if finished:
+        Folder.objects.filter(pk=folder.pk).update(highest_modseq=status.highestmodseq)
+    return fetched, finished
+
+
+def _fetch_imap(
+    imap: ImapSession, mailbox: Mailbox, folder: Folder, claim: tuple[str, float], new: list[int]
+) -> tuple[int, bool]:
+    token, deadline = claim
+    uidvalidity = int(folder.uidvalidity or 0)
+    _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
+    fetched = 0
+    for start in range(0, len(new), IMAP_BATCH):
+        if time.monotonic() > deadline:
+            return fetched, False
+        batch = imap.fetch_messages(new[start : start + IMAP_BATCH])
+        fetched += len(
+            ingest.store_imap_batch(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, batch=batch)
+        )
+        _renew(mailbox.id, token, sync_done=start + len(batch))
+    return fetched, True
+
+
+def _imap_remap(imap: ImapSession, mailbox: Mailbox, folder: Folder, uidvalidity: int) -> list[int]:
+    """UIDVALIDITY changed: keep every stored message, re-point the ones the server still has.
+
+    Known messages are matched by Message-ID and size without downloading them; what is left
+    is downloaded, and a download whose content hash equals a stored message re-points it
+    too. Returns the UIDs still to fetch. Stored messages the server no longer has are kept.
+    """
+    server = imap.fetch_ids(imap.uids())
+    stored = list(
+        ImapMessage.objects.filter(folder=folder)
+        .select_related("message")
+        .only("id", "message__message_id", "message__size", "message__sha256")
+    )
+    by_key = {(row.message.message_id, row.message.size): row for row in stored if row.message.message_id}
+    remapped, to_fetch = [], []
+    for uid, key in sorted(server.items()):
+        row = by_key.pop(key, None) if key[0] else None
+        if row is None:
+            to_fetch.append(uid)
+        else:
+            row.uidvalidity, row.uid = uidvalidity, -uid  # negative first: the swap must not collide
+            remapped.append(row)
+    with transaction.atomic():
+        ImapMessage.objects.filter(folder=folder).exclude(pk__in=[row.pk for row in remapped]).update(
+            uidvalidity=0
+        )
+        ImapMessage.objects.bulk_update(remapped, ["uidvalidity", "uid"])
+        for row in remapped:
+            row.uid = -row.uid
+        ImapMessage.objects.bulk_update(remapped, ["uid"])
+        Folder.objects.filter(pk=folder.pk).update(
+            uidvalidity=uidvalidity, highest_uid=0, highest_modseq=None
+        )
+    folder.uidvalidity, folder.highest_uid = uidvalidity, 0
+    return _drop_known_content(imap, folder, to_fetch)
+
+
+def _drop_known_content(imap: ImapSession, folder: Folder, uids: list[int]) -> list[int]:
+    """Of messages not matched by Message-ID, re-point those whose bytes are already stored."""
+    orphans = {
+        row.message.sha256: row
+        for row in ImapMessage.objects.filter(folder=folder, uidvalidity=0).select_related("message")
+    }
+    if not orphans or not uids:
+        return uids
+    remaining = []
+    for start in range(0, len(uids), IMAP_BATCH):
+        for uid, (raw, _flags) in imap.fetch_messages(uids[start : start + IMAP_BATCH]).items():
+            row = orphans.pop(hashlib.sha256(raw).hexdigest(), None)
+            if row is None:
+                remaining.append(uid)
+            else:
+                ImapMessage.objects.filter(pk=row.pk).update(uidvalidity=folder.uidvalidity, uid=uid)
+    return sorted(remaining)

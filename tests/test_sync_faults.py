@@ -141,3 +141,22 @@ def test_a_sync_killed_with_sigkill_is_completed_by_the_next_one_and_nothing_is_
 
     assert_each_server_message_once(mailbox, 3000)
     assert dovecot.messages_on_server(user) == 0  # deleted, now that every message is committed
+
+
+def test_an_imap_connection_dropped_in_the_middle_of_fetch_is_retried_without_duplicates(
+    dovecot: Dovecot, policy_settings: None
+) -> None:
+    proxy = FaultyProxy(target_port=dovecot.ports["imap"]).start()
+    try:
+        mailbox = mailbox_for(dovecot, 700, proxy.port, protocol="imap")
+        proxy.cut_after = 1_500_000  # past the first FETCH of 500 messages, inside the second
+
+        assert sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60).status == "failed"
+        assert Message.objects.filter(mailbox=mailbox).count() in {0, 500}
+        proxy.cut_after = None
+
+        assert sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60).status == "done"
+    finally:
+        proxy.stop()
+    assert Message.objects.filter(mailbox=mailbox).count() == 700
+    assert not Message.objects.values("sha256").annotate(n=Count("id")).filter(n__gt=1).exists()

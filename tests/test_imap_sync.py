@@ -1,0 +1,174 @@
+"""IMAP sync against a real Dovecot: folders, flags both ways from the server, expunges, UIDVALIDITY."""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from accounts.models import Mailbox, User
+from fetcher import sync
+from fetcher.models import Folder, FolderRole, ImapMessage, Message
+from tests.servers.dovecot import Dovecot
+from tests.test_pop3_sync import raw_message
+
+pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
+
+
+@pytest.fixture
+def account(dovecot: Dovecot) -> tuple[str, str]:
+    return dovecot.fresh_user()
+
+
+@pytest.fixture
+def server(dovecot: Dovecot, account: tuple[str, str]) -> Iterator[IMAPClient]:
+    """The account as another mail client sees it, over plain IMAP on this machine."""
+    client = IMAPClient("127.0.0.1", port=dovecot.ports["imap"], ssl=False, timeout=10)
+    client.login(*account)
+    yield client
+    with contextlib.suppress(OSError, IMAPClientError, imaplib.IMAP4.error):
+        client.logout()
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot, account: tuple[str, str], local_policy: Any, settings: Any) -> Mailbox:
+    settings.WEBMAIL_ALLOWED_MAIL_NETWORKS = list(local_policy.allowed_networks)
+    settings.WEBMAIL_ALLOWED_MAIL_PORTS = None
+    settings.WEBMAIL_EXTRA_CA_FILE = local_policy.extra_ca_file
+    box = Mailbox(
+        owner=User.objects.create_user(f"owner-{account[0]}"),
+        name="Iş",
+        email_address=f"{account[0]}@example.com",
+        protocol="imap",
+        incoming_host="localhost",
+        incoming_port=dovecot.ports["imaps"],
+        incoming_security="ssl",
+        incoming_login=account[0],
+        smtp_host="localhost",
+    )
+    box.set_incoming_password(account[1])
+    box.save()
+    return box
+
+
+def run_sync(mailbox: Mailbox) -> sync.SyncResult:
+    return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
+
+
+def stored(mailbox: Mailbox, folder: str) -> list[Message]:
+    return list(Message.objects.filter(mailbox=mailbox, folder__name=folder).order_by("imap__uid"))
+
+
+def test_the_first_sync_brings_every_chosen_folder_with_roles_and_flags(
+    mailbox: Mailbox, server: IMAPClient
+) -> None:
+    server.append("INBOX", raw_message(1), flags=["\\Seen"])
+    server.append("INBOX", raw_message(2))
+    server.append("Sent", raw_message(3, subject="Gönderildi"), flags=["\\Seen", "\\Answered"])
+
+    result = run_sync(mailbox)
+
+    assert result.status == "done"
+    assert result.fetched == 3
+    inbox, sent = stored(mailbox, "INBOX"), stored(mailbox, "Sent")
+    assert [(m.seen, m.flagged) for m in inbox] == [(True, False), (False, False)]
+    assert sent[0].answered
+    roles = dict(Folder.objects.filter(mailbox=mailbox).values_list("name", "role"))
+    assert roles["INBOX"] == FolderRole.INBOX
+    assert roles["Sent"] == FolderRole.SENT
+    assert roles["Junk"] == FolderRole.JUNK
+    server.select_folder("INBOX", readonly=True)
+    assert b"\\Seen" not in server.get_flags([2])[2]  # fetching did not mark it read
+
+
+def test_new_mail_flags_and_expunges_on_the_server_follow_in_the_next_sync(
+    mailbox: Mailbox, server: IMAPClient
+) -> None:
+    for number in range(3):
+        server.append("INBOX", raw_message(number))
+    run_sync(mailbox)
+    server.select_folder("INBOX")
+    uids = server.search(["ALL"])
+    server.add_flags(uids[0], ["\\Flagged", "\\Seen"])
+    server.delete_messages(uids[1])
+    server.expunge()
+    server.append("INBOX", raw_message(9))
+
+    result = run_sync(mailbox)
+
+    assert result.fetched == 1
+    messages = stored(mailbox, "INBOX")
+    assert len(messages) == 3
+    assert messages[0].flagged
+    assert messages[0].seen
+    assert [m.imap.uid for m in messages] == [uids[0], uids[2], max(uids) + 1]
+
+
+def test_an_unchanged_mailbox_costs_one_status_per_folder_and_few_queries(
+    mailbox: Mailbox, server: IMAPClient, django_assert_max_num_queries: Any
+) -> None:
+    for number in range(40):
+        server.append("INBOX", raw_message(number))
+    run_sync(mailbox)
+
+    with django_assert_max_num_queries(10):
+        result = run_sync(mailbox)
+
+    assert result == sync.SyncResult("done", 0, 0)
+
+
+def test_a_changed_uidvalidity_resyncs_without_losing_or_duplicating(
+    mailbox: Mailbox, server: IMAPClient, dovecot: Dovecot, account: tuple[str, str]
+) -> None:
+    for number in range(5):
+        server.append("INBOX", raw_message(number))
+    run_sync(mailbox)
+    before = {m.sha256 for m in stored(mailbox, "INBOX")}
+    old_validity = Folder.objects.get(mailbox=mailbox, name="INBOX").uidvalidity
+    server.logout()
+    maildir = dovecot.maildir(account[0])
+    for path in maildir.glob("dovecot*"):  # Dovecot rebuilds its index with a new UIDVALIDITY
+        path.unlink() if path.is_file() else shutil.rmtree(path)
+    time.sleep(1.1)  # UIDVALIDITY is a timestamp: make sure the new one differs
+
+    result = run_sync(mailbox)
+
+    inbox = Folder.objects.get(mailbox=mailbox, name="INBOX")
+    assert inbox.uidvalidity != old_validity
+    assert result.fetched == 0  # everything recognised by Message-ID and size
+    assert {m.sha256 for m in stored(mailbox, "INBOX")} == before
+    assert ImapMessage.objects.filter(folder=inbox, uidvalidity=inbox.uidvalidity).count() == 5
+    assert Message.objects.filter(mailbox=mailbox).count() == 5
+
+
+def test_only_the_chosen_folders_are_synced_when_the_user_chose(mailbox: Mailbox, server: IMAPClient) -> None:
+    server.create_folder("Projeler")
+    server.append("Projeler", raw_message(1))
+    server.create_folder("Arşiv 2025")
+    server.append("Arşiv 2025", raw_message(2))
+    mailbox.imap_folders = ["Projeler"]
+    mailbox.save()
+
+    run_sync(mailbox)
+
+    names = set(Folder.objects.filter(mailbox=mailbox).values_list("name", flat=True))
+    assert "Projeler" in names
+    assert "Arşiv 2025" not in names  # not chosen (and not a special folder)
+    assert {"INBOX", "Sent", "Drafts", "Trash", "Junk"} <= names
+
+
+def test_folder_names_in_modified_utf7_are_decoded(mailbox: Mailbox, server: IMAPClient) -> None:
+    server.create_folder("Gelen/Önemli İşler")
+    server.subscribe_folder("Gelen/Önemli İşler")
+    server.append("Gelen/Önemli İşler", raw_message(1))
+
+    run_sync(mailbox)
+
+    assert stored(mailbox, "Gelen/Önemli İşler")
