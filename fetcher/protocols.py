@@ -16,6 +16,7 @@ import ssl
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
@@ -527,7 +528,7 @@ class ImapSession(_Session):
         found: dict[int, Any] = {}
         for start in range(0, len(uids), 1000):
             chunk = uids[start : start + 1000]
-            found.update(self._command("UID FETCH", lambda chunk=chunk: self._client().fetch(chunk, items)))
+            found.update(self._command("UID FETCH", partial(self._client().fetch, chunk, items)))
         result = {}
         for uid, data in found.items():
             header = next((value for key, value in data.items() if key.startswith(b"BODY[HEADER")), b"")

@@ -144,7 +144,7 @@ def test_a_changed_uidvalidity_resyncs_without_losing_or_duplicating(
     assert inbox.uidvalidity != old_validity
     assert result.fetched == 0  # everything recognised by Message-ID and size
     assert {m.sha256 for m in stored(mailbox, "INBOX")} == before
-    assert ImapMessage.objects.filter(folder=inbox, uidvalidity=inbox.uidvalidity).count() == 5
+    assert ImapMessage.objects.filter(folder=inbox, uidvalidity=int(inbox.uidvalidity or 0)).count() == 5
     assert Message.objects.filter(mailbox=mailbox).count() == 5
 
 
