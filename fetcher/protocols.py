@@ -514,8 +514,7 @@ class ImapSession(_Session):
         for start in range(0, len(uids), 1000):
             chunk = uids[start : start + 1000]
             found = self._command(
-                "UID FETCH FLAGS",
-                lambda chunk=chunk: self._client().fetch(chunk, ["FLAGS"], modifiers=modifiers),
+                "UID FETCH FLAGS", partial(self._client().fetch, chunk, ["FLAGS"], modifiers)
             )
             flags.update(
                 {uid: tuple(_text(flag) for flag in data.get(b"FLAGS", ())) for uid, data in found.items()}
