@@ -85,7 +85,7 @@ class Parsed:
 
     @property
     def snippet(self) -> str:
-        source = self.text or html_to_text(self.html)
+        source = self.text[: SNIPPET_LENGTH * 8] or html_to_text(self.html[: SNIPPET_LENGTH * 40])
         return _WHITESPACE.sub(" ", source).strip()[:SNIPPET_LENGTH]
 
 
@@ -223,95 +223,125 @@ def _payload_bytes(part: Message) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
-def _text_of(part: Message, problems: list[str]) -> str:
-    what = f"{part.get_content_type()} body"
-    data = _payload_bytes(part)
-    return _clean(decode_bytes(data, part.get_content_charset(), problems, what), problems, what)
+@dataclass(frozen=True)
+class _Leaf:
+    """A part with its Content-Type and Content-Disposition read once: each read re-parses the header."""
+
+    index: int
+    part: Message
+    content_type: str
+    charset: str | None
+    disposition: str  # "" when the part has none
+    named: bool  # the raw headers mention a name or filename
 
 
-def _filename(part: Message, problems: list[str], hint: str | None) -> str:
+def _leaf(index: int, part: Message) -> _Leaf:
     try:
-        name = part.get_filename() or ""
+        header: Any = part.get("content-type")
+        content_type = header.content_type if header is not None else part.get_default_type()
+        charset = header.params.get("charset") if header is not None else None
+    except Exception:  # a Content-Type beyond repair reads as the default, like Python's own fallback
+        content_type, charset = part.get_default_type(), None
+    try:
+        disposition_header: Any = part.get("content-disposition")
+        disposition = (disposition_header.content_disposition or "") if disposition_header is not None else ""
+    except Exception:
+        disposition = ""
+    raw = " ".join(
+        str(value) for key, value in part.raw_items() if key.lower().startswith("content-")
+    ).lower()
+    return _Leaf(index, part, content_type, charset, disposition.lower(), "name" in raw)
+
+
+def _text_of(leaf: _Leaf, problems: list[str]) -> str:
+    what = f"{leaf.content_type} body"
+    data = _payload_bytes(leaf.part)
+    return _clean(decode_bytes(data, leaf.charset, problems, what), problems, what)
+
+
+def _filename(leaf: _Leaf, problems: list[str], hint: str | None) -> str:
+    if not leaf.named:
+        return ""
+    try:
+        name = leaf.part.get_filename() or ""
     except Exception as exc:
         problems.append(f"attachment name: {exc.__class__.__name__}")
         name = ""
     return _clean(_unescape_8bit(name, hint, problems, "attachment name"), problems, "attachment name")
 
 
-def _walk(msg: Message) -> list[Message]:
-    """Depth-first parts, not descending into attached messages (they are attachments)."""
-    parts: list[Message] = []
+def _walk(msg: Message) -> list[_Leaf]:
+    """Depth-first leaves, not descending into attached messages (they are attachments)."""
+    leaves: list[_Leaf] = []
     stack = [msg]
-    while stack and len(parts) < MAX_PARTS:
+    index = 0
+    while stack and index < MAX_PARTS:
         part = stack.pop()
-        parts.append(part)
-        if part.is_multipart() and part.get_content_type() != "message/rfc822":
+        leaf = _leaf(index, part)
+        index += 1
+        if part.is_multipart() and leaf.content_type != "message/rfc822":
             children = part.get_payload()
             if isinstance(children, list):
                 stack.extend(child for child in reversed(children) if isinstance(child, Message))
-    return parts
+        else:
+            leaves.append(leaf)
+    return leaves
 
 
-def _is_attachment(part: Message, filename: str) -> bool:
-    disposition = (part.get_content_disposition() or "").lower()
-    if disposition == "attachment":
+def _is_attachment(leaf: _Leaf, filename: str) -> bool:
+    if leaf.disposition == "attachment" or leaf.content_type == "message/rfc822":
         return True
-    if part.get_content_type() == "message/rfc822":
-        return True
-    maintype = part.get_content_maintype()
-    return bool(filename) or maintype not in {"text", "multipart"}
+    return bool(filename) or leaf.content_type.split("/")[0] not in {"text", "multipart"}
 
 
 def _collect_parts(msg: Message, parsed: Parsed, hint: str | None) -> None:
-    for index, part in enumerate(_walk(msg)):
-        content_type = part.get_content_type()
-        if part.is_multipart() and content_type != "message/rfc822":
-            continue
-        filename = _filename(part, parsed.problems, hint)
-        if _take_as_body(part, parsed):
+    for leaf in _walk(msg):
+        filename = _filename(leaf, parsed.problems, hint)
+        if _take_as_body(leaf, parsed):
             if filename:  # shown as the body, and downloadable under its name too
-                parsed.attachments.append(_attachment(index, part, filename))
+                parsed.attachments.append(_attachment(leaf, filename))
             continue
-        if _is_attachment(part, filename):
-            parsed.attachments.append(_attachment(index, part, filename))
-        elif content_type.startswith("text/") and content_type != "text/html":
+        if _is_attachment(leaf, filename):
+            parsed.attachments.append(_attachment(leaf, filename))
+        elif leaf.content_type.startswith("text/") and leaf.content_type != "text/html":
             # A further inline text part: mail clients show it after the first one.
-            parsed.text = (
-                f"{parsed.text}\n\n{_text_of(part, parsed.problems)}"
-                if parsed.text
-                else _text_of(part, parsed.problems)
-            )
+            more = _text_of(leaf, parsed.problems)
+            parsed.text = f"{parsed.text}\n\n{more}" if parsed.text else more
 
 
-def _take_as_body(part: Message, parsed: Parsed) -> bool:
+def _take_as_body(leaf: _Leaf, parsed: Parsed) -> bool:
     """The first inline text/plain and text/html parts are the body, even when they carry a name."""
-    if (part.get_content_disposition() or "inline") != "inline":
+    if (leaf.disposition or "inline") != "inline":
         return False
-    content_type = part.get_content_type()
-    if content_type == "text/plain" and parsed.body_type == "":
-        parsed.text, parsed.body_type = _text_of(part, parsed.problems), content_type
+    if leaf.content_type == "text/plain" and parsed.body_type == "":
+        parsed.text, parsed.body_type = _text_of(leaf, parsed.problems), leaf.content_type
         return True
-    if content_type == "text/html" and parsed.body_type != "text/html":
-        parsed.html, parsed.body_type = _text_of(part, parsed.problems), content_type
+    if leaf.content_type == "text/html" and parsed.body_type != "text/html":
+        parsed.html, parsed.body_type = _text_of(leaf, parsed.problems), leaf.content_type
         return True
     return False
 
 
-def _attachment(index: int, part: Message, filename: str) -> Part:
-    if part.get_content_type() == "message/rfc822":
-        payload = part.get_payload()
+def _attachment(leaf: _Leaf, filename: str) -> Part:
+    if leaf.content_type == "message/rfc822":
+        payload = leaf.part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
         size = len(inner.as_bytes()) if isinstance(inner, Message) else 0
     else:
-        size = len(_payload_bytes(part))
+        size = len(_payload_bytes(leaf.part))
     return Part(
-        index=index,
+        index=leaf.index,
         filename=filename,
-        content_type=part.get_content_type(),
+        content_type=leaf.content_type,
         size=size,
-        content_id=str(part.get("content-id", "") or "").strip().strip("<>"),
-        inline=(part.get_content_disposition() or "") != "attachment",
+        content_id=_raw_value(leaf.part, "content-id").strip().strip("<>"),
+        inline=leaf.disposition != "attachment",
     )
+
+
+def _raw_value(msg: Message, name: str) -> str:
+    """A header's raw text, without the header registry (ids and references need no decoding)."""
+    return next((str(value) for key, value in msg.raw_items() if key.lower() == name), "")
 
 
 # --- the entry point ----------------------------------------------------------------------------------
@@ -336,7 +366,7 @@ def parse(raw: bytes) -> Parsed:
 
 
 def _fill(msg: EmailMessage, parsed: Parsed) -> None:
-    hint = msg.get_content_charset()
+    hint = _leaf(0, msg).charset
     problems = parsed.problems
     parsed.subject = _header(msg, "subject", problems, hint)
     parsed.from_ = _addresses(msg, "from", problems, hint)
@@ -344,9 +374,9 @@ def _fill(msg: EmailMessage, parsed: Parsed) -> None:
     parsed.cc = _addresses(msg, "cc", problems, hint)
     parsed.reply_to = _addresses(msg, "reply-to", problems, hint)
     parsed.date = _date(msg, problems)
-    parsed.message_id = next(iter(_message_ids(_header(msg, "message-id", problems, hint))), "")[:998]
-    parsed.in_reply_to = next(iter(_message_ids(_header(msg, "in-reply-to", problems, hint))), "")[:998]
-    parsed.references = _message_ids(_header(msg, "references", problems, hint))[-50:]
+    parsed.message_id = next(iter(_message_ids(_raw_value(msg, "message-id"))), "")[:998]
+    parsed.in_reply_to = next(iter(_message_ids(_raw_value(msg, "in-reply-to"))), "")[:998]
+    parsed.references = _message_ids(_raw_value(msg, "references"))[-50:]
     _collect_parts(msg, parsed, hint)
 
 

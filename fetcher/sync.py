@@ -176,7 +176,9 @@ def _fetch_pop3(
     for start in range(0, len(new), BATCH_SIZE):
         if time.monotonic() > deadline:
             return fetched, False
-        batch = [ingest.Fetched(uid, pop.retr(number)) for number, uid in new[start : start + BATCH_SIZE]]
+        chunk = new[start : start + BATCH_SIZE]
+        raws = pop.retr_many([number for number, _uid in chunk])
+        batch = [ingest.Fetched(uid, raw) for (_number, uid), raw in zip(chunk, raws, strict=True)]
         fetched += len(ingest.store_pop3_batch(mailbox=mailbox, folder=folder, batch=batch))
         _renew(mailbox.id, token, sync_done=start + len(batch))
     return fetched, True
