@@ -14,8 +14,9 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,6 +48,47 @@ def _header_block(raw: bytes) -> bytes:
     head = raw[:_HEADER_SCAN_LIMIT]
     end = re.search(rb"\r?\n\r?\n", head)
     return head[: end.start()] if end else head
+
+
+class OverlappedWrites:
+    """Batches committed by a second thread (its own connection) while the next one downloads.
+
+    Inside a transaction (tests, callers that need atomicity) it writes inline instead, so
+    the caller's transaction sees the rows. `total()` waits for every write to finish.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor | None) -> None:
+        self._pool = pool
+        self._pending: list[Future[list[int]]] = []
+        self._done = 0
+
+    def submit(self, write: Callable[[], list[int]]) -> None:
+        if self._pool is None:
+            self._done += len(write())
+            return
+        for future in [f for f in self._pending if f.done()]:
+            self._done += len(future.result())  # a failed write stops the sync here
+            self._pending.remove(future)
+        self._pending.append(self._pool.submit(write))
+
+    def total(self) -> int:
+        while self._pending:
+            self._done += len(self._pending.pop(0).result())
+        return self._done
+
+
+@contextmanager
+def overlapped_writes() -> Iterator[OverlappedWrites]:
+    if connection.in_atomic_block:
+        yield OverlappedWrites(None)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
+        writes = OverlappedWrites(pool)
+        try:
+            yield writes
+        finally:
+            pool.submit(connections.close_all)  # in the writer thread: closes its own connection
+            writes.total()  # every batch is committed (or has raised) before the caller goes on
 
 
 def quick_headers(raw: bytes) -> tuple[datetime | None, str]:

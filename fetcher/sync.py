@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -172,16 +173,16 @@ def _fetch_pop3(
     pop: Pop3Session, mailbox: Mailbox, token: str, new: list[tuple[int, str]], deadline: float
 ) -> tuple[int, bool]:
     folder = ingest.inbox_of(mailbox)
-    fetched = 0
-    for start in range(0, len(new), BATCH_SIZE):
-        if time.monotonic() > deadline:
-            return fetched, False
-        chunk = new[start : start + BATCH_SIZE]
-        raws = pop.retr_many([number for number, _uid in chunk])
-        batch = [ingest.Fetched(uid, raw) for (_number, uid), raw in zip(chunk, raws, strict=True)]
-        fetched += len(ingest.store_pop3_batch(mailbox=mailbox, folder=folder, batch=batch))
-        _renew(mailbox.id, token, sync_done=start + len(batch))
-    return fetched, True
+    with ingest.overlapped_writes() as writer:
+        for start in range(0, len(new), BATCH_SIZE):
+            if time.monotonic() > deadline:
+                return writer.total(), False
+            chunk = new[start : start + BATCH_SIZE]
+            raws = pop.retr_many([number for number, _uid in chunk])
+            batch = [ingest.Fetched(uid, raw) for (_number, uid), raw in zip(chunk, raws, strict=True)]
+            writer.submit(partial(ingest.store_pop3_batch, mailbox=mailbox, folder=folder, batch=batch))
+            _renew(mailbox.id, token, sync_done=start + len(batch))
+    return writer.total(), True
 
 
 def _pop3_deletions(pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int, str]]) -> list[str]:
@@ -278,16 +279,15 @@ def _fetch_imap(
     token, deadline = claim
     uidvalidity = int(folder.uidvalidity or 0)
     _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
-    fetched = 0
-    for start in range(0, len(new), IMAP_BATCH):
-        if time.monotonic() > deadline:
-            return fetched, False
-        batch = imap.fetch_messages(new[start : start + IMAP_BATCH])
-        fetched += len(
-            ingest.store_imap_batch(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, batch=batch)
-        )
-        _renew(mailbox.id, token, sync_done=start + len(batch))
-    return fetched, True
+    with ingest.overlapped_writes() as writer:
+        for start in range(0, len(new), IMAP_BATCH):
+            if time.monotonic() > deadline:
+                return writer.total(), False
+            batch = imap.fetch_messages(new[start : start + IMAP_BATCH])
+            store = partial(ingest.store_imap_batch, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity)
+            writer.submit(partial(store, batch=batch))
+            _renew(mailbox.id, token, sync_done=start + len(batch))
+    return writer.total(), True
 
 
 def _imap_remap(imap: ImapSession, mailbox: Mailbox, folder: Folder, uidvalidity: int) -> list[int]:
