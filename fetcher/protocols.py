@@ -21,8 +21,9 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.response_parser import parse_response
 
 from fetcher.mailnet import (
     CertificateInfo,
@@ -502,6 +503,37 @@ class ImapSession(_Session):
                 Step.PROTOCOL, f"{what} failed.", permanent=False, server_text=_text(exc)
             ) from exc
 
+    def overview(self) -> tuple[list[Folder], set[str], dict[str, FolderStatus]] | None:
+        """Folders, subscriptions and every folder's status in one round trip (RFC 5258 + RFC 5819).
+
+        None when the server lacks LIST-EXTENDED or LIST-STATUS: then LIST, LSUB and STATUS it is.
+        The command holds only constants; folder names come back through imapclient's parser.
+        """
+        client = self._client()
+        if not (client.has_capability("LIST-EXTENDED") and client.has_capability("LIST-STATUS")):
+            return None
+        items = "UIDVALIDITY UIDNEXT MESSAGES" + (" HIGHESTMODSEQ" if self.condstore else "")
+        options = f"RETURN (SUBSCRIBED SPECIAL-USE STATUS ({items}))"
+        imap = client._imap
+
+        def run() -> tuple[list[Any], list[Any]]:
+            typ, data = imap._simple_command("LIST", '""', '"*"', options)
+            client._checkok("list", typ, data)
+            _typ, lists = imap._untagged_response(typ, data, "LIST")
+            return lists, imap.untagged_responses.pop("STATUS", [])
+
+        lists, statuses = self._command("LIST-STATUS", run)
+        folders = [
+            Folder(
+                name=str(name), flags=tuple(_text(flag) for flag in flags), delimiter=_text(delimiter or b"")
+            )
+            for flags, delimiter, name in client._proc_folder_list(lists)
+        ]
+        subscribed = {
+            folder.name for folder in folders if "\\subscribed" in {f.lower() for f in folder.flags}
+        }
+        return folders, subscribed, _statuses(statuses)
+
     def subscribed(self) -> set[str]:
         listing = self._command("LSUB", lambda: self._client().list_sub_folders())
         return {str(name) for _flags, _delimiter, name in listing}
@@ -606,6 +638,25 @@ class FolderStatus:
     uidnext: int
     messages: int
     highestmodseq: int | None
+
+
+def _statuses(lines: list[Any]) -> dict[str, FolderStatus]:
+    """STATUS responses (as imaplib keeps them) by decoded folder name."""
+    found = {}
+    for line in lines:
+        parsed = parse_response([line] if isinstance(line, bytes) else list(line))
+        if len(parsed) < 2:
+            continue
+        name = imap_utf7.decode(parsed[0]) if isinstance(parsed[0], bytes) else str(parsed[0])
+        values = dict(zip(parsed[1][::2], parsed[1][1::2], strict=False))
+        if b"UIDVALIDITY" in values:
+            found[name] = FolderStatus(
+                uidvalidity=int(values[b"UIDVALIDITY"]),
+                uidnext=int(values.get(b"UIDNEXT", 0)),
+                messages=int(values.get(b"MESSAGES", 0)),
+                highestmodseq=int(values[b"HIGHESTMODSEQ"]) if b"HIGHESTMODSEQ" in values else None,
+            )
+    return found
 
 
 # --- SMTP -------------------------------------------------------------------------------------

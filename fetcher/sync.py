@@ -30,7 +30,7 @@ from fetcher import config, ingest
 from fetcher.mailnet import MailError, Step
 from fetcher.models import Folder, FolderRole, ImapMessage, Pop3Ledger
 from fetcher.protocols import Folder as ImapFolder
-from fetcher.protocols import ImapSession, Pop3Session
+from fetcher.protocols import FolderStatus, ImapSession, Pop3Session
 
 logger = logging.getLogger(__name__)
 
@@ -223,24 +223,35 @@ def _role(folder: ImapFolder) -> str:
     return next((role for flag, role in _SPECIAL_USE.items() if flag in flags), FolderRole.OTHER)
 
 
-def _imap_folders(imap: ImapSession, mailbox: Mailbox) -> list[tuple[str, str]]:
-    """The chosen folders, or every subscribed one; INBOX and the special folders always."""
-    listed = {f.name: f for f in imap.folders() if not {flag.lower() for flag in f.flags} & _UNSELECTABLE}
-    wanted = set(mailbox.imap_folders) if mailbox.imap_folders else imap.subscribed()
+def _imap_folders(
+    imap: ImapSession, mailbox: Mailbox
+) -> tuple[list[tuple[str, str]], dict[str, FolderStatus]]:
+    """The chosen folders, or every subscribed one; INBOX and the special folders always.
+
+    With LIST-STATUS the statuses come in the same round trip; otherwise they are asked per folder.
+    """
+    overview = imap.overview()
+    folders, subscribed, statuses = overview if overview else (imap.folders(), None, {})
+    listed = {f.name: f for f in folders if not {flag.lower() for flag in f.flags} & _UNSELECTABLE}
+    if mailbox.imap_folders:
+        wanted = set(mailbox.imap_folders)
+    else:
+        wanted = subscribed if subscribed is not None else imap.subscribed()
     wanted |= {name for name, folder in listed.items() if _role(folder) != FolderRole.OTHER}
-    return [(name, _role(listed[name])) for name in sorted(wanted) if name in listed]
+    return [(name, _role(listed[name])) for name in sorted(wanted) if name in listed], statuses
 
 
 def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
     fetched = 0
     with ImapSession(config.incoming_config(mailbox)) as imap:
-        chosen = _imap_folders(imap, mailbox)
+        chosen, statuses = _imap_folders(imap, mailbox)
         known = {folder.name: folder for folder in Folder.objects.filter(mailbox=mailbox)}
         for name, role in chosen:
             folder = known.get(name) or Folder.objects.create(mailbox=mailbox, name=name, role=role)
             if folder.role != role:
                 Folder.objects.filter(pk=folder.pk).update(role=role)
-            count, finished = _sync_imap_folder(imap, mailbox, folder, token, deadline)
+            status = statuses.get(name) or imap.status(name)
+            count, finished = _sync_imap_folder(imap, mailbox, folder, status, (token, deadline))
             fetched += count
             if not finished:
                 return SyncResult("more", fetched)
@@ -248,9 +259,8 @@ def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
 
 
 def _sync_imap_folder(
-    imap: ImapSession, mailbox: Mailbox, folder: Folder, token: str, deadline: float
+    imap: ImapSession, mailbox: Mailbox, folder: Folder, status: FolderStatus, claim: tuple[str, float]
 ) -> tuple[int, bool]:
-    status = imap.status(folder.name)
     same_validity = folder.uidvalidity == status.uidvalidity
     if same_validity and status.highestmodseq is not None and status.highestmodseq == folder.highest_modseq:
         return 0, True  # CONDSTORE says nothing changed: this folder cost one round trip
@@ -267,7 +277,7 @@ def _sync_imap_folder(
         modseq = folder.highest_modseq if imap.condstore else None
         ingest.apply_imap_flags(folder=folder, flags=imap.fetch_flags(sorted(known), modseq))
         new = sorted(server_uids - known)
-    fetched, finished = _fetch_imap(imap, mailbox, folder, (token, deadline), new)
+    fetched, finished = _fetch_imap(imap, mailbox, folder, claim, new)
     if finished:
         Folder.objects.filter(pk=folder.pk).update(highest_modseq=status.highestmodseq)
     return fetched, finished
