@@ -159,6 +159,7 @@ _MESSAGE_COLUMNS = (
     "seen",
     "flagged",
     "answered",
+    "pending_flags",
 )
 _EMPTY_JSON = "[]"  # COPY takes jsonb as text: no encoding per row
 
@@ -184,7 +185,7 @@ def _copy_messages(
                     message_pk, uuid.uuid4(), mailbox.pk, folder.pk, raw, len(raw), digest, now,
                     ParseState.PENDING, _EMPTY_JSON, message_id, "", "", "", _EMPTY_JSON, _EMPTY_JSON,
                     _EMPTY_JSON, date, sort_date, "", _EMPTY_JSON, "", "", "", False,
-                    flag.get("seen", False), flag.get("flagged", False), flag.get("answered", False),
+                    flag.get("seen", False), flag.get("flagged", False), flag.get("answered", False), "{}",
                 ))  # fmt: skip
     return ids
 
@@ -426,15 +427,21 @@ def store_imap_batch(
 
 
 def apply_imap_flags(*, folder: Folder, flags: dict[int, tuple[str, ...]]) -> int:
-    """The server's flags win (docs/architecture.md); returns how many messages changed."""
+    """The server's flags win, except over a local change not pushed yet; returns how many changed."""
     rows = ImapMessage.objects.filter(
         folder=folder, uidvalidity=int(folder.uidvalidity or 0), uid__in=list(flags)
     )
     changed = []
     for row in rows.select_related("message").only(
-        "uid", "message__id", "message__seen", "message__flagged", "message__answered"
+        "uid",
+        "message__id",
+        "message__seen",
+        "message__flagged",
+        "message__answered",
+        "message__pending_flags",
     ):
-        wanted = _flag_fields(flags[row.uid])
+        pending = row.message.pending_flags or {}
+        wanted = {name: value for name, value in _flag_fields(flags[row.uid]).items() if name not in pending}
         if any(getattr(row.message, name) != value for name, value in wanted.items()):
             for name, value in wanted.items():
                 setattr(row.message, name, value)

@@ -96,6 +96,9 @@ class Message(models.Model):
     seen = models.BooleanField(default=False)
     flagged = models.BooleanField(default=False)
     answered = models.BooleanField(default=False)
+    # Flags changed here and not yet on the IMAP server, with their new values ({"flagged": true}):
+    # the next sync pushes them, and until then the server's older state does not overwrite them.
+    pending_flags = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes: ClassVar = [

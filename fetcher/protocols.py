@@ -557,6 +557,17 @@ class ImapSession(_Session):
         """Open a folder read-only: fetching never changes a flag on the server."""
         self._command(f"EXAMINE {folder}", lambda: self._client().select_folder(folder, readonly=True))
 
+    def select_writable(self, folder: str) -> None:
+        self._command(f"SELECT {folder}", lambda: self._client().select_folder(folder))
+
+    def store_flags(self, uids: list[int], flag: str, *, add: bool) -> None:
+        """Add or remove one system flag (\\Seen, \\Flagged, \\Answered) on these messages."""
+        client = self._client()
+        change = client.add_flags if add else client.remove_flags
+        for start in range(0, len(uids), 1000):
+            chunk = uids[start : start + 1000]
+            self._command("UID STORE", partial(change, chunk, [flag], silent=True))
+
     def uids(self, above: int = 0) -> list[int]:
         criteria = ["UID", f"{above + 1}:*"] if above else ["ALL"]
         found = self._command("UID SEARCH", lambda: self._client().search(criteria))

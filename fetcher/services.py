@@ -14,11 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import crypto
-from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, User
+from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import Passwords, connection_settings
 from fetcher import config
 from fetcher.mailnet import Endpoint, Security, Step
-from fetcher.models import WorkerHeartbeat
+from fetcher.models import Message, WorkerHeartbeat
 from fetcher.probe import ProbeReport, probe
 from fetcher.protocols import Secret, ServerConfig
 
@@ -155,3 +155,27 @@ def mailbox_sync_now(*, mailbox: Mailbox) -> None:
     """ "Sync now": skip the wait (and a pause after login failures: the person asked)."""
     Mailbox.objects.filter(id=mailbox.id).update(paused=False, next_sync_at=timezone.now())
     transaction.on_commit(lambda: enqueue("fetcher.tasks.sync_mailbox", str(mailbox.id)))
+
+
+# --- changes made in Postane ------------------------------------------------------------------
+
+
+def message_set_flags(*, message: Message, **flags: bool) -> Message:
+    """Read/unread, star, answered. IMAP: the next sync (queued at once) pushes them. POP3: they stay here."""
+    changed = {
+        name: bool(value)
+        for name, value in flags.items()
+        if name in {"seen", "flagged", "answered"} and getattr(message, name) != value
+    }
+    if not changed:
+        return message
+    fields: dict[str, Any] = dict(changed)
+    imap = message.mailbox.protocol == Protocol.IMAP
+    if imap:
+        fields["pending_flags"] = {**(message.pending_flags or {}), **changed}
+    Message.objects.filter(pk=message.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(message, name, value)
+    if imap:
+        transaction.on_commit(lambda: enqueue("fetcher.tasks.sync_mailbox", str(message.mailbox_id)))
+    return message

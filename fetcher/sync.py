@@ -28,7 +28,7 @@ from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, MailboxState, Protocol, Retention
 from fetcher import config, ingest
 from fetcher.mailnet import MailError, Step
-from fetcher.models import Folder, FolderRole, ImapMessage, Pop3Ledger
+from fetcher.models import Folder, FolderRole, ImapMessage, Message, Pop3Ledger
 from fetcher.protocols import Folder as ImapFolder
 from fetcher.protocols import FolderStatus, ImapSession, Pop3Session
 
@@ -241,8 +241,19 @@ def _imap_folders(
     return [(name, _role(listed[name])) for name in sorted(wanted) if name in listed], statuses
 
 
+@dataclass(frozen=True)
+class _ImapRun:
+    token: str
+    deadline: float
+    dirty_folders: frozenset[int]  # folders holding flags changed here and not yet pushed
+
+
 def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
     fetched = 0
+    dirty = (
+        Message.objects.filter(mailbox=mailbox).exclude(pending_flags={}).values_list("folder_id", flat=True)
+    )
+    run = _ImapRun(token, deadline, frozenset(dirty.distinct()))
     with ImapSession(config.incoming_config(mailbox)) as imap:
         chosen, statuses = _imap_folders(imap, mailbox)
         known = {folder.name: folder for folder in Folder.objects.filter(mailbox=mailbox)}
@@ -251,7 +262,7 @@ def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
             if folder.role != role:
                 Folder.objects.filter(pk=folder.pk).update(role=role)
             status = statuses.get(name) or imap.status(name)
-            count, finished = _sync_imap_folder(imap, mailbox, folder, status, (token, deadline))
+            count, finished = _sync_imap_folder(imap, mailbox, folder, status, run)
             fetched += count
             if not finished:
                 return SyncResult("more", fetched)
@@ -259,10 +270,12 @@ def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
 
 
 def _sync_imap_folder(
-    imap: ImapSession, mailbox: Mailbox, folder: Folder, status: FolderStatus, claim: tuple[str, float]
+    imap: ImapSession, mailbox: Mailbox, folder: Folder, status: FolderStatus, run: _ImapRun
 ) -> tuple[int, bool]:
     same_validity = folder.uidvalidity == status.uidvalidity
-    if same_validity and status.highestmodseq is not None and status.highestmodseq == folder.highest_modseq:
+    if same_validity and folder.pk in run.dirty_folders:
+        _push_flags(imap, folder)  # changes made here go up first; the server's then come down
+    elif same_validity and status.highestmodseq is not None and status.highestmodseq == folder.highest_modseq:
         return 0, True  # CONDSTORE says nothing changed: this folder cost one round trip
     imap.select(folder.name)
     if folder.uidvalidity is None:
@@ -277,16 +290,47 @@ def _sync_imap_folder(
         modseq = folder.highest_modseq if imap.condstore else None
         ingest.apply_imap_flags(folder=folder, flags=imap.fetch_flags(sorted(known), modseq))
         new = sorted(server_uids - known)
-    fetched, finished = _fetch_imap(imap, mailbox, folder, claim, new)
+    fetched, finished = _fetch_imap(imap, mailbox, folder, run, new)
     if finished:
         Folder.objects.filter(pk=folder.pk).update(highest_modseq=status.highestmodseq)
     return fetched, finished
 
 
+_PUSHED_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}
+
+
+def _push_flags(imap: ImapSession, folder: Folder) -> int:
+    """Send flags changed in Postane to the server: for a flag changed here, the local value wins.
+
+    Only the flags that changed here are stored, so another client's change to a different
+    flag survives and comes back with the refresh that follows. A message changed again while
+    the push ran keeps its pending flags: only rows still holding what was pushed are cleared.
+    """
+    rows = list(
+        ImapMessage.objects.filter(folder=folder, uidvalidity=int(folder.uidvalidity or 0))
+        .exclude(message__pending_flags={})
+        .select_related("message")
+        .only("uid", "message__id", "message__pending_flags")
+    )
+    if not rows:
+        return 0
+    imap.select_writable(folder.name)
+    for field, flag in _PUSHED_FLAGS.items():
+        for add in (True, False):
+            uids = [row.uid for row in rows if row.message.pending_flags.get(field) is add]
+            if uids:
+                imap.store_flags(uids, flag, add=add)
+    for row in rows:
+        Message.objects.filter(id=row.message.id, pending_flags=row.message.pending_flags).update(
+            pending_flags={}
+        )
+    return len(rows)
+
+
 def _fetch_imap(
-    imap: ImapSession, mailbox: Mailbox, folder: Folder, claim: tuple[str, float], new: list[int]
+    imap: ImapSession, mailbox: Mailbox, folder: Folder, run: _ImapRun, new: list[int]
 ) -> tuple[int, bool]:
-    token, deadline = claim
+    token, deadline = run.token, run.deadline
     uidvalidity = int(folder.uidvalidity or 0)
     _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
     with ingest.overlapped_writes() as writer:

@@ -16,6 +16,7 @@ from imapclient.exceptions import IMAPClientError
 from accounts.models import Mailbox, User
 from fetcher import sync
 from fetcher.models import Folder, FolderRole, ImapMessage, Message
+from fetcher.services import message_set_flags
 from tests.servers.dovecot import Dovecot
 from tests.test_pop3_sync import raw_message
 
@@ -172,3 +173,47 @@ def test_folder_names_in_modified_utf7_are_decoded(mailbox: Mailbox, server: IMA
     run_sync(mailbox)
 
     assert stored(mailbox, "Gelen/Önemli İşler")
+
+
+def server_flags(server: IMAPClient, folder: str = "INBOX") -> dict[int, set[bytes]]:
+    server.select_folder(folder, readonly=True)
+    return {uid: set(flags) for uid, flags in server.get_flags(server.search(["ALL"])).items()}
+
+
+def test_read_and_star_set_in_postane_reach_the_server_with_the_next_sync(
+    mailbox: Mailbox, server: IMAPClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    server.append("INBOX", raw_message(1))
+    server.append("INBOX", raw_message(2), flags=["\\Seen"])
+    run_sync(mailbox)
+    first, second = stored(mailbox, "INBOX")
+
+    with django_capture_on_commit_callbacks() as queued:
+        message_set_flags(message=first, seen=True, flagged=True)
+        message_set_flags(message=second, seen=False)
+    assert len(queued) == 2  # a sync is queued for each change
+
+    run_sync(mailbox)
+
+    flags = server_flags(server)
+    assert flags[first.imap.uid] >= {b"\\Seen", b"\\Flagged"}
+    assert b"\\Seen" not in flags[second.imap.uid]
+    assert not Message.objects.filter(mailbox=mailbox).exclude(pending_flags={}).exists()
+
+
+def test_a_pending_local_change_is_not_undone_by_the_servers_older_state(
+    mailbox: Mailbox, server: IMAPClient
+) -> None:
+    server.append("INBOX", raw_message(1))
+    run_sync(mailbox)
+    [message] = stored(mailbox, "INBOX")
+    message_set_flags(message=message, flagged=True)
+    server.select_folder("INBOX")
+    server.add_flags(message.imap.uid, ["\\Seen"])  # another client reads it meanwhile
+
+    run_sync(mailbox)
+
+    message.refresh_from_db()
+    assert message.flagged  # ours, pushed
+    assert message.seen  # theirs, pulled
+    assert server_flags(server)[message.imap.uid] >= {b"\\Seen", b"\\Flagged"}

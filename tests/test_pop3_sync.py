@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Mailbox, MailboxState, User
 from fetcher import ingest, sync
 from fetcher.models import Message, Pop3Ledger
-from fetcher.services import mailbox_sync_now, syncs_dispatch
+from fetcher.services import mailbox_sync_now, message_set_flags, syncs_dispatch
 from tests.servers.dovecot import Dovecot
 from tests.servers.net import free_port
 
@@ -262,3 +262,22 @@ def test_without_uidl_a_fingerprint_identifies_messages(make_mailbox: Callable[.
     assert ingest.fingerprint(headers) == ingest.fingerprint(headers.replace(b"body", b"other body"))
     assert ingest.fingerprint(headers) != ingest.fingerprint(headers.replace(b"<a@b>", b"<c@d>"))
     assert ingest.fingerprint(headers).startswith("fp:")
+
+
+def test_flags_changed_on_a_pop3_message_stay_local(
+    dovecot: Dovecot,
+    account: tuple[str, str],
+    make_mailbox: Callable[..., Mailbox],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    deliver(dovecot, account, 1)
+    mailbox = make_mailbox()
+    run_sync(mailbox)
+    message = Message.objects.get(mailbox=mailbox)
+
+    with django_capture_on_commit_callbacks() as queued:
+        message_set_flags(message=message, seen=True, flagged=True)
+
+    message.refresh_from_db()
+    assert (message.seen, message.flagged, message.pending_flags) == (True, True, {})
+    assert queued == []
