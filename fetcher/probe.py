@@ -98,7 +98,7 @@ def probe(kind: str, config: ServerConfig) -> ProbeReport:
             return report
         report.fail(error, steps)
         return report
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, UnicodeError) as exc:
         # A last resort: the sessions translate what they expect; a connection may still die anywhere.
         report.fail(
             MailError(Step.PROTOCOL, f"The connection failed ({exc.__class__.__name__}).", permanent=False),

@@ -8,6 +8,7 @@ exception closes without QUIT, so the server applies no deletion from a failed r
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import poplib
 import re
@@ -141,6 +142,11 @@ class _POP3(poplib.POP3):
             return sock
         return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
 
+    def auth_plain(self, login: str, password: str) -> None:
+        """SASL PLAIN (RFC 5034): UTF-8 login and password in one base64 token."""
+        token = base64.b64encode(b"\0" + login.encode() + b"\0" + password.encode()).decode("ascii")
+        self._shortcmd(f"AUTH PLAIN {token}")  # type: ignore[attr-defined]
+
     # poplib has no public API for pipelining: these name the two internals it needs.
     def send_command(self, line: str) -> None:
         self._putcmd(line)  # type: ignore[attr-defined]
@@ -234,7 +240,16 @@ class Pop3Session(_Session):
             self.capabilities = {}
 
     def _login(self, client: _POP3) -> None:
+        """SASL PLAIN when the server offers it, else USER/PASS.
+
+        APOP is not used: it rests on MD5, says nothing TLS does not, and a server that shows a
+        timestamp but refuses APOP would count the attempt as a failed login.
+        """
+        mechanisms = {mechanism.upper() for mechanism in self.capabilities.get("SASL", [])}
         try:
+            if "PLAIN" in mechanisms:
+                client.auth_plain(self.config.login, self.config.password.reveal())
+                return
             client.user(self.config.login)
             client.pass_(self.config.password.reveal())
         except poplib.error_proto as exc:
@@ -401,7 +416,7 @@ class ImapSession(_Session):
         target = self._check()
         self.client = self._connect(target, verify=True)
         try:
-            self.client.login(self.config.login, self.config.password.reveal())
+            self._login(self.client)
         except LoginError as exc:
             self._close()
             raise MailError(
@@ -469,6 +484,20 @@ class ImapSession(_Session):
         client = self._connect(target, verify=False)
         _quietly(client.shutdown)
         return self.certificate
+
+    def _login(self, client: _CheckedIMAPClient) -> None:
+        """AUTHENTICATE PLAIN (UTF-8, so a Turkish password works) when offered, else LOGIN."""
+        login, password = self.config.login, self.config.password.reveal()
+        if client.has_capability("AUTH=PLAIN"):
+            client.plain_login(login, password)
+        elif (login + password).isascii():
+            client.login(login, password)
+        else:
+            raise MailError(
+                Step.AUTH,
+                "This server takes only plain-ASCII logins and passwords (no AUTH=PLAIN).",
+                permanent=True,
+            )
 
     def _client(self) -> _CheckedIMAPClient:
         if self.client is None:
@@ -687,6 +716,14 @@ class _SMTP(smtplib.SMTP):
         return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
 
 
+def _smtp_auth_plain(client: _SMTP, login: str, password: str) -> None:
+    """AUTH PLAIN with UTF-8 (smtplib's own encodes ASCII only, which fails a Turkish password)."""
+    token = base64.b64encode(b"\0" + login.encode() + b"\0" + password.encode()).decode("ascii")
+    code, response = client.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, response)
+
+
 class SmtpSession(_Session):
     def __init__(self, config: ServerConfig) -> None:
         super().__init__(config)
@@ -765,8 +802,12 @@ class SmtpSession(_Session):
             raise MailError(
                 Step.AUTH, "The SMTP server offers no login (AUTH) on this connection.", permanent=True
             )
+        login, password = self.config.login, self.config.password.reveal()
         try:
-            client.login(self.config.login, self.config.password.reveal())
+            if "PLAIN" in client.esmtp_features.get("auth", "").upper().split():
+                _smtp_auth_plain(client, login, password)
+            else:
+                client.login(login, password)
         except smtplib.SMTPAuthenticationError as exc:
             text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
             raise MailError(

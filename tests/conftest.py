@@ -252,7 +252,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 # --- real mail servers --------------------------------------------------------------------------
 
-MAIL_USERS = {"alice": "alice-pop-pass", "bob": "bob-imap-pass"}
+MAIL_USERS = {"alice": "alice-pop-pass", "bob": "bob-imap-pass", "zeynep": "Şifre-ğüşıöç-İĞ"}
 
 
 @pytest.fixture(scope="session")

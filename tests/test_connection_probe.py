@@ -234,3 +234,24 @@ def test_the_password_never_appears_in_a_report_or_a_repr(
     report = probe("pop3", cfg)
 
     assert "hunter2" not in repr(cfg) + str(cfg) + repr(report) + str(report.as_json())
+
+
+@pytest.mark.parametrize(
+    ("kind", "security"), [("pop3", Security.SSL), ("imap", Security.SSL), ("pop3", Security.NONE)]
+)
+def test_a_turkish_password_logs_in(
+    dovecot: Dovecot, local_policy: NetworkPolicy, kind: str, security: Security
+) -> None:
+    report = incoming(dovecot, kind, security, local_policy, login="zeynep", password=MAIL_USERS["zeynep"])
+
+    assert report.ok, report.as_json()
+
+
+def test_the_smtp_login_takes_a_turkish_password(
+    smtp_servers: dict[str, SmtpServer], local_policy: NetworkPolicy
+) -> None:
+    cfg = config(
+        smtp_servers["ssl"].port, Security.SSL, local_policy, login="zeynep", password=MAIL_USERS["zeynep"]
+    )
+
+    assert probe("smtp", cfg).ok
