@@ -14,7 +14,7 @@ import pytest
 from django.db.models import Count
 
 from accounts.models import Mailbox, MailboxState, User
-from fetcher import sync
+from fetcher import ingest, sync
 from fetcher.models import Message, Pop3Ledger
 from tests.conftest import BASE_DIR, wait_for
 from tests.servers.dovecot import Dovecot
@@ -22,6 +22,13 @@ from tests.servers.proxy import FaultyProxy
 from tests.test_pop3_sync import raw_message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
+
+
+@pytest.fixture(autouse=True)
+def _stage_one_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about securing raw bytes; queued parse tasks would outlive the test and race
+    with its database teardown."""
+    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)
 
 
 @pytest.fixture
