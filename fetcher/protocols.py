@@ -96,14 +96,52 @@ def _lost(step: Step, exc: BaseException) -> MailError:
     return MailError(step, f"The connection was lost ({exc.__class__.__name__}).", permanent=False)
 
 
-class _Session:
-    """What the three protocols share: the checked target and certificate details for errors."""
+class _Session[ClientT]:
+    """What the three protocols share: the checked target, the session's life, certificate details.
+
+    Subclasses say how to connect, log in, say goodbye (`_farewell`) and close (`_shut`).
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.target: Target | None = None
         self.certificate: CertificateInfo | None = None
         self.greeting = ""
+        self.client: ClientT | None = None
+
+    def __enter__(self) -> Self:
+        target = self._check()
+        self.client = self._connect(target, verify=True)
+        try:
+            self._login(self.client)
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.client is not None:
+            self._farewell(self.client, ended_well=exc_type is None)
+        self._close()
+
+    def _close(self) -> None:
+        if self.client is not None:
+            _quietly(partial(self._shut, self.client))
+            self.client = None
+
+    def _connect(self, target: Target, *, verify: bool) -> ClientT:
+        raise NotImplementedError
+
+    def _login(self, client: ClientT) -> None:
+        raise NotImplementedError
+
+    def _farewell(self, client: ClientT, *, ended_well: bool) -> None:
+        raise NotImplementedError
+
+    def _shut(self, client: ClientT) -> None:
+        raise NotImplementedError
 
     def _check(self) -> Target:
         self.config.check_credentials()
@@ -156,40 +194,25 @@ class _POP3(poplib.POP3):
         return response
 
 
-class Pop3Session(_Session):
+class Pop3Session(_Session[_POP3]):
     """`with Pop3Session(config) as pop: pop.uidl()`"""
 
     def __init__(self, config: ServerConfig) -> None:
         super().__init__(config)
-        self.client: _POP3 | None = None
         self.capabilities: dict[str, list[str]] = {}
         self.quit_ok = False
 
-    def __enter__(self) -> Self:
-        target = self._check()
-        self.client = self._connect(target, verify=True)
+    def _farewell(self, client: _POP3, *, ended_well: bool) -> None:
+        if not ended_well:
+            return  # no QUIT: the server applies no DELE from a run that failed
         try:
-            self._login(self.client)
-        except BaseException:
-            self._close()
-            raise
-        return self
+            client.quit()  # QUIT commits DELEs
+            self.quit_ok = True
+        except (poplib.error_proto, OSError, EOFError):
+            self.quit_ok = False
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None and self.client is not None:
-            try:
-                self.client.quit()  # QUIT commits DELEs: only after a run that ended well
-                self.quit_ok = True
-            except (poplib.error_proto, OSError, EOFError):
-                self.quit_ok = False
-        self._close()
-
-    def _close(self) -> None:
-        if self.client is not None:
-            _quietly(self.client.close)
-            self.client = None
+    def _shut(self, client: _POP3) -> None:
+        client.close()
 
     def _connect(self, target: Target, *, verify: bool) -> _POP3:
         security = target.endpoint.security
@@ -407,40 +430,12 @@ class Folder:
     delimiter: str
 
 
-class ImapSession(_Session):
-    def __init__(self, config: ServerConfig) -> None:
-        super().__init__(config)
-        self.client: _CheckedIMAPClient | None = None
+class ImapSession(_Session[_CheckedIMAPClient]):
+    def _farewell(self, client: _CheckedIMAPClient, *, ended_well: bool) -> None:
+        _quietly(client.logout)
 
-    def __enter__(self) -> Self:
-        target = self._check()
-        self.client = self._connect(target, verify=True)
-        try:
-            self._login(self.client)
-        except LoginError as exc:
-            self._close()
-            raise MailError(
-                Step.AUTH, "The server refused the login.", permanent=True, server_text=_text(exc)
-            ) from exc
-        except (OSError, EOFError, imaplib.IMAP4.abort) as exc:
-            self._close()
-            raise _lost(Step.AUTH, exc) from exc
-        except BaseException:
-            self._close()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.client is not None:
-            _quietly(self.client.logout)
-        self._close()
-
-    def _close(self) -> None:
-        if self.client is not None:
-            _quietly(self.client.shutdown)
-            self.client = None
+    def _shut(self, client: _CheckedIMAPClient) -> None:
+        client.shutdown()
 
     def _connect(self, target: Target, *, verify: bool) -> _CheckedIMAPClient:
         security = target.endpoint.security
@@ -488,16 +483,20 @@ class ImapSession(_Session):
     def _login(self, client: _CheckedIMAPClient) -> None:
         """AUTHENTICATE PLAIN (UTF-8, so a Turkish password works) when offered, else LOGIN."""
         login, password = self.config.login, self.config.password.reveal()
-        if client.has_capability("AUTH=PLAIN"):
-            client.plain_login(login, password)
-        elif (login + password).isascii():
-            client.login(login, password)
-        else:
+        if not client.has_capability("AUTH=PLAIN") and not (login + password).isascii():
+            message = "This server takes only plain-ASCII logins and passwords (no AUTH=PLAIN)."
+            raise MailError(Step.AUTH, message, permanent=True)
+        try:
+            if client.has_capability("AUTH=PLAIN"):
+                client.plain_login(login, password)
+            else:
+                client.login(login, password)
+        except LoginError as exc:
             raise MailError(
-                Step.AUTH,
-                "This server takes only plain-ASCII logins and passwords (no AUTH=PLAIN).",
-                permanent=True,
-            )
+                Step.AUTH, "The server refused the login.", permanent=True, server_text=_text(exc)
+            ) from exc
+        except (OSError, EOFError, imaplib.IMAP4.abort) as exc:
+            raise _lost(Step.AUTH, exc) from exc
 
     def _client(self) -> _CheckedIMAPClient:
         if self.client is None:
@@ -724,32 +723,12 @@ def _smtp_auth_plain(client: _SMTP, login: str, password: str) -> None:
         raise smtplib.SMTPAuthenticationError(code, response)
 
 
-class SmtpSession(_Session):
-    def __init__(self, config: ServerConfig) -> None:
-        super().__init__(config)
-        self.client: _SMTP | None = None
+class SmtpSession(_Session[_SMTP]):
+    def _farewell(self, client: _SMTP, *, ended_well: bool) -> None:
+        _quietly(client.quit)
 
-    def __enter__(self) -> Self:
-        target = self._check()
-        self.client = self._connect(target, verify=True)
-        try:
-            self._login(self.client)
-        except BaseException:
-            self._close()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.client is not None:
-            _quietly(self.client.quit)
-        self._close()
-
-    def _close(self) -> None:
-        if self.client is not None:
-            _quietly(self.client.close)
-            self.client = None
+    def _shut(self, client: _SMTP) -> None:
+        client.close()
 
     def _connect(self, target: Target, *, verify: bool) -> _SMTP:
         security = target.endpoint.security
