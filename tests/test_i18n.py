@@ -100,3 +100,11 @@ def test_dates_and_numbers_are_localised_for_turkish(client: Client) -> None:
     with override("tr"):
         assert date_format(alice.date_joined, "DATE_FORMAT") == "05 Mart 2026"
         assert number_format(1234567.5, 1, use_l10n=True, force_grouping=True) == "1.234.567,5"
+
+
+def test_turkish_labels_that_begin_with_i_are_written_with_the_dotted_capital() -> None:
+    # Django capitalises labels with str.upper, which turns "imza" into "Imza": the catalogue
+    # therefore carries the capital itself, İ or I as Turkish needs.
+    for entry in polib.pofile(str(CATALOGUE)):
+        text = entry.msgstr or next(iter(entry.msgstr_plural.values()), "")
+        assert not text.startswith(("i", "ı")), (entry.msgid, text)

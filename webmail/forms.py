@@ -49,13 +49,13 @@ class FolderListField(forms.CharField):
 
 class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
     incoming_password = forms.CharField(
-        label=_("password"), required=False, strip=False, widget=forms.PasswordInput(render_value=False)
+        label=_("Password"), required=False, strip=False, widget=forms.PasswordInput(render_value=False)
     )
     smtp_password = forms.CharField(
         label=_("SMTP password"), required=False, strip=False, widget=forms.PasswordInput(render_value=False)
     )
     imap_folders = FolderListField(
-        label=_("folders to sync"),
+        label=_("Folders to sync"),
         required=False,
         help_text=_(
             "One per line. Empty: every subscribed folder, and always INBOX, Sent, Drafts, Trash and Junk."
