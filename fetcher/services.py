@@ -17,10 +17,10 @@ from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import Passwords, connection_settings
 from fetcher import config
-from fetcher.mailnet import Endpoint, Security, Step
+from fetcher.mailnet import Step
 from fetcher.models import Message, WorkerHeartbeat
 from fetcher.probe import ProbeReport, probe
-from fetcher.protocols import Secret, ServerConfig
+from fetcher.protocols import Secret
 
 logger = logging.getLogger(__name__)
 
@@ -61,35 +61,26 @@ def connection_test_start(
     return test
 
 
-def _test_configs(test: ConnectionTest) -> tuple[str, ServerConfig, ServerConfig]:
-    values = test.settings
-    policy = config.network_policy()
-    incoming_password = Secret(crypto.decrypt(test.incoming_password_encrypted))
-    same = bool(values["smtp_same_login"])
-    smtp_password = incoming_password if same else Secret(crypto.decrypt(test.smtp_password_encrypted))
-    incoming = ServerConfig(
-        Endpoint(
-            values["incoming_host"],
-            int(values["incoming_port"]),
-            Security(values["incoming_security"]),
-            values["incoming_fingerprint"],
-        ),
-        values["incoming_login"],
-        incoming_password,
-        policy,
-    )
-    outgoing = ServerConfig(
-        Endpoint(
-            values["smtp_host"],
-            int(values["smtp_port"]),
-            Security(values["smtp_security"]),
-            values["smtp_fingerprint"],
-        ),
-        values["incoming_login"] if same else values["smtp_login"],
-        smtp_password,
-        policy,
-    )
-    return values["protocol"], incoming, outgoing
+def mailbox_probe(
+    *, mailbox: Mailbox, incoming: Secret | None = None, smtp: Secret | None = None
+) -> list[ProbeReport]:
+    """The connection test of a mailbox's incoming and outgoing server.
+
+    The stored passwords are decrypted unless given (typed on the command line, or held by a
+    ConnectionTest); the outgoing login falls back to the incoming password when they are shared.
+    """
+    outgoing = smtp or (incoming if mailbox.smtp_same_login else None)
+    return [
+        probe(mailbox.protocol, config.incoming_config(mailbox, incoming)),
+        probe("smtp", config.outgoing_config(mailbox, outgoing)),
+    ]
+
+
+def _test_reports(test: ConnectionTest) -> list[ProbeReport]:
+    """A ConnectionTest's settings are a mailbox's connection fields: probe them as an unsaved one."""
+    incoming = Secret(crypto.decrypt(test.incoming_password_encrypted))
+    smtp = None if test.settings["smtp_same_login"] else Secret(crypto.decrypt(test.smtp_password_encrypted))
+    return mailbox_probe(mailbox=Mailbox(**test.settings), incoming=incoming, smtp=smtp)
 
 
 def connection_test_run(*, test_id: uuid.UUID | str) -> None:
@@ -101,8 +92,7 @@ def connection_test_run(*, test_id: uuid.UUID | str) -> None:
         return
     test = ConnectionTest.objects.get(id=test_id)
     try:
-        protocol, incoming, outgoing = _test_configs(test)
-        reports = [probe(protocol, incoming).as_json(), probe("smtp", outgoing).as_json()]
+        reports = [report.as_json() for report in _test_reports(test)]
     except crypto.EncryptionKeyError as exc:
         logger.error("connection test %s: %s", test_id, exc)
         failed = ProbeReport("config", failed_step=Step.INPUT, message=str(exc)).as_json()

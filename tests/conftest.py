@@ -297,6 +297,15 @@ def smtp_servers(mail_ca: trustme.CA) -> Iterator[dict[str, SmtpServer]]:
 
 
 @pytest.fixture
+def local_mail_settings(local_policy: NetworkPolicy, settings: Any) -> None:
+    """The same policy in Django's settings, for code that builds its own (syncs, services)."""
+    settings.WEBMAIL_ALLOWED_MAIL_NETWORKS = list(local_policy.allowed_networks)
+    settings.WEBMAIL_ALLOWED_MAIL_PORTS = None
+    settings.WEBMAIL_EXTRA_CA_FILE = local_policy.extra_ca_file
+    settings.WEBMAIL_MAIL_TIMEOUT = 5
+
+
+@pytest.fixture
 def local_policy(mail_ca_file: str) -> NetworkPolicy:
     """What an administrator would set for an intranet server on this machine."""
     return NetworkPolicy(

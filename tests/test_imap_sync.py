@@ -13,10 +13,11 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from fetcher import sync
 from fetcher.models import Folder, FolderRole, ImapMessage, Message
 from fetcher.services import message_set_flags
+from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.test_pop3_sync import raw_message
 
@@ -39,24 +40,8 @@ def server(dovecot: Dovecot, account: tuple[str, str]) -> Iterator[IMAPClient]:
 
 
 @pytest.fixture
-def mailbox(dovecot: Dovecot, account: tuple[str, str], local_policy: Any, settings: Any) -> Mailbox:
-    settings.WEBMAIL_ALLOWED_MAIL_NETWORKS = list(local_policy.allowed_networks)
-    settings.WEBMAIL_ALLOWED_MAIL_PORTS = None
-    settings.WEBMAIL_EXTRA_CA_FILE = local_policy.extra_ca_file
-    box = Mailbox(
-        owner=User.objects.create_user(f"owner-{account[0]}"),
-        name="Iş",
-        email_address=f"{account[0]}@example.com",
-        protocol="imap",
-        incoming_host="localhost",
-        incoming_port=dovecot.ports["imaps"],
-        incoming_security="ssl",
-        incoming_login=account[0],
-        smtp_host="localhost",
-    )
-    box.set_incoming_password(account[1])
-    box.save()
-    return box
+def mailbox(dovecot: Dovecot, account: tuple[str, str], local_mail_settings: None) -> Mailbox:
+    return account_mailbox(account, dovecot.ports["imaps"], protocol="imap", name="Iş")
 
 
 def run_sync(mailbox: Mailbox) -> sync.SyncResult:

@@ -14,6 +14,7 @@ from accounts.models import Mailbox, MailboxState, User
 from fetcher import ingest, sync
 from fetcher.models import Message, Pop3Ledger
 from fetcher.services import mailbox_sync_now, message_set_flags, syncs_dispatch
+from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.servers.net import free_port
 
@@ -39,30 +40,12 @@ def account(dovecot: Dovecot) -> tuple[str, str]:
 
 @pytest.fixture
 def make_mailbox(
-    dovecot: Dovecot, account: tuple[str, str], local_policy: Any, settings: Any
+    dovecot: Dovecot, account: tuple[str, str], local_mail_settings: None
 ) -> Callable[..., Mailbox]:
-    settings.WEBMAIL_ALLOWED_MAIL_NETWORKS = list(local_policy.allowed_networks)
-    settings.WEBMAIL_ALLOWED_MAIL_PORTS = None
-    settings.WEBMAIL_EXTRA_CA_FILE = local_policy.extra_ca_file
-    settings.WEBMAIL_MAIL_TIMEOUT = 5
     owner = User.objects.create_user(f"owner-{account[0]}")
 
     def make(password: str = account[1], **fields: Any) -> Mailbox:
-        values = {
-            "owner": owner,
-            "name": "Home",
-            "email_address": f"{account[0]}@example.com",
-            "protocol": "pop3",
-            "incoming_host": "localhost",
-            "incoming_port": dovecot.ports["pop3s"],
-            "incoming_security": "ssl",
-            "incoming_login": account[0],
-            "smtp_host": "localhost",
-        }
-        mailbox = Mailbox(**(values | fields))
-        mailbox.set_incoming_password(password)
-        mailbox.save()
-        return mailbox
+        return account_mailbox((account[0], password), dovecot.ports["pop3s"], owner=owner, **fields)
 
     return make
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from accounts.models import Mailbox, User
 from fetcher.models import Message
 from tests.conftest import BASE_DIR, WorkerProcess, wait_for
+from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.test_pop3_sync import raw_message
 
@@ -24,20 +25,11 @@ def mailbox(dovecot: Dovecot) -> Mailbox:
     user, password = dovecot.fresh_user()
     for number in range(3):
         dovecot.deliver(user, raw_message(number), f"m{number}")
-    box = Mailbox(
-        owner=User.objects.create_user("alice"),
-        name="Ev",
-        email_address=f"{user}@example.com",
-        incoming_host="localhost",
-        incoming_port=dovecot.ports["pop3s"],
-        incoming_security="ssl",
-        incoming_login=user,
-        smtp_host="localhost",
-        next_sync_at="2099-01-01T00:00:00Z",  # not due: only "sync now" may start it
+    not_due = "2099-01-01T00:00:00Z"  # only "sync now" may start it
+    owner = User.objects.create_user("alice")
+    return account_mailbox(
+        (user, password), dovecot.ports["pop3s"], owner=owner, name="Ev", next_sync_at=not_due
     )
-    box.set_incoming_password(password)
-    box.save()
-    return box
 
 
 def test_alice_syncs_now_from_the_mailbox_list_and_sees_what_was_stored(

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from django.db.models import Count
 
-from accounts.models import Mailbox, MailboxState, User
+from accounts.models import Mailbox, MailboxState
 from fetcher import ingest, sync
 from fetcher.models import Message, Pop3Ledger
 from tests.conftest import BASE_DIR, wait_for
+from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.servers.proxy import FaultyProxy
 from tests.test_pop3_sync import raw_message
@@ -32,11 +33,8 @@ def _stage_one_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def policy_settings(local_policy: Any, settings: Any) -> None:
-    settings.WEBMAIL_ALLOWED_MAIL_NETWORKS = list(local_policy.allowed_networks)
-    settings.WEBMAIL_ALLOWED_MAIL_PORTS = None
-    settings.WEBMAIL_EXTRA_CA_FILE = local_policy.extra_ca_file
-    settings.WEBMAIL_MAIL_TIMEOUT = 2
+def policy_settings(local_mail_settings: None, settings: Any) -> None:
+    settings.WEBMAIL_MAIL_TIMEOUT = 2  # the stalled server must time out quickly
 
 
 @pytest.fixture
@@ -50,21 +48,7 @@ def mailbox_for(dovecot: Dovecot, count: int, port: int, security: str = "none",
     user, password = dovecot.fresh_user()
     for number in range(count):
         dovecot.deliver(user, raw_message(number, body_size=2000), f"m{number}")
-    owner = User.objects.create_user(f"owner-{user}")
-    values = {
-        "owner": owner,
-        "name": user,
-        "email_address": f"{user}@example.com",
-        "incoming_host": "localhost",
-        "incoming_port": port,
-        "incoming_security": security,
-        "incoming_login": user,
-        "smtp_host": "localhost",
-    }
-    mailbox = Mailbox(**(values | fields))
-    mailbox.set_incoming_password(password)
-    mailbox.save()
-    return mailbox
+    return account_mailbox((user, password), port, security=security, **fields)
 
 
 def assert_each_server_message_once(mailbox: Mailbox, expected: int) -> None:

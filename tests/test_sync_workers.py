@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import pytest
 from django.db.models import Count
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from fetcher.models import Message, ParseState, Pop3Ledger, WorkerHeartbeat
 from fetcher.services import enqueue, syncs_dispatch
 from tests.conftest import BASE_DIR, RestartableRedis, WorkerProcess, start_worker, stop_worker, wait_for
+from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.test_pop3_sync import raw_message
 
@@ -23,19 +24,7 @@ def mailbox_with_mail(dovecot: Dovecot, count: int) -> Mailbox:
     user, password = dovecot.fresh_user()
     for number in range(count):
         dovecot.deliver(user, raw_message(number, subject="Günaydın İstanbul"), f"m{number}")
-    mailbox = Mailbox(
-        owner=User.objects.create_user(f"owner-{user}"),
-        name=user,
-        email_address=f"{user}@example.com",
-        incoming_host="localhost",
-        incoming_port=dovecot.ports["pop3s"],
-        incoming_security="ssl",
-        incoming_login=user,
-        smtp_host="localhost",
-    )
-    mailbox.set_incoming_password(password)
-    mailbox.save()
-    return mailbox
+    return account_mailbox((user, password), dovecot.ports["pop3s"])
 
 
 def all_parsed(mailboxes: list[Mailbox], per_mailbox: int) -> bool:

@@ -21,12 +21,11 @@ from django.utils import timezone
 from accounts.models import DEFAULT_PORTS, Mailbox, Protocol, Retention, Security, User
 from accounts.selectors import mailbox_by_reference
 from accounts.services import Passwords, mailbox_delete, mailbox_save, mailbox_set_enabled
-from fetcher import config
 from fetcher.mailnet import normalise_fingerprint
-from fetcher.probe import ProbeReport, probe
+from fetcher.probe import ProbeReport
 from fetcher.protocols import Secret
 from fetcher.selectors import mailbox_storage
-from fetcher.services import mailbox_sync_now
+from fetcher.services import mailbox_probe, mailbox_sync_now
 
 SECURITIES = [choice.value for choice in Security]
 
@@ -139,9 +138,8 @@ class Command(BaseCommand):
         return Passwords(incoming, smtp)
 
     def _require_passing_test(self, mailbox: Mailbox, passwords: Passwords) -> None:
-        incoming = config.incoming_config(mailbox, Secret(passwords.incoming))
-        outgoing = config.outgoing_config(mailbox, Secret(passwords.smtp or passwords.incoming))
-        reports = [probe(mailbox.protocol, incoming), probe("smtp", outgoing)]
+        smtp = Secret(passwords.smtp) if passwords.smtp else None
+        reports = mailbox_probe(mailbox=mailbox, incoming=Secret(passwords.incoming), smtp=smtp)
         self._print_reports(reports)
         if not all(report.ok for report in reports):
             raise CommandError(
@@ -176,10 +174,7 @@ class Command(BaseCommand):
     def _test(self, opts: Namespace) -> None:
         mailbox = _mailbox(opts.mailbox)
         try:
-            reports = [
-                probe(mailbox.protocol, config.incoming_config(mailbox)),
-                probe("smtp", config.outgoing_config(mailbox)),
-            ]
+            reports = mailbox_probe(mailbox=mailbox)
         except Exception as exc:  # EncryptionKeyError and kin: one line, no traceback
             raise CommandError(str(exc)) from None
         self._print_reports(reports)
