@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from accounts.models import Mailbox, User
+from accounts.models import User
 from fetcher import ingest, mime
 from fetcher.models import Message
+from tests.factories import account_mailbox
 
 # The shared corpus lies beside the checkout (../shared), in CI too; POSTANE_CORPUS points elsewhere.
 BESIDE_THE_CHECKOUT = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "mime"
@@ -97,16 +98,7 @@ def test_messages_python_cannot_decode_still_get_a_readable_body(name: str) -> N
 @pytest.mark.django_db
 def test_every_corpus_file_is_stored_byte_for_byte_and_parsed_without_a_crash() -> None:
     owner = User.objects.create_user("corpus")
-    mailbox = Mailbox.objects.create(
-        owner=owner,
-        name="Corpus",
-        email_address="corpus@example.com",
-        incoming_host="mail.example.com",
-        incoming_port=995,
-        incoming_login="corpus",
-        incoming_password_encrypted="x",
-        smtp_host="mail.example.com",
-    )
+    mailbox = account_mailbox(("corpus", "unused"), 995, owner=owner, name="Corpus")
     folder = ingest.inbox_of(mailbox)
     batch = [ingest.Fetched(entry["file"], (CORPUS / entry["file"]).read_bytes()) for entry in MANIFEST]
 
@@ -135,16 +127,7 @@ def test_an_unknown_charset_is_marked_and_read_with_the_fallback() -> None:
 
 @pytest.mark.django_db
 def test_reindex_rebuilds_every_derived_field_from_the_raw_bytes() -> None:
-    mailbox = Mailbox.objects.create(
-        owner=User.objects.create_user("reindex"),
-        name="R",
-        email_address="r@example.com",
-        incoming_host="mail.example.com",
-        incoming_port=995,
-        incoming_login="r",
-        incoming_password_encrypted="x",
-        smtp_host="mail.example.com",
-    )
+    mailbox = account_mailbox(("reindex", "unused"), 995, name="R")
     entries = MANIFEST[:20]
     batch = [ingest.Fetched(e["file"], (CORPUS / e["file"]).read_bytes()) for e in entries]
     ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)

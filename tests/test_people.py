@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Mailbox, User
 from tests.conftest import WorkerProcess, wait_for
+from tests.factories import account_mailbox
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db
@@ -228,15 +229,8 @@ def test_the_admin_shows_mailboxes_with_their_health_and_never_a_password(
 
 
 def test_the_admin_disables_and_enables_mailboxes(client: Client, alice: User) -> None:
-    mailbox = Mailbox.objects.create(
-        owner=alice,
-        name="Work",
-        email_address="a@example.com",
-        incoming_host="h",
-        incoming_port=995,
-        incoming_login="a",
-        incoming_password_encrypted="x",
-        smtp_host="h",
+    mailbox = account_mailbox(
+        ("a", "unused"), 995, owner=alice, name="Work", incoming_host="h", smtp_host="h"
     )
     client.force_login(User.objects.create_superuser("root", password="root password long enough"))
 
