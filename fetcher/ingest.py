@@ -25,7 +25,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from accounts.models import Mailbox
-from fetcher import mime
+from fetcher import mime, search
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
 logger = logging.getLogger(__name__)
@@ -309,61 +309,70 @@ def parse_messages(ids: Sequence[int], chunk: int = PARSE_BATCH) -> int:
     """
     chunks = [ids[start : start + chunk] for start in range(0, len(ids), chunk)]
     if connection.in_atomic_block:  # the caller's transaction must see the writes: stay on its connection
-        return sum(_store_parsed(*_parse_chunk(part)) for part in chunks)
+        return sum(_store_parsed(_parse_chunk(part)) for part in chunks)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-writer") as writer:
-        pending = [writer.submit(_store_parsed, *_parse_chunk(part)) for part in chunks]
+        pending = [writer.submit(_store_parsed, _parse_chunk(part)) for part in chunks]
         writer.submit(connections.close_all)  # runs in the writer thread: closes its own connection
         return sum(future.result() for future in pending)
 
 
-def _parse_chunk(ids: Sequence[int]) -> tuple[list[Message], list[Attachment]]:
+@dataclass
+class _ParsedChunk:
+    messages: list[Message]
+    documents: list[str]  # each message's search document, a tsvector literal
+    attachments: list[Attachment]
+
+
+def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
     messages = list(Message.objects.filter(id__in=ids).only("id", "raw", "message_id", "sort_date"))
-    attachments: list[Attachment] = []
+    chunk = _ParsedChunk(messages, [], [])
     for message in messages:
         parsed = mime.parse(bytes(message.raw))
         _apply(message, parsed)
-        attachments.extend(_attachment_rows(message, parsed))
+        chunk.documents.append(_search_document(parsed))
+        chunk.attachments.extend(_attachment_rows(message, parsed))
         message.raw = b""  # the bytes are not written back; let them go
-    return messages, attachments
+    return chunk
 
 
-def _store_parsed(messages: list[Message], attachments: list[Attachment]) -> int:
+def _search_document(parsed: mime.Parsed) -> str:
+    people = [text for a in (*parsed.from_, *parsed.to, *parsed.cc) for text in (a.name, a.address)]
+    return search.document(
+        [
+            parsed.subject,
+            *people,
+            *(part.filename for part in parsed.attachments),
+            parsed.text or mime.html_to_text(parsed.html),
+        ]
+    )
+
+
+def _store_parsed(chunk: _ParsedChunk) -> int:
     with transaction.atomic():
-        _write_derived(messages)
-        Attachment.objects.filter(message__in=messages).delete()
-        Attachment.objects.bulk_create(attachments)
-    return len(messages)
+        _write_derived(chunk.messages, chunk.documents)
+        Attachment.objects.filter(message__in=chunk.messages).delete()
+        Attachment.objects.bulk_create(chunk.attachments)
+    return len(chunk.messages)
 
 
 # One UPDATE per message, sent in a pipeline (psycopg's executemany): far cheaper than bulk_update's
-# CASE expressions, and the search vector is built in the same statement.
+# CASE expressions. The search vector arrives ready-made (fetcher.search), so PostgreSQL only reads it.
 _UPDATE_DERIVED = (
     "UPDATE fetcher_message SET "  # noqa: S608 -- constant field names; every value is a parameter
     + ", ".join(f'"{name}" = %s' for name in _DERIVED_FIELDS)
-    + ", search_vector = setweight(to_tsvector('simple', %s), 'A')"
-    " || setweight(to_tsvector('simple', %s), 'B') || setweight(to_tsvector('simple', %s), 'C')"
-    " WHERE id = %s"
+    + ", search_vector = %s::tsvector WHERE id = %s"
 )
 _JSON_FIELDS = {"parse_problems", "to", "cc", "reply_to", "references"}
 
 
-def _write_derived(messages: Sequence[Message]) -> None:
+def _write_derived(messages: Sequence[Message], documents: Sequence[str]) -> None:
     rows = []
-    for message in messages:
+    for message, document in zip(messages, documents, strict=True):
         values = [
             Jsonb(getattr(message, name)) if name in _JSON_FIELDS else getattr(message, name)
             for name in _DERIVED_FIELDS
         ]
-        people = f"{message.from_name} {message.from_address}"
-        rows.append(
-            [
-                *values,
-                message.subject,
-                people,
-                message.text_body or mime.html_to_text(message.html_body),
-                message.pk,
-            ]
-        )
+        rows.append([*values, document, message.pk])
     with connection.cursor() as cursor:
         cursor.executemany(_UPDATE_DERIVED, rows)  # type: ignore[arg-type]  # Jsonb is a psycopg adapter
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 import codecs
 import email.header
 import email.utils
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import BaseHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 
 MAX_PARTS = 500
 SNIPPET_LENGTH = 200
@@ -347,11 +350,41 @@ def _raw_value(msg: Message, name: str) -> str:
 # --- the entry point ----------------------------------------------------------------------------------
 
 
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+_CACHED_HEADER_LENGTH = 1000
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_header(name: str, value: str) -> BaseHeader:
+    return policy.default.header_factory(name, value)  # type: ignore[no-any-return]
+
+
+class _CachingPolicy(EmailPolicy):
+    """`policy.default`, but a header value is parsed once, not on every read.
+
+    The parser itself reads each part's Content-Type several times, and every read runs the
+    header registry's full parser again; that was most of the parse time. Header objects are
+    immutable, so equal (name, value) pairs can share one, across messages too (mail repeats
+    its Content-Type, To and From lines). Long values are not kept.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name"):
+            return value
+        value = "".join(_LINE_BREAKS.split(value))
+        if len(value) > _CACHED_HEADER_LENGTH:
+            return self.header_factory(name, value)
+        return _cached_header(name, value)
+
+
+_POLICY = _CachingPolicy()
+
+
 def parse(raw: bytes) -> Parsed:
     """Everything Postane derives from a message's bytes. Never raises."""
     parsed = Parsed()
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        msg = cast(EmailMessage, BytesParser(policy=_POLICY).parsebytes(raw))  # the policy's message_factory
     except Exception as exc:
         parsed.failed = True
         parsed.problems.append(f"unparseable: {exc.__class__.__name__}")

@@ -1,0 +1,97 @@
+"""The search document built at parse time: Turkish folding and stems, matched by PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+
+from fetcher import ingest, search
+from fetcher.models import Message
+from tests.factories import account_mailbox
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("ışık", "IŞIK"),
+        ("ISIK", "ışık"),
+        ("isik", "Işıklar"),
+        ("İstanbul", "ISTANBUL'da"),
+        ("istanbul", "İstanbul"),
+        ("kitap", "kitapları"),
+        ("kitaplar", "kitabı"),
+        ("ozet", "Özet"),
+        ("Çalışma", "calisma"),
+    ],
+)
+def test_a_query_word_matches_the_turkish_forms_of_a_word(query: str, text: str) -> None:
+    lexemes = set(search.lexemes([text]))
+
+    assert all(any(lexeme.startswith(term) for lexeme in lexemes) for term in search.query_words(query))
+
+
+@pytest.mark.parametrize(("query", "text"), [("kitap", "kalem"), ("ışık", "kış"), ("Ayşe", "Ali")])
+def test_a_query_word_does_not_match_other_words(query: str, text: str) -> None:
+    lexemes = set(search.lexemes([text]))
+
+    assert not any(lexeme.startswith(term) for lexeme in lexemes for term in search.query_words(query))
+
+
+def test_a_word_cut_to_a_letter_by_the_stemmer_is_searched_whole() -> None:
+    assert search.query_words("Ayşe") == ["ayse"]
+
+
+def test_junk_runs_and_repeated_words_do_not_swell_the_document() -> None:
+    text = "toplantı " * 1000 + "A" * 500
+
+    assert search.lexemes([text]) == ["toplanti", "topla"]
+
+
+def test_the_document_and_the_query_are_valid_postgresql_literals() -> None:
+    assert search.document(["O'Brien \\ Işık"]) == "'o' 'brien' 'isik'"
+    assert search.tsquery("O'Brien işığı") == "'o':* & 'brien':* & 'isik':*"
+    assert search.document([""]) == search.tsquery("   ,") == ""
+
+
+def turkish_message(subject: str, body: str, charset: str = "windows-1254") -> bytes:
+    head = (
+        "From: =?iso-8859-9?q?Ay=FEe_Y=FDlmaz?= <ayse@example.com>\r\nTo: bob@example.net\r\n"
+        f"Subject: =?utf-8?b?{__import__('base64').b64encode(subject.encode()).decode()}?=\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode()
+    attachment = (
+        b"\r\n--b\r\nContent-Type: application/pdf\r\n"
+        b"Content-Disposition: attachment; filename*=utf-8''%C3%87al%C4%B1%C5%9Fma-plan%C4%B1.pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n"
+    )
+    return head + body.encode(charset) + attachment
+
+
+def found(mailbox_id: uuid.UUID, query: str) -> set[str]:
+    match = RawSQL("search_vector @@ %s::tsquery", [search.tsquery(query)], output_field=BooleanField())
+    matches = Message.objects.filter(match, mailbox_id=mailbox_id)
+    return set(matches.values_list("subject", flat=True))
+
+
+@pytest.mark.django_db
+def test_parsed_turkish_mail_is_found_by_subject_sender_body_and_attachment_name() -> None:
+    mailbox = account_mailbox(("search", "unused"), 995)
+    batch = [
+        ingest.Fetched("1", turkish_message("Toplantı notları", "IŞIK ve İSTANBUL, kitapları getirin.")),
+        ingest.Fetched("2", turkish_message("Bütçe", "Şubat ödemeleri", charset="iso-8859-9")),
+    ]
+    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
+    ingest.parse_messages(ids)
+
+    assert found(mailbox.id, "toplantı") == {"Toplantı notları"}
+    assert found(mailbox.id, "ışık istanbul") == {"Toplantı notları"}
+    assert found(mailbox.id, "kitap") == {"Toplantı notları"}
+    assert found(mailbox.id, "subat odeme") == {"Bütçe"}
+    assert found(mailbox.id, "Ayşe Yılmaz") == {"Toplantı notları", "Bütçe"}
+    assert found(mailbox.id, "ayse@example.com") == {"Toplantı notları", "Bütçe"}
+    assert found(mailbox.id, "çalışma planı") == {"Toplantı notları", "Bütçe"}
+    assert found(mailbox.id, "toplantı şubat") == set()
