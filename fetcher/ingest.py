@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import psycopg
 from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import F
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -34,6 +36,7 @@ _HEADER_SCAN_LIMIT = 64 * 1024
 _DATE = re.compile(rb"^Date:[ \t]*(.+(?:\r?\n[ \t].+)*)", re.IGNORECASE | re.MULTILINE)
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 PARSE_BATCH = 50
+LARGE_MESSAGE = 1024 * 1024  # bytes; larger raw messages are stored and read one at a time
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class OverlappedWrites:
         for future in [f for f in self._pending if f.done()]:
             self._done += len(future.result())  # a failed write stops the sync here
             self._pending.remove(future)
+        while len(self._pending) >= 2:  # downloads may run one batch ahead of the writer, no more
+            self._done += len(self._pending.pop(0).result())
         self._pending.append(self._pool.submit(write))
 
     def total(self) -> int:
@@ -176,17 +181,26 @@ def _copy_messages(
         )
         ids = [row[0] for row in cursor.fetchall()]
         columns = ", ".join(f'"{name}"' for name in _MESSAGE_COLUMNS)
+        large: list[tuple[bytes, int]] = []
         with cursor.cursor.copy(f"COPY fetcher_message ({columns}) FROM STDIN") as copy:
             for message_pk, raw, flag in zip(ids, raws, flags, strict=True):
                 date, message_id = quick_headers(raw)
                 sort_date = date if date is not None and date <= now else now
                 digest = hashlib.sha256(raw).hexdigest()
+                if len(raw) > LARGE_MESSAGE:
+                    large.append((raw, message_pk))
                 copy.write_row((
-                    message_pk, uuid.uuid4(), mailbox.pk, folder.pk, raw, len(raw), digest, now,
+                    message_pk, uuid.uuid4(), mailbox.pk, folder.pk, b"" if len(raw) > LARGE_MESSAGE else raw,
+                    len(raw), digest, now,
                     ParseState.PENDING, _EMPTY_JSON, message_id, "", "", "", _EMPTY_JSON, _EMPTY_JSON,
                     _EMPTY_JSON, date, sort_date, "", _EMPTY_JSON, "", "", "", False,
                     flag.get("seen", False), flag.get("flagged", False), flag.get("answered", False), "{}",
                 ))  # fmt: skip
+        # Text COPY writes bytea as hex, twice the size, and Django's cursor binds values into the
+        # query text; a large message goes as a binary parameter of its own statement instead.
+        with psycopg.Cursor(cursor.connection) as binary:
+            for raw, message_pk in large:
+                binary.execute("UPDATE fetcher_message SET raw = %b WHERE id = %s", [raw, message_pk])
     return ids
 
 
@@ -307,6 +321,7 @@ def parse_messages(ids: Sequence[int], chunk: int = PARSE_BATCH) -> int:
     transaction the writes go to a second thread (its own connection) while the next chunk is
     parsed: the two overlap instead of taking turns.
     """
+    Message.objects.filter(id__in=ids).update(parse_attempts=F("parse_attempts") + 1)
     chunks = [ids[start : start + chunk] for start in range(0, len(ids), chunk)]
     if connection.in_atomic_block:  # the caller's transaction must see the writes: stay on its connection
         return sum(_store_parsed(_parse_chunk(part)) for part in chunks)
@@ -324,14 +339,18 @@ class _ParsedChunk:
 
 
 def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
-    messages = list(Message.objects.filter(id__in=ids).only("id", "raw", "message_id", "sort_date"))
+    messages = list(Message.objects.filter(id__in=ids).only("id", "size", "message_id", "sort_date"))
+    small = [message.pk for message in messages if message.size <= LARGE_MESSAGE]
+    raws = dict(Message.objects.filter(id__in=small).values_list("id", "raw"))
     chunk = _ParsedChunk(messages, [], [])
     for message in messages:
-        parsed = mime.parse(bytes(message.raw))
+        # Large messages are read one at a time, each only when its turn comes.
+        raw = raws.pop(message.pk, None) or Message.objects.values_list("raw", flat=True).get(pk=message.pk)
+        parsed = mime.parse(bytes(raw))
+        del raw
         _apply(message, parsed)
         chunk.documents.append(_search_document(parsed))
         chunk.attachments.extend(_attachment_rows(message, parsed))
-        message.raw = b""  # the bytes are not written back; let them go
     return chunk
 
 
@@ -392,8 +411,31 @@ def _attachment_rows(message: Message, parsed: mime.Parsed) -> list[Attachment]:
     ]
 
 
-def pending_parse_ids(limit: int = 10_000) -> list[int]:
-    return list(Message.objects.filter(parse_state=ParseState.PENDING).values_list("id", flat=True)[:limit])
+MAX_PARSE_ATTEMPTS = 3
+LEFTOVER_AGE = timedelta(minutes=10)
+
+
+def requeue_unparsed(limit: int = 10_000) -> int:
+    """Queue again what no parse task finished (a lost task, a killed worker); return how many.
+
+    A message that failed MAX_PARSE_ATTEMPTS times (a time limit each time) is marked failed
+    instead: it stays readable as raw source and never loops.
+    """
+    stale = Message.objects.filter(
+        parse_state=ParseState.PENDING, fetched_at__lt=timezone.now() - LEFTOVER_AGE
+    )
+    stale.filter(parse_attempts__gte=MAX_PARSE_ATTEMPTS).update(
+        parse_state=ParseState.FAILED,
+        parse_problems=[f"not read after {MAX_PARSE_ATTEMPTS} attempts; the raw message is kept"],
+    )
+    lost = list(stale.filter(parse_attempts=0).order_by("id").values_list("id", flat=True)[:limit])
+    queue_parsing(lost)
+    # A task that did not finish may have held one bad message among good ones: retry them one by one.
+    tried = stale.filter(parse_attempts__gt=0, parse_attempts__lt=MAX_PARSE_ATTEMPTS)
+    retried = list(tried.order_by("id").values_list("id", flat=True)[:limit])
+    for message_id in retried:
+        queue_parsing([message_id])
+    return len(lost) + len(retried)
 
 
 def fingerprint(header_block: bytes) -> str:

@@ -8,6 +8,7 @@ strange: at worst it is stored raw with state "failed".
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import email.header
 import email.utils
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import BaseHeader
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import EmailPolicy
 from html.parser import HTMLParser
 from typing import Any, cast
@@ -236,9 +237,10 @@ class _Leaf:
     charset: str | None
     disposition: str  # "" when the part has none
     named: bool  # the raw headers mention a name or filename
+    size: int | None = None  # decoded size when known without decoding `part` (large messages)
 
 
-def _leaf(index: int, part: Message) -> _Leaf:
+def _leaf(index: int, part: Message, size: int | None = None) -> _Leaf:
     try:
         header: Any = part.get("content-type")
         content_type = header.content_type if header is not None else part.get_default_type()
@@ -253,7 +255,7 @@ def _leaf(index: int, part: Message) -> _Leaf:
     raw = " ".join(
         str(value) for key, value in part.raw_items() if key.lower().startswith("content-")
     ).lower()
-    return _Leaf(index, part, content_type, charset, disposition.lower(), "name" in raw)
+    return _Leaf(index, part, content_type, charset, disposition.lower(), "name" in raw, size)
 
 
 def _text_of(leaf: _Leaf, problems: list[str]) -> str:
@@ -297,8 +299,8 @@ def _is_attachment(leaf: _Leaf, filename: str) -> bool:
     return bool(filename) or leaf.content_type.split("/")[0] not in {"text", "multipart"}
 
 
-def _collect_parts(msg: Message, parsed: Parsed, hint: str | None) -> None:
-    for leaf in _walk(msg):
+def _collect_parts(leaves: list[_Leaf], parsed: Parsed, hint: str | None) -> None:
+    for leaf in leaves:
         filename = _filename(leaf, parsed.problems, hint)
         if _take_as_body(leaf, parsed):
             if filename:  # shown as the body, and downloadable under its name too
@@ -326,7 +328,9 @@ def _take_as_body(leaf: _Leaf, parsed: Parsed) -> bool:
 
 
 def _attachment(leaf: _Leaf, filename: str) -> Part:
-    if leaf.content_type == "message/rfc822":
+    if leaf.size is not None:
+        size = leaf.size
+    elif leaf.content_type == "message/rfc822":
         payload = leaf.part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
         size = len(inner.as_bytes()) if isinstance(inner, Message) else 0
@@ -384,13 +388,19 @@ def parse(raw: bytes) -> Parsed:
     """Everything Postane derives from a message's bytes. Never raises."""
     parsed = Parsed()
     try:
-        msg = cast(EmailMessage, BytesParser(policy=_POLICY).parsebytes(raw))  # the policy's message_factory
+        if len(raw) > LARGE_MESSAGE:
+            msg, leaves = _large_message(raw, parsed.problems)
+        else:
+            msg = cast(
+                EmailMessage, BytesParser(policy=_POLICY).parsebytes(raw)
+            )  # the policy's message_factory
+            leaves = _walk(msg)
     except Exception as exc:
         parsed.failed = True
         parsed.problems.append(f"unparseable: {exc.__class__.__name__}")
         return parsed
     try:
-        _fill(msg, parsed)
+        _fill(msg, leaves, parsed)
     except Exception as exc:  # a message is never lost for being strange; it is stored raw and flagged
         parsed.failed = True
         parsed.problems.append(f"unparseable: {exc.__class__.__name__}: {exc}")
@@ -398,7 +408,7 @@ def parse(raw: bytes) -> Parsed:
     return parsed
 
 
-def _fill(msg: EmailMessage, parsed: Parsed) -> None:
+def _fill(msg: EmailMessage, leaves: list[_Leaf], parsed: Parsed) -> None:
     hint = _leaf(0, msg).charset
     problems = parsed.problems
     parsed.subject = _header(msg, "subject", problems, hint)
@@ -410,7 +420,120 @@ def _fill(msg: EmailMessage, parsed: Parsed) -> None:
     parsed.message_id = next(iter(_message_ids(_raw_value(msg, "message-id"))), "")[:998]
     parsed.in_reply_to = next(iter(_message_ids(_raw_value(msg, "in-reply-to"))), "")[:998]
     parsed.references = _message_ids(_raw_value(msg, "references"))[-50:]
-    _collect_parts(msg, parsed, hint)
+    _collect_parts(leaves, parsed, hint)
+
+
+# --- large messages ---------------------------------------------------------------------------------
+# The stdlib parser holds a message several times over (lines, a surrogate-escaped string, the
+# decoded payloads). Above LARGE_MESSAGE the parts are found by their boundaries in the bytes
+# instead; each part's headers and the first TEXT_LIMIT bytes of a text body go through the
+# stdlib parser, and attachment sizes are counted piece by piece. The raw message stays whole.
+
+LARGE_MESSAGE = 4 * 1024 * 1024
+TEXT_LIMIT = 1024 * 1024
+_PIECE = 1024 * 1024
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_MAX_DEPTH = 20
+
+
+def _body_start(raw: bytes, start: int, end: int) -> int:
+    if raw.startswith((b"\r\n", b"\n"), start):  # no headers at all
+        return raw.index(b"\n", start) + 1
+    match = _BLANK_LINE.search(raw, start, min(end, start + 256 * 1024))
+    return match.end() if match else end
+
+
+def _delimiters(raw: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int, int, bool]]:
+    """(where a delimiter line starts, where the next line starts, whether it closes) in order."""
+    delimiter, found, position = b"--" + boundary, [], body
+    while (at := raw.find(delimiter, position, end)) >= 0:
+        position = at + 1
+        if at != body and raw[at - 1 : at] != b"\n":
+            continue
+        line_end = raw.find(b"\n", at, end)
+        after = end if line_end < 0 else line_end + 1
+        closing = raw.startswith(b"--", at + len(delimiter))
+        found.append((at, after, closing))
+        if closing:
+            break
+        position = after
+    return found
+
+
+def _child_spans(raw: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+    delimiters = _delimiters(raw, body, end, boundary)
+    spans: list[tuple[int, int]] = []
+    for (_at, after, closing), following in zip(delimiters, [*delimiters[1:], None], strict=False):
+        if closing:
+            break
+        stop = following[0] if following else end
+        stop -= 2 if raw[stop - 2 : stop] == b"\r\n" else 1 if raw[stop - 1 : stop] == b"\n" else 0
+        spans.append((after, max(stop, after)))
+    return spans
+
+
+def _decoded_size(raw: bytes, body: int, end: int, encoding: str) -> int:
+    """A part's decoded size, counted over line-aligned pieces (no full copy of the body)."""
+    if encoding in {"x-uuencode", "uuencode", "x-uue"}:
+        return (end - body) * 3 // 4  # near enough for a size shown beside a name
+    if encoding not in {"base64", "quoted-printable"}:
+        return end - body
+    size, position = 0, body
+    while position < end:
+        stop = raw.find(b"\n", min(position + _PIECE, end), end)
+        stop = end if stop < 0 else stop + 1
+        piece = raw[position:stop]
+        if encoding == "base64":
+            letters = len(piece) - sum(piece.count(c) for c in (b"\r", b"\n", b" ", b"\t", b"="))
+            size += letters * 3 // 4
+        else:
+            size += len(binascii.a2b_qp(piece))
+        position = stop
+    return size
+
+
+def _headers_of(raw: bytes, start: int, body: int) -> EmailMessage:
+    return cast(EmailMessage, BytesHeaderParser(policy=_POLICY).parsebytes(raw[start:body]))
+
+
+def _large_leaf(raw: bytes, span: tuple[int, int, int], index: int, problems: list[str]) -> _Leaf:
+    start, body, end = span
+    headers = _headers_of(raw, start, body)
+    leaf = _leaf(index, headers)
+    if leaf.content_type.startswith("text/") and leaf.disposition != "attachment":
+        stop = end
+        if end - body > TEXT_LIMIT:
+            stop = raw.rfind(b"\n", body, body + TEXT_LIMIT) + 1 or body + TEXT_LIMIT
+            problems.append(
+                f"{leaf.content_type} body: large message, read up to {TEXT_LIMIT // 1024} KB here"
+            )
+        part = BytesParser(policy=_POLICY).parsebytes(raw[start:body] + raw[body:stop])
+        return _leaf(index, part, _decoded_size(raw, body, end, _encoding(headers)))
+    return _leaf(index, headers, _decoded_size(raw, body, end, _encoding(headers)))
+
+
+def _encoding(headers: Message) -> str:
+    return str(headers.get("content-transfer-encoding", "")).strip().lower()
+
+
+def _large_message(raw: bytes, problems: list[str]) -> tuple[EmailMessage, list[_Leaf]]:
+    """The leaves of a large message, numbered as `_walk` numbers them (containers count too)."""
+    top_body = _body_start(raw, 0, len(raw))
+    msg = _headers_of(raw, 0, top_body)
+    leaves: list[_Leaf] = []
+    stack = [(0, top_body, len(raw), 0)]
+    index = 0
+    while stack and index < MAX_PARTS:
+        start, body, end, depth = stack.pop()
+        headers = msg if start == 0 else _headers_of(raw, start, body)
+        boundary = headers.get_boundary() if headers.get_content_maintype() == "multipart" else None
+        children = _child_spans(raw, body, end, boundary.encode("ascii", "replace")) if boundary else []
+        if children and depth < _MAX_DEPTH:
+            stack.extend((s, _body_start(raw, s, e), e, depth + 1) for s, e in reversed(children))
+        else:
+            leaves.append(_large_leaf(raw, (start, body, end), index, problems))
+        index += 1
+    return msg, leaves
 
 
 # --- HTML to text, for snippets and search ------------------------------------------------------------

@@ -76,6 +76,8 @@ class Message(models.Model):
 
     parse_state = models.CharField(max_length=8, choices=ParseState.choices, default=ParseState.PENDING)
     parse_problems = models.JSONField(default=list, blank=True)
+    # Parse tasks that took this message; a message that never finishes is marked failed, not retried forever.
+    parse_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
     message_id = models.CharField(max_length=998, blank=True, db_index=True)
     subject = models.TextField(blank=True)
     from_name = models.TextField(blank=True)

@@ -185,13 +185,37 @@ class _POP3(poplib.POP3):
         token = base64.b64encode(b"\0" + login.encode() + b"\0" + password.encode()).decode("ascii")
         self._shortcmd(f"AUTH PLAIN {token}")  # type: ignore[attr-defined]
 
-    # poplib has no public API for pipelining: these name the two internals it needs.
+    # poplib has no public API for pipelining: these name the internals it needs.
     def send_command(self, line: str) -> None:
         self._putcmd(line)  # type: ignore[attr-defined]
 
-    def read_multiline(self) -> tuple[bytes, list[bytes], int]:
-        response: tuple[bytes, list[bytes], int] = self._getlongresp()  # type: ignore[attr-defined]
-        return response
+    def read_message(self) -> bytes:
+        """A multi-line answer (RETR, TOP) as the message's bytes: dot-stuffing undone, CRLF line ends.
+
+        poplib's own reader refuses lines over 2,048 bytes, which real mail has (HTML on one
+        line), and keeps a list of lines beside the joined copy; this one reads any line length
+        into a single buffer, so a large message is held about twice, not four times.
+        """
+        self._getresp()  # type: ignore[attr-defined]  # raises error_proto for -ERR
+        buffer = bytearray()
+        readline = self.file.readline
+        at_line_start = True
+        while True:
+            line = readline(_READ_CHUNK)
+            if not line:
+                raise poplib.error_proto("-ERR EOF")
+            if at_line_start:
+                if line in {b".\r\n", b".\n"}:
+                    return bytes(buffer)
+                if line.startswith(b".."):
+                    line = line[1:]
+            at_line_start = line.endswith(b"\n")
+            if at_line_start and not line.endswith(b"\r\n"):
+                line = line[:-1] + b"\r\n"
+            buffer += line
+
+
+_READ_CHUNK = 64 * 1024
 
 
 class Pop3Session(_Session[_POP3]):
@@ -308,17 +332,35 @@ class Pop3Session(_Session[_POP3]):
             listing.append((int(number), uid))
         return listing
 
+    def sizes(self) -> dict[int, int]:
+        """Message number -> size in octets (LIST), so downloads can be batched by bytes.
+
+        LIST is required by RFC 1939, but a server that refuses it only loses the byte limit.
+        """
+        try:
+            _resp, lines, _octets = self._client().list()
+        except poplib.error_proto:
+            return {}
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.PROTOCOL, exc) from exc
+        found = {}
+        for line in lines:
+            number, _sep, size = _text(line).partition(" ")
+            found[int(number)] = int(size.split()[0]) if size.split() and size.split()[0].isdigit() else 0
+        return found
+
     def retr(self, number: int) -> bytes:
         """The message exactly as the server sends it (CRLF line ends, dot-stuffing undone)."""
+        client = self._client()
         try:
-            _resp, lines, _octets = self._client().retr(number)
+            client.send_command(f"RETR {int(number)}")
+            return client.read_message()
         except poplib.error_proto as exc:
             raise MailError(
                 Step.PROTOCOL, f"RETR {number} failed.", permanent=False, server_text=_text(exc)
             ) from exc
         except (OSError, EOFError) as exc:
             raise _lost(Step.PROTOCOL, exc) from exc
-        return b"\r\n".join(lines) + b"\r\n"
 
     def retr_many(self, numbers: list[int]) -> list[bytes]:
         """RETR several messages; with PIPELINING (RFC 2449) the commands go out together.
@@ -329,15 +371,13 @@ class Pop3Session(_Session[_POP3]):
         if "PIPELINING" not in self.capabilities:
             return [self.retr(number) for number in numbers]
         client = self._client()
-        found = []
+        found: list[bytes] = []
         for start in range(0, len(numbers), 32):
             window = numbers[start : start + 32]
             try:
                 for number in window:
-                    client.send_command(f"RETR {number}")
-                for _ in window:
-                    _resp, lines, _octets = client.read_multiline()
-                    found.append(b"\r\n".join(lines) + b"\r\n")
+                    client.send_command(f"RETR {int(number)}")
+                found.extend(client.read_message() for _ in window)
             except poplib.error_proto as exc:
                 raise MailError(
                     Step.PROTOCOL, "RETR failed.", permanent=False, server_text=_text(exc)
@@ -347,15 +387,16 @@ class Pop3Session(_Session[_POP3]):
         return found
 
     def top_headers(self, number: int) -> bytes:
+        client = self._client()
         try:
-            _resp, lines, _octets = self._client().top(number, 0)
+            client.send_command(f"TOP {int(number)} 0")
+            return client.read_message()
         except poplib.error_proto as exc:
             raise MailError(
                 Step.PROTOCOL, f"TOP {number} failed.", permanent=False, server_text=_text(exc)
             ) from exc
         except (OSError, EOFError) as exc:
             raise _lost(Step.PROTOCOL, exc) from exc
-        return b"\r\n".join(lines) + b"\r\n"
 
     def uid_of(self, number: int) -> str:
         """UIDL for one message number, asked again right before a DELE."""
@@ -616,6 +657,21 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             raise MailError(Step.PROTOCOL, "UID FETCH failed.", permanent=False, server_text=_text(data))
         return _fetched_bodies(data)
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """UID -> RFC822.SIZE, so downloads can be batched by bytes."""
+        imap = self._client()._imap
+        found: dict[int, int] = {}
+        for start in range(0, len(uids), 5000):
+            message_set = uid_set(uids[start : start + 5000])
+            typ, data = self._command("UID FETCH", partial(imap.uid, "FETCH", message_set, "(RFC822.SIZE)"))
+            if typ != "OK":
+                raise MailError(Step.PROTOCOL, "UID FETCH failed.", permanent=False, server_text=_text(data))
+            for line in data:
+                text = line if isinstance(line, bytes) else b""
+                if (uid := _FETCH_UID.search(text)) and (size := _FETCH_SIZE.search(text)):
+                    found[int(uid[1])] = int(size[1])
+        return found
+
     def fetch_flags(self, uids: list[int], modseq: int | None = None) -> dict[int, tuple[str, ...]]:
         """Flags of these messages, or with CONDSTORE only of those changed since `modseq`.
 
@@ -650,6 +706,18 @@ class ImapSession(_Session[_CheckedIMAPClient]):
 
 _FETCH_UID = re.compile(rb"UID (\d+)")
 _FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
+_FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+def uid_set(uids: list[int]) -> str:
+    """A UID set with runs written as ranges ("1:500,502"): short command lines for long lists."""
+    runs: list[list[int]] = []
+    for uid in sorted({int(uid) for uid in uids}):
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(f"{first}:{last}" if last > first else str(first) for first, last in runs)
 
 
 def _fetched_bodies(data: list[Any]) -> dict[int, tuple[bytes, tuple[str, ...]]]:

@@ -15,6 +15,7 @@ import random
 import secrets
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -35,6 +36,7 @@ from fetcher.protocols import FolderStatus, ImapSession, Pop3Session
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
+BATCH_BYTES = 32 * 1024 * 1024  # a batch of large messages stops here (one message at least)
 MAX_BACKOFF = timedelta(hours=6)
 PAUSE_AFTER_AUTH_FAILURES = 3
 
@@ -173,16 +175,34 @@ def _fetch_pop3(
     pop: Pop3Session, mailbox: Mailbox, token: str, new: list[tuple[int, str]], deadline: float
 ) -> tuple[int, bool]:
     folder = ingest.inbox_of(mailbox)
+    sizes = pop.sizes() if new else {}
+    done = 0
     with ingest.overlapped_writes() as writer:
-        for start in range(0, len(new), BATCH_SIZE):
+        for chunk in batches(new, lambda item: sizes.get(item[0], 0), BATCH_SIZE):
             if time.monotonic() > deadline:
                 return writer.total(), False
-            chunk = new[start : start + BATCH_SIZE]
             raws = pop.retr_many([number for number, _uid in chunk])
             batch = [ingest.Fetched(uid, raw) for (_number, uid), raw in zip(chunk, raws, strict=True)]
+            del raws
             writer.submit(partial(ingest.store_pop3_batch, mailbox=mailbox, folder=folder, batch=batch))
-            _renew(mailbox.id, token, sync_done=start + len(batch))
+            done += len(batch)
+            _renew(mailbox.id, token, sync_done=done)
     return writer.total(), True
+
+
+def batches[T](items: list[T], size_of: Callable[[T], int], count: int) -> Iterator[list[T]]:
+    """Consecutive batches of at most `count` items and BATCH_BYTES bytes (but one item at least)."""
+    batch: list[T] = []
+    total = 0
+    for item in items:
+        size = size_of(item)
+        if batch and (len(batch) >= count or total + size > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(item)
+        total += size
+    if batch:
+        yield batch
 
 
 def _pop3_deletions(pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int, str]]) -> list[str]:
@@ -333,14 +353,17 @@ def _fetch_imap(
     token, deadline = run.token, run.deadline
     uidvalidity = int(folder.uidvalidity or 0)
     _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
+    sizes = imap.sizes(new) if new else {}
+    done = 0
     with ingest.overlapped_writes() as writer:
-        for start in range(0, len(new), IMAP_BATCH):
+        for uids in batches(new, lambda uid: sizes.get(uid, 0), IMAP_BATCH):
             if time.monotonic() > deadline:
                 return writer.total(), False
-            batch = imap.fetch_messages(new[start : start + IMAP_BATCH])
+            batch = imap.fetch_messages(uids)
             store = partial(ingest.store_imap_batch, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity)
             writer.submit(partial(store, batch=batch))
-            _renew(mailbox.id, token, sync_done=start + len(batch))
+            done += len(batch)
+            _renew(mailbox.id, token, sync_done=done)
     return writer.total(), True
 
 

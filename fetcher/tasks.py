@@ -40,6 +40,12 @@ def sync_mailbox(mailbox_id: str) -> None:
         sync_mailbox.delay(mailbox_id)
 
 
+@shared_task(ignore_result=True)
+def requeue_unparsed() -> None:
+    """Scheduled by beat: parse what a lost or killed parse task left behind."""
+    ingest.requeue_unparsed()
+
+
 @shared_task(ignore_result=True, autoretry_for=(SoftTimeLimitExceeded,), max_retries=0)
 def parse_messages(message_ids: list[int]) -> None:
     ingest.parse_messages(message_ids)

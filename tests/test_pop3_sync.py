@@ -61,6 +61,20 @@ def run_sync(mailbox: Mailbox) -> sync.SyncResult:
     return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
 
 
+def test_long_lines_and_leading_dots_come_back_byte_for_byte(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    """poplib refuses lines over 2,048 bytes; real HTML mail has them, and must not block the mailbox."""
+    raw = raw_message(1).replace(b"\r\n\r\n", b"\r\nX-Long: " + b"h" * 3000 + b"\r\n\r\n", 1)
+    raw += b"<p>" + "ışık ".encode() * 20_000 + b"</p>\r\n.\r\n..two dots\r\n. one dot and a space\r\nend\r\n"
+    dovecot.deliver(account[0], raw, "long")
+    mailbox = make_mailbox()
+
+    assert run_sync(mailbox).fetched == 1
+
+    assert bytes(Message.objects.get(mailbox=mailbox).raw) == raw
+
+
 def test_new_mail_is_stored_byte_for_byte_and_kept_on_the_server_by_default(
     dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
 ) -> None:

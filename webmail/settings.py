@@ -261,6 +261,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(WEBMAIL_DISPATCH_SECONDS),
         "options": {"expires": float(WEBMAIL_DISPATCH_SECONDS)},
     },
+    "requeue-unparsed": {
+        "task": "fetcher.tasks.requeue_unparsed",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
 }
 
 LOGGING = {

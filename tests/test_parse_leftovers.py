@@ -1,0 +1,61 @@
+"""Stage two leaves no message behind: lost parse tasks are queued again, a hopeless one is marked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from fetcher import ingest
+from fetcher.models import Message
+from tests.factories import account_mailbox
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    calls: list[list[int]] = []
+
+    def capture(ids: Sequence[int]) -> None:
+        if ids:
+            calls.append(list(ids))
+
+    monkeypatch.setattr(ingest, "queue_parsing", capture)
+    return calls
+
+
+def stored(count: int) -> list[int]:
+    mailbox = account_mailbox(("leftovers", "unused"), 995)
+    raws = [f"Subject: m{n}\r\n\r\nbody {n}\r\n".encode() for n in range(count)]
+    batch = [ingest.Fetched(str(n), raw) for n, raw in enumerate(raws)]
+    return ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
+
+
+def test_a_parse_task_counts_its_attempt(queued: list[list[int]]) -> None:
+    ids = stored(2)
+
+    ingest.parse_messages(ids)
+
+    assert list(Message.objects.filter(id__in=ids).values_list("parse_attempts", "parse_state")) == [
+        (1, "parsed"),
+        (1, "parsed"),
+    ]
+
+
+def test_lost_tasks_are_queued_again_and_a_hopeless_message_is_marked_failed(queued: list[list[int]]) -> None:
+    lost_a, lost_b, tried_once, tried_often, recent = stored(5)
+    Message.objects.exclude(id=recent).update(fetched_at=timezone.now() - timedelta(hours=1))
+    Message.objects.filter(id=tried_once).update(parse_attempts=1)
+    Message.objects.filter(id=tried_often).update(parse_attempts=ingest.MAX_PARSE_ATTEMPTS)
+    queued.clear()
+
+    assert ingest.requeue_unparsed() == 3
+
+    assert queued == [[lost_a, lost_b], [tried_once]]  # a retry goes alone: it may be the bad one
+    hopeless = Message.objects.get(id=tried_often)
+    assert hopeless.parse_state == "failed"
+    assert "raw message is kept" in hopeless.parse_problems[0]
+    assert Message.objects.get(id=recent).parse_state == "pending"  # its task may still be on the way
