@@ -26,7 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from accounts.models import Mailbox
+from accounts.models import Mailbox, Protocol
 from fetcher import mime, search
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
@@ -130,6 +130,16 @@ def inbox_of(mailbox: Mailbox) -> Folder:
         mailbox=mailbox, name="INBOX", defaults={"role": FolderRole.INBOX}
     )
     return folder
+
+
+def trash_of(mailbox: Mailbox) -> Folder | None:
+    """The mailbox's Trash: the server's (special-use or named Trash) for IMAP, a local one for POP3."""
+    if mailbox.protocol == Protocol.POP3:
+        folder, _created = Folder.objects.get_or_create(
+            mailbox=mailbox, name="Trash", defaults={"role": FolderRole.TRASH}
+        )
+        return folder
+    return Folder.objects.filter(mailbox=mailbox, role=FolderRole.TRASH).order_by("id").first()
 
 
 # Stage one writes with COPY: the ORM's multi-row INSERT spends more time building and escaping

@@ -63,6 +63,9 @@ class ParseState(models.TextChoices):
     FAILED = "failed", _("Could not be read")
 
 
+PENDING_PUSH = ~models.Q(pending_flags={}) | models.Q(pending_move=True)
+
+
 class Message(models.Model):
     """One downloaded message. `raw` is the truth; every other field is derived from it (`reindex`)."""
 
@@ -101,6 +104,8 @@ class Message(models.Model):
     # Flags changed here and not yet on the IMAP server, with their new values ({"flagged": true}):
     # the next sync pushes them, and until then the server's older state does not overwrite them.
     pending_flags = models.JSONField(default=dict, blank=True)
+    # Moved here to another folder and not yet on the IMAP server (its ImapMessage row says where it is).
+    pending_move = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes: ClassVar = [
@@ -111,6 +116,8 @@ class Message(models.Model):
                 condition=models.Q(parse_state="pending"),
             ),
             GinIndex(fields=["search_vector"], name="message_search"),
+            # The few messages with changes to push: an unchanged sync finds none without a scan.
+            models.Index(fields=["mailbox"], name="message_pending_push", condition=PENDING_PUSH),
         ]
 
     def __str__(self) -> str:
@@ -175,6 +182,26 @@ class ImapMessage(models.Model):
     class Meta:
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["folder", "uidvalidity", "uid"], name="unique_imap_uid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}:{self.uidvalidity}:{self.uid}"
+
+
+class ImapDeletion(models.Model):
+    """A message deleted for good in Postane, still to be deleted on its IMAP server by the next sync.
+
+    The stored message is gone at once; this row keeps where its server copy lives.
+    """
+
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="imap_deletions")
+    uidvalidity = models.BigIntegerField()
+    uid = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["folder", "uidvalidity", "uid"], name="unique_imap_deletion"),
         ]
 
     def __str__(self) -> str:

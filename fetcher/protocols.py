@@ -22,7 +22,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
-from imapclient import IMAPClient, imap_utf7
+from imapclient import DELETED, IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.response_parser import parse_response
 
@@ -637,6 +637,34 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             chunk = uids[start : start + 1000]
             self._command("UID STORE", partial(change, chunk, [flag], silent=True))
 
+    def move(self, uids: list[int], target: str) -> dict[int, tuple[int, int]]:
+        """Move messages of the selected folder to `target` (UID MOVE, RFC 6851; else COPY and expunge).
+
+        Returns old UID -> (UIDVALIDITY, new UID) of the target when the server reports it
+        (COPYUID, RFC 4315), so a moved message is not taken for new mail there.
+        """
+        client = self._client()
+        client._imap.untagged_responses.pop("COPYUID", None)
+        if client.has_capability("MOVE"):
+            answer = self._command("UID MOVE", partial(client.move, uids, target))
+        else:
+            answer = self._command("UID COPY", partial(client.copy, uids, target))
+            self._expunge(uids)
+        untagged = client._imap.untagged_responses.pop("COPYUID", None)
+        return _copyuid("COPYUID " + _text(untagged[-1]) if untagged else _text(answer))
+
+    def delete(self, uids: list[int]) -> None:
+        """Delete messages of the selected folder on the server (\\Deleted, then expunge them)."""
+        self._expunge(uids)
+
+    def _expunge(self, uids: list[int]) -> None:
+        client = self._client()
+        self._command("UID STORE", partial(client.add_flags, uids, [DELETED], silent=True))
+        if client.has_capability("UIDPLUS"):  # only these messages, not others marked \Deleted elsewhere
+            self._command("UID EXPUNGE", partial(client.uid_expunge, uids))
+        else:
+            self._command("EXPUNGE", client.expunge)
+
     def uids(self, above: int = 0) -> list[int]:
         criteria = ["UID", f"{above + 1}:*"] if above else ["ALL"]
         found = self._command("UID SEARCH", lambda: self._client().search(criteria))
@@ -707,6 +735,29 @@ class ImapSession(_Session[_CheckedIMAPClient]):
 _FETCH_UID = re.compile(rb"UID (\d+)")
 _FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+_COPYUID = re.compile(r"COPYUID (\d+) ([\d:,]+) ([\d:,]+)")
+
+
+def _uids_of(text: str) -> list[int]:
+    found: list[int] = []
+    for piece in text.split(","):
+        first, _sep, last = piece.partition(":")
+        low, high = sorted((int(first), int(last or first)))
+        found.extend(range(low, high + 1))
+    return found
+
+
+def _copyuid(text: str) -> dict[int, tuple[int, int]]:
+    """Old UID -> (UIDVALIDITY, new UID) from a COPYUID response code; {} when there is none."""
+    match = _COPYUID.search(text)
+    if match is None:
+        return {}
+    sources, targets = _uids_of(match[2]), _uids_of(match[3])
+    if len(sources) != len(targets):
+        return {}
+    return {old: (int(match[1]), new) for old, new in zip(sources, targets, strict=True)}
 
 
 def uid_set(uids: list[int]) -> str:

@@ -16,9 +16,9 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import Passwords, connection_settings
-from fetcher import config
+from fetcher import config, ingest
 from fetcher.mailnet import Step
-from fetcher.models import Message, WorkerHeartbeat
+from fetcher.models import Folder, ImapDeletion, ImapMessage, Message, WorkerHeartbeat
 from fetcher.probe import ProbeReport, probe
 from fetcher.protocols import Secret
 
@@ -167,5 +167,47 @@ def message_set_flags(*, message: Message, **flags: bool) -> Message:
     for name, value in fields.items():
         setattr(message, name, value)
     if imap:
-        transaction.on_commit(lambda: enqueue("fetcher.tasks.sync_mailbox", str(message.mailbox_id)))
+        _push_soon(message)
     return message
+
+
+def _push_soon(message: Message) -> None:
+    """IMAP: the next sync, queued once this transaction commits, takes the change to the server."""
+    if message.mailbox.protocol == Protocol.IMAP:
+        transaction.on_commit(lambda: enqueue("fetcher.tasks.sync_mailbox", str(message.mailbox_id)))
+
+
+def message_move(*, message: Message, folder: Folder) -> Message:
+    """Move a message to another folder of its mailbox; for IMAP the sync moves it on the server too."""
+    if folder.mailbox_id != message.mailbox_id:
+        raise ValueError("a message moves only between the folders of its own mailbox")
+    if folder.pk != message.folder_id:
+        moved = message.mailbox.protocol == Protocol.IMAP and hasattr(message, "imap")
+        Message.objects.filter(pk=message.pk).update(folder=folder, pending_move=moved)
+        message.folder, message.pending_move = folder, moved
+        _push_soon(message)
+    return message
+
+
+def message_delete(*, message: Message) -> None:
+    """Delete as mail clients do: into the mailbox's Trash, and from Trash (or without one) for good."""
+    trash = ingest.trash_of(message.mailbox)
+    if trash is not None and message.folder_id != trash.pk:
+        message_move(message=message, folder=trash)
+    else:
+        message_delete_for_good(message=message)
+
+
+def message_delete_for_good(*, message: Message) -> None:
+    """Remove the stored message now; an IMAP server copy is deleted by the next sync.
+
+    A POP3 message stays in the ledger, so it is never downloaded again.
+    """
+    with transaction.atomic():
+        location = ImapMessage.objects.filter(message=message).first()
+        if location is not None and location.uidvalidity:
+            ImapDeletion.objects.get_or_create(
+                folder_id=location.folder_id, uidvalidity=location.uidvalidity, uid=location.uid
+            )
+        _push_soon(message)
+        message.delete()

@@ -29,7 +29,7 @@ from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, MailboxState, Protocol, Retention
 from fetcher import config, ingest
 from fetcher.mailnet import MailError, Step
-from fetcher.models import Folder, FolderRole, ImapMessage, Message, Pop3Ledger
+from fetcher.models import PENDING_PUSH, Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
 from fetcher.protocols import Folder as ImapFolder
 from fetcher.protocols import FolderStatus, ImapSession, Pop3Session
 
@@ -270,11 +270,14 @@ class _ImapRun:
 
 def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
     fetched = 0
-    dirty = (
-        Message.objects.filter(mailbox=mailbox).exclude(pending_flags={}).values_list("folder_id", flat=True)
+    pending = set(
+        Message.objects.filter(PENDING_PUSH, mailbox=mailbox).values_list("folder_id", "pending_move")
     )
-    run = _ImapRun(token, deadline, frozenset(dirty.distinct()))
+    run = _ImapRun(token, deadline, frozenset(folder for folder, _moved in pending))
     with ImapSession(config.incoming_config(mailbox)) as imap:
+        _push_deletions(imap, mailbox)
+        if any(moved for _folder, moved in pending):
+            _push_moves(imap, mailbox)
         chosen, statuses = _imap_folders(imap, mailbox)
         known = {folder.name: folder for folder in Folder.objects.filter(mailbox=mailbox)}
         for name, role in chosen:
@@ -309,11 +312,47 @@ def _sync_imap_folder(
         known = ingest.remove_expunged(folder=folder, server_uids=server_uids)
         modseq = folder.highest_modseq if imap.condstore else None
         ingest.apply_imap_flags(folder=folder, flags=imap.fetch_flags(sorted(known), modseq))
-        new = sorted(server_uids - known)
+        new = _drop_known_content(imap, folder, sorted(server_uids - known))
     fetched, finished = _fetch_imap(imap, mailbox, folder, run, new)
     if finished:
         Folder.objects.filter(pk=folder.pk).update(highest_modseq=status.highestmodseq)
     return fetched, finished
+
+
+def _push_deletions(imap: ImapSession, mailbox: Mailbox) -> None:
+    """Delete on the server what was deleted for good here (a stale UIDVALIDITY names nothing: dropped)."""
+    pending = list(ImapDeletion.objects.filter(folder__mailbox=mailbox).select_related("folder"))
+    for folder in {row.folder for row in pending}:
+        rows = [row for row in pending if row.folder == folder]
+        uids = [row.uid for row in rows if row.uidvalidity == folder.uidvalidity]
+        if uids:
+            imap.select_writable(folder.name)
+            imap.delete(uids)
+        ImapDeletion.objects.filter(pk__in=[row.pk for row in rows]).delete()
+
+
+def _push_moves(imap: ImapSession, mailbox: Mailbox) -> None:
+    """Move on the server what was moved here: a message whose folder differs from its server location."""
+    moved = ImapMessage.objects.filter(folder__mailbox=mailbox, message__pending_move=True).select_related(
+        "folder", "message__folder"
+    )
+    groups: dict[tuple[Folder, Folder], list[ImapMessage]] = {}
+    for row in moved:
+        if row.uidvalidity == row.folder.uidvalidity:  # else the folder's remap finds it first
+            groups.setdefault((row.folder, row.message.folder), []).append(row)
+    for (source, target), rows in groups.items():
+        imap.select_writable(source.name)
+        _record_moves(rows, target, imap.move([row.uid for row in rows], target.name))
+
+
+def _record_moves(rows: list[ImapMessage], target: Folder, new_uids: dict[int, tuple[int, int]]) -> None:
+    """Point each row at its new place. Without COPYUID the row waits in the target as an orphan
+    (UIDVALIDITY 0) and is matched by content when the target is next read, not downloaded again."""
+    for row in rows:
+        uidvalidity, uid = new_uids.get(row.uid, (0, -row.pk))
+        ImapMessage.objects.filter(pk=row.pk).update(folder=target, uidvalidity=uidvalidity, uid=uid)
+        # Moved again meanwhile? Then its folder differs from this target and the marker stays.
+        Message.objects.filter(pk=row.message.pk, folder=target).update(pending_move=False)
 
 
 _PUSHED_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}

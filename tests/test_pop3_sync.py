@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Mailbox, MailboxState, User
 from fetcher import ingest, sync
 from fetcher.models import Message, Pop3Ledger
-from fetcher.services import mailbox_sync_now, message_set_flags, syncs_dispatch
+from fetcher.services import mailbox_sync_now, message_delete, message_set_flags, syncs_dispatch
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.servers.net import free_port
@@ -278,3 +278,20 @@ def test_flags_changed_on_a_pop3_message_stay_local(
     message.refresh_from_db()
     assert (message.seen, message.flagged, message.pending_flags) == (True, True, {})
     assert queued == []
+
+
+def test_a_message_deleted_here_goes_to_the_local_trash_then_for_good_and_is_not_fetched_again(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    deliver(dovecot, account, 2)
+    mailbox = make_mailbox()
+    run_sync(mailbox)
+    first, second = Message.objects.filter(mailbox=mailbox).order_by("id")
+
+    message_delete(message=first)
+    assert Message.objects.get(pk=first.pk).folder.role == "trash"
+    message_delete(message=Message.objects.get(pk=first.pk))
+
+    assert run_sync(mailbox).fetched == 0
+    assert list(Message.objects.filter(mailbox=mailbox)) == [second]
+    assert dovecot.messages_on_server(account[0]) == 2  # POP3: the server copy is kept unless asked

@@ -142,6 +142,10 @@ namespace inbox {{
     special_use = \\Junk
     auto = subscribe
   }}
+  mailbox Archive {{
+    special_use = \\Archive
+    auto = subscribe
+  }}
 }}
 pop3_uidl_format = %08Xu%08Xv
 service imap-login {{
