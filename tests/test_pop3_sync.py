@@ -245,8 +245,9 @@ def test_a_claimed_mailbox_makes_a_second_sync_return_at_once(
     dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
 ) -> None:
     mailbox = make_mailbox()
-    token = sync.mailbox_claim(mailbox.id)
-    assert token is not None
+    claim = sync.mailbox_claim(mailbox.id)
+    assert claim is not None
+    assert claim[1] == mailbox
 
     assert run_sync(mailbox).status == "busy"
     Mailbox.objects.filter(id=mailbox.id).update(sync_lease_until=timezone.now() - timedelta(seconds=1))
