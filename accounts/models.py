@@ -136,6 +136,9 @@ class Mailbox(models.Model):
     )
     sync_done = models.PositiveIntegerField(default=0, editable=False)
     sync_total = models.PositiveIntegerField(default=0, editable=False)
+    # IMAP: when the server's folder list was last read; between two listings a poll asks only
+    # the known folders' status. None (new settings) lists at the next poll.
+    folders_listed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -94,6 +94,7 @@ def mailbox_save(
     target.state = MailboxState.IDLE if target.enabled else MailboxState.DISABLED
     # New settings deserve a fresh start: no pause from old failures, and due at once.
     target.paused, target.consecutive_failures, target.next_sync_at = False, 0, None
+    target.folders_listed_at = None  # the chosen folders may have changed
     target.full_clean(exclude=["owner", "incoming_password_encrypted", "smtp_password_encrypted"])
     target.save()
     if test is not None:

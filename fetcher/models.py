@@ -46,6 +46,8 @@ class Folder(models.Model):
     uidvalidity = models.BigIntegerField(null=True, blank=True)
     highest_uid = models.BigIntegerField(default=0)
     highest_modseq = models.BigIntegerField(null=True, blank=True)
+    # IMAP: chosen for syncing at the last folder listing (a folder no longer chosen keeps its mail here).
+    synced = models.BooleanField(default=True, db_default=True)
 
     class Meta:
         constraints: ClassVar = [

@@ -471,6 +471,20 @@ class Folder:
     delimiter: str
 
 
+def _authenticate_plain_ir(client: _CheckedIMAPClient, login: str, password: str) -> None:
+    """AUTHENTICATE PLAIN with the initial response on the command line (SASL-IR, RFC 4959).
+
+    One round trip instead of two: every poll starts with a login. imaplib knows only the
+    two-step form, so the command is sent as is and the session marked authenticated.
+    """
+    token = base64.b64encode(f"\0{login}\0{password}".encode()).decode("ascii")
+    imap = client._imap
+    typ, data = imap._simple_command("AUTHENTICATE", "PLAIN", token)
+    if typ != "OK":
+        raise LoginError(_text(data[-1] if data else b""))
+    imap.state = "AUTH"
+
+
 class ImapSession(_Session[_CheckedIMAPClient]):
     def _farewell(self, client: _CheckedIMAPClient, *, ended_well: bool) -> None:
         _quietly(client.logout)
@@ -528,11 +542,13 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             message = "This server takes only plain-ASCII logins and passwords (no AUTH=PLAIN)."
             raise MailError(Step.AUTH, message, permanent=True)
         try:
-            if client.has_capability("AUTH=PLAIN"):
+            if client.has_capability("AUTH=PLAIN") and client.has_capability("SASL-IR"):
+                _authenticate_plain_ir(client, login, password)
+            elif client.has_capability("AUTH=PLAIN"):
                 client.plain_login(login, password)
             else:
                 client.login(login, password)
-        except LoginError as exc:
+        except (LoginError, imaplib.IMAP4.error) as exc:
             raise MailError(
                 Step.AUTH, "The server refused the login.", permanent=True, server_text=_text(exc)
             ) from exc
@@ -602,6 +618,28 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             folder.name for folder in folders if "\\subscribed" in {f.lower() for f in folder.flags}
         }
         return folders, subscribed, _statuses(statuses)
+
+    def statuses(self, names: list[str]) -> dict[str, FolderStatus] | None:
+        """STATUS of these folders, every command written before any answer is read: one round trip.
+
+        None when the server refuses one (a folder deleted or renamed there): list them again.
+        Folder names go through imapclient's encoding and quoting.
+        """
+        client = self._client()
+        imap = client._imap
+        items = "(UIDVALIDITY UIDNEXT MESSAGES" + (" HIGHESTMODSEQ)" if self.condstore else ")")
+
+        def run() -> tuple[list[str], list[Any]]:
+            imap.untagged_responses.pop("STATUS", None)
+            tags = [imap._command("STATUS", client._normalise_folder(name), items) for name in names]
+            answers = [imap._command_complete("STATUS", tag)[0] for tag in tags]
+            return answers, imap.untagged_responses.pop("STATUS", [])
+
+        answers, lines = self._command("STATUS", run)
+        found = _statuses(lines)
+        if any(answer != "OK" for answer in answers) or not set(names) <= set(found):
+            return None
+        return found
 
     def subscribed(self) -> set[str]:
         listing = self._command("LSUB", lambda: self._client().list_sub_folders())

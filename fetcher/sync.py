@@ -247,7 +247,33 @@ def _role(folder: ImapFolder) -> str:
     return next((role for flag, role in _SPECIAL_USE.items() if flag in flags), FolderRole.OTHER)
 
 
+FOLDER_LIST_EVERY = timedelta(minutes=30)
+
+
 def _imap_folders(
+    imap: ImapSession, mailbox: Mailbox, known: dict[str, Folder]
+) -> tuple[list[tuple[str, str]], dict[str, FolderStatus]]:
+    """The folders to sync with their statuses, in one round trip either way.
+
+    Between two listings (FOLDER_LIST_EVERY, or new settings) the known folders' STATUS is
+    asked, pipelined: servers answer that faster than a LIST-STATUS of every folder. A
+    refused STATUS (a folder gone on the server) falls back to a listing at once.
+    """
+    listed_at = mailbox.folders_listed_at
+    synced = {name: folder for name, folder in known.items() if folder.synced}
+    if synced and listed_at is not None and timezone.now() - listed_at < FOLDER_LIST_EVERY:
+        statuses = imap.statuses(sorted(synced))
+        if statuses is not None:
+            return [(name, folder.role) for name, folder in sorted(synced.items())], statuses
+    chosen, statuses = _listed_folders(imap, mailbox)
+    names = [name for name, _role in chosen]
+    Folder.objects.filter(mailbox=mailbox).exclude(name__in=names).update(synced=False)
+    Folder.objects.filter(mailbox=mailbox, name__in=names, synced=False).update(synced=True)
+    Mailbox.objects.filter(pk=mailbox.pk).update(folders_listed_at=timezone.now())
+    return chosen, statuses
+
+
+def _listed_folders(
     imap: ImapSession, mailbox: Mailbox
 ) -> tuple[list[tuple[str, str]], dict[str, FolderStatus]]:
     """The chosen folders, or every subscribed one; INBOX and the special folders always.
@@ -281,8 +307,8 @@ def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
             _push_deletions(imap, mailbox)
         if any(kind == "moved" for _folder, kind in pending):
             _push_moves(imap, mailbox)
-        chosen, statuses = _imap_folders(imap, mailbox)
         known = {folder.name: folder for folder in Folder.objects.filter(mailbox=mailbox)}
+        chosen, statuses = _imap_folders(imap, mailbox, known)
         for name, role in chosen:
             folder = known.get(name) or Folder.objects.create(mailbox=mailbox, name=name, role=role)
             if folder.role != role:

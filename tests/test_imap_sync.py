@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from accounts.models import Mailbox
+from accounts.services import Passwords, mailbox_save
 from fetcher import sync
 from fetcher.models import Folder, FolderRole, ImapMessage, Message
 from fetcher.services import message_set_flags
@@ -148,6 +150,54 @@ def test_only_the_chosen_folders_are_synced_when_the_user_chose(mailbox: Mailbox
     assert "Projeler" in names
     assert "Arşiv 2025" not in names  # not chosen (and not a special folder)
     assert {"INBOX", "Sent", "Drafts", "Trash", "Junk"} <= names
+
+
+def test_between_listings_a_poll_asks_the_known_folders_and_a_listing_finds_new_ones(
+    mailbox: Mailbox, server: IMAPClient
+) -> None:
+    run_sync(mailbox)
+    server.create_folder("Yeni İşler")
+    server.subscribe_folder("Yeni İşler")
+    server.append("Yeni İşler", raw_message(1))
+    server.append("INBOX", raw_message(2))
+
+    assert run_sync(mailbox).fetched == 1  # INBOX by its STATUS; the folder list is not read yet
+    Mailbox.objects.filter(pk=mailbox.pk).update(folders_listed_at=timezone.now() - sync.FOLDER_LIST_EVERY)
+
+    assert run_sync(mailbox).fetched == 1
+    assert stored(mailbox, "Yeni İşler")
+
+
+def test_a_folder_gone_from_the_server_makes_the_poll_list_folders_again(
+    mailbox: Mailbox, server: IMAPClient
+) -> None:
+    server.create_folder("Geçici")
+    server.subscribe_folder("Geçici")
+    run_sync(mailbox)
+    server.delete_folder("Geçici")
+    server.append("INBOX", raw_message(1))
+
+    result = run_sync(mailbox)
+
+    assert result == sync.SyncResult("done", 1, 0)
+    assert not Folder.objects.get(mailbox=mailbox, name="Geçici").synced
+
+
+def test_a_folder_no_longer_chosen_is_no_longer_synced(mailbox: Mailbox, server: IMAPClient) -> None:
+    server.create_folder("Projeler")
+    mailbox.imap_folders = ["Projeler"]
+    mailbox.save()
+    run_sync(mailbox)
+    mailbox = mailbox_save(
+        owner=mailbox.owner, mailbox=mailbox, values={"imap_folders": []}, passwords=Passwords()
+    )
+    run_sync(mailbox)  # lists the folders again: the settings changed
+    server.append("Projeler", raw_message(1))
+
+    run_sync(mailbox)  # asks the synced folders only
+
+    assert not stored(mailbox, "Projeler")
+    assert not Folder.objects.get(mailbox=mailbox, name="Projeler").synced
 
 
 def test_folder_names_in_modified_utf7_are_decoded(mailbox: Mailbox, server: IMAPClient) -> None:
