@@ -402,7 +402,7 @@ def run(args: argparse.Namespace, dovecot: Any, root: Path) -> None:
         print(
             f"  unchanged {protocol.upper()} poll (median of {POLLS})"
             f" {poll * 1000:.1f} ms vs bare {bare * 1000:.1f} ms"
-            f" ({poll / bare:.1f}x; target <= 2x), {queries} SQL queries"
+            f" ({poll / bare:.2f}x; target <= 2x), {queries} SQL queries"
         )
     raw_size, peak = big_message_peak(dovecot, pop3)
     ratio = peak / raw_size
