@@ -17,6 +17,8 @@ from accounts import crypto
 class User(AbstractUser):
     """Postane's own user model, swapped in from the first migration so it can grow."""
 
+    conversations = models.BooleanField(_("group mail into conversations"), default=True, db_default=True)
+
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from accounts.models import Mailbox, Protocol
-from fetcher import mime, search
+from fetcher import mime, search, threads
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
 logger = logging.getLogger(__name__)
@@ -132,14 +132,20 @@ def inbox_of(mailbox: Mailbox) -> Folder:
     return folder
 
 
-def trash_of(mailbox: Mailbox) -> Folder | None:
-    """The mailbox's Trash: the server's (special-use or named Trash) for IMAP, a local one for POP3."""
+def special_folder(mailbox: Mailbox, role: str) -> Folder | None:
+    """The mailbox's Trash, Archive...: the server's (special-use) for IMAP, a local one for POP3."""
     if mailbox.protocol == Protocol.POP3:
         folder, _created = Folder.objects.get_or_create(
-            mailbox=mailbox, name="Trash", defaults={"role": FolderRole.TRASH}
+            mailbox=mailbox,
+            role=role,
+            defaults={"name": str(role).capitalize()},  # shown by its role
         )
         return folder
-    return Folder.objects.filter(mailbox=mailbox, role=FolderRole.TRASH).order_by("id").first()
+    return Folder.objects.filter(mailbox=mailbox, role=role, synced=True).order_by("id").first()
+
+
+def trash_of(mailbox: Mailbox) -> Folder | None:
+    return special_folder(mailbox, FolderRole.TRASH)
 
 
 # Stage one writes with COPY: the ORM's multi-row INSERT spends more time building and escaping
@@ -295,6 +301,10 @@ def _apply(message: Message, parsed: mime.Parsed) -> None:
     message.message_id = parsed.message_id or message.message_id
     message.in_reply_to = parsed.in_reply_to
     message.references = parsed.references
+    message.base_subject = threads.base_subject(parsed.subject)
+    message.thread_key = threads.own_key(
+        message.message_id, parsed.in_reply_to, parsed.references, f"<postane.{message.pk}>"
+    )
     message.text_body = parsed.text
     message.html_body = parsed.html
     message.snippet = parsed.snippet
@@ -316,6 +326,8 @@ _DERIVED_FIELDS = [
     "message_id",
     "in_reply_to",
     "references",
+    "thread_key",
+    "base_subject",
     "text_body",
     "html_body",
     "snippet",
@@ -349,7 +361,9 @@ class _ParsedChunk:
 
 
 def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
-    messages = list(Message.objects.filter(id__in=ids).only("id", "size", "message_id", "sort_date"))
+    messages = list(
+        Message.objects.filter(id__in=ids).only("id", "size", "message_id", "sort_date", "mailbox__owner_id")
+    )
     small = [message.pk for message in messages if message.size <= LARGE_MESSAGE]
     raws = dict(Message.objects.filter(id__in=small).values_list("id", "raw"))
     chunk = _ParsedChunk(messages, [], [])
@@ -361,7 +375,36 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
         _apply(message, parsed)
         chunk.documents.append(_search_document(parsed))
         chunk.attachments.extend(_attachment_rows(message, parsed))
+    _join_conversations(messages)
     return chunk
+
+
+def _join_conversations(messages: list[Message]) -> None:
+    """Replies without References take their stored parent's conversation, or one with their subject."""
+    orphans = [
+        m for m in messages if not m.references and (m.in_reply_to or threads.is_reply_subject(m.subject))
+    ]
+    for owner_id in {message.mailbox.owner_id for message in orphans}:
+        mine = [message for message in orphans if message.mailbox.owner_id == owner_id]
+        stored = Message.objects.filter(mailbox__owner_id=owner_id).exclude(thread_key="")
+        parents = dict(
+            stored.filter(message_id__in=[m.in_reply_to for m in mine if m.in_reply_to]).values_list(
+                "message_id", "thread_key"
+            )
+        )
+        subjects = [m.base_subject for m in mine if not m.in_reply_to and m.base_subject]
+        by_subject = dict(
+            stored.filter(base_subject__in=subjects)
+            .order_by("sort_date")
+            .values_list("base_subject", "thread_key")
+        )
+        for message in mine:
+            found = (
+                parents.get(message.in_reply_to)
+                if message.in_reply_to
+                else by_subject.get(message.base_subject)
+            )
+            message.thread_key = found or message.thread_key
 
 
 def _search_document(parsed: mime.Parsed) -> str:

@@ -238,9 +238,10 @@ class _Leaf:
     disposition: str  # "" when the part has none
     named: bool  # the raw headers mention a name or filename
     size: int | None = None  # decoded size when known without decoding `part` (large messages)
+    body: tuple[int, int] | None = None  # where the encoded body lies in the raw bytes (large messages)
 
 
-def _leaf(index: int, part: Message, size: int | None = None) -> _Leaf:
+def _leaf(index: int, part: Message, size: int | None = None, body: tuple[int, int] | None = None) -> _Leaf:
     try:
         header: Any = part.get("content-type")
         content_type = header.content_type if header is not None else part.get_default_type()
@@ -255,7 +256,7 @@ def _leaf(index: int, part: Message, size: int | None = None) -> _Leaf:
     raw = " ".join(
         str(value) for key, value in part.raw_items() if key.lower().startswith("content-")
     ).lower()
-    return _Leaf(index, part, content_type, charset, disposition.lower(), "name" in raw, size)
+    return _Leaf(index, part, content_type, charset, disposition.lower(), "name" in raw, size, body)
 
 
 def _text_of(leaf: _Leaf, problems: list[str]) -> str:
@@ -508,8 +509,8 @@ def _large_leaf(raw: bytes, span: tuple[int, int, int], index: int, problems: li
                 f"{leaf.content_type} body: large message, read up to {TEXT_LIMIT // 1024} KB here"
             )
         part = BytesParser(policy=_POLICY).parsebytes(raw[start:body] + raw[body:stop])
-        return _leaf(index, part, _decoded_size(raw, body, end, _encoding(headers)))
-    return _leaf(index, headers, _decoded_size(raw, body, end, _encoding(headers)))
+        return _leaf(index, part, _decoded_size(raw, body, end, _encoding(headers)), (body, end))
+    return _leaf(index, headers, _decoded_size(raw, body, end, _encoding(headers)), (body, end))
 
 
 def _encoding(headers: Message) -> str:
@@ -534,6 +535,35 @@ def _large_message(raw: bytes, problems: list[str]) -> tuple[EmailMessage, list[
             leaves.append(_large_leaf(raw, (start, body, end), index, problems))
         index += 1
     return msg, leaves
+
+
+# --- one part's bytes, for downloads ------------------------------------------------------------------
+
+
+def part_content(raw: bytes, index: int) -> bytes | None:
+    """The decoded bytes of the part numbered `index` (as in `Part.index`); None when there is none."""
+    if len(raw) > LARGE_MESSAGE:
+        leaves = _large_message(raw, [])[1]
+    else:
+        leaves = _walk(cast(EmailMessage, BytesParser(policy=_POLICY).parsebytes(raw)))
+    leaf = next((leaf for leaf in leaves if leaf.index == index), None)
+    if leaf is None:
+        return None
+    if leaf.body is not None:
+        return _decode_span(raw, *leaf.body, _encoding(leaf.part))
+    if leaf.content_type == "message/rfc822":
+        payload = leaf.part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        return inner.as_bytes() if isinstance(inner, Message) else _payload_bytes(leaf.part)
+    return _payload_bytes(leaf.part)
+
+
+def _decode_span(raw: bytes, body: int, end: int, encoding: str) -> bytes:
+    if encoding == "base64":
+        return binascii.a2b_base64(raw[body:end])
+    if encoding == "quoted-printable":
+        return binascii.a2b_qp(raw[body:end])
+    return raw[body:end]
 
 
 # --- HTML to text, for snippets and search ------------------------------------------------------------

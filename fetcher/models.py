@@ -10,7 +10,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Mailbox
+from accounts.models import Mailbox, User
 
 
 class WorkerHeartbeat(models.Model):
@@ -40,6 +40,7 @@ class FolderRole(models.TextChoices):
 class Folder(models.Model):
     """A folder of a mailbox: INBOX for POP3, every synced folder for IMAP."""
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
     name = models.CharField(max_length=1000)
     role = models.CharField(max_length=8, choices=FolderRole.choices, blank=True, default=FolderRole.OTHER)
@@ -94,6 +95,9 @@ class Message(models.Model):
     sort_date = models.DateTimeField(db_index=True)
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.JSONField(default=list, blank=True)
+    # The conversation: its first message's Message-ID as the messages know it (fetcher.threads).
+    thread_key = models.CharField(max_length=998, blank=True, db_default="")
+    base_subject = models.CharField(max_length=255, blank=True, db_default="")  # no Re:, Fwd:, YNT:, İLT: ...
     text_body = models.TextField(blank=True)
     html_body = models.TextField(blank=True)
     snippet = models.CharField(max_length=300, blank=True)
@@ -108,6 +112,7 @@ class Message(models.Model):
     pending_flags = models.JSONField(default=dict, blank=True)
     # Moved here to another folder and not yet on the IMAP server (its ImapMessage row says where it is).
     pending_move = models.BooleanField(default=False, db_default=False)
+    show_images = models.BooleanField(default=False, db_default=False)  # the reader allowed remote images
 
     class Meta:
         indexes: ClassVar = [
@@ -120,6 +125,15 @@ class Message(models.Model):
             GinIndex(fields=["search_vector"], name="message_search"),
             # The few messages with changes to push: an unchanged sync finds none without a scan.
             models.Index(fields=["mailbox"], name="message_pending_push", condition=PENDING_PUSH),
+            models.Index(fields=["thread_key"], name="message_thread"),
+            models.Index(fields=["base_subject"], name="message_base_subject"),
+            models.Index(fields=["folder", "-sort_date", "-id"], name="message_folder_newest"),
+            models.Index(fields=["folder"], name="message_unread", condition=models.Q(seen=False)),
+            models.Index(
+                fields=["mailbox", "-sort_date", "-id"],
+                name="message_starred",
+                condition=models.Q(flagged=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -208,3 +222,18 @@ class ImapDeletion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.folder_id}:{self.uidvalidity}:{self.uid}"
+
+
+class ImageSender(models.Model):
+    """A sender whose remote images a person always wants to see."""
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="image_senders")
+    address = models.CharField(max_length=320)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["owner", "address"], name="unique_image_sender")
+        ]
+
+    def __str__(self) -> str:
+        return self.address

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import Stemmer
 
@@ -74,3 +75,46 @@ def query_words(text: str) -> list[str]:
 def tsquery(text: str) -> str:
     """A tsquery literal matching messages that hold every word of `text` (as prefixes); '' for none."""
     return " & ".join(f"'{lexeme}':*" for lexeme in query_words(text))
+
+
+def fold(text: str) -> str:
+    """Text folded as the index folds it, for substring matches (from:, to:, subject:)."""
+    return _ascii_fold(turkish_lower(text))
+
+
+# What PostgreSQL must do to a column to compare it with fold(): translate() after lower().
+# lower() already makes I into i (and İ into i under the C.UTF-8 and ICU rules), so the
+# Turkish letters are all that is left.
+FOLD_FROM, FOLD_TO = "ıçğöşüâîûİI", "icgosuaiuii"
+
+_TOKEN = re.compile(
+    r'(?P<op>[a-zA-Zİı]+):(?:"(?P<quoted>[^"]*)"|(?P<value>\S+))|"(?P<phrase>[^"]*)"|(?P<word>\S+)'
+)
+OPERATORS = frozenset({"from", "to", "subject", "has", "is", "in", "before", "after"})
+
+
+@dataclass
+class Query:
+    """A search box's text: free words and operators (from: to: subject: has: is: in: before: after:)."""
+
+    words: list[str] = field(default_factory=list)
+    operators: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+
+def parse_query(text: str) -> Query:
+    query = Query()
+    for match in _TOKEN.finditer(text):
+        operator = (match["op"] or "").lower()
+        if operator in OPERATORS:
+            query.operators.append(
+                (operator, match["quoted"] if match["quoted"] is not None else match["value"])
+            )
+        elif match["op"]:  # "word:thing" that is no operator is just words
+            query.words.append(match.group())
+        else:
+            query.words.append(match["phrase"] if match["phrase"] is not None else match["word"])
+    return query

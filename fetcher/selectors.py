@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Max, Sum
+from django.core.exceptions import ValidationError
+from django.db.models import BooleanField, Count, Func, Max, Q, QuerySet, Sum, TextField, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, Concat, Lower
+from django.http import Http404
+from django.utils import timezone
 
-from fetcher.models import Message, WorkerHeartbeat
+from accounts.models import Mailbox, User
+from fetcher import search
+from fetcher.models import Folder, FolderRole, Message, WorkerHeartbeat
 
 
 def heartbeat_latest() -> datetime | None:
@@ -23,3 +32,255 @@ def mailbox_storage(mailbox_ids: list[Any]) -> dict[Any, tuple[int, int]]:
         .annotate(count=Count("id"), size=Sum("size"))
     )
     return {row["mailbox_id"]: (row["count"], row["size"] or 0) for row in rows}
+
+
+# --- reading mail: always through the requesting user ------------------------------------------------
+
+PAGE_SIZE = 50
+VIEW_ROLES = {
+    "inbox": FolderRole.INBOX,
+    "sent": FolderRole.SENT,
+    "drafts": FolderRole.DRAFTS,
+    "archive": FolderRole.ARCHIVE,
+    "junk": FolderRole.JUNK,
+    "trash": FolderRole.TRASH,
+}
+VIEWS = ("inbox", "starred", *[view for view in VIEW_ROLES if view != "inbox"])
+# What a list row shows; never the raw bytes or the bodies.
+LIST_FIELDS = (
+    "id",
+    "public_id",
+    "mailbox_id",
+    "folder_id",
+    "subject",
+    "from_name",
+    "from_address",
+    "to",
+    "snippet",
+    "sort_date",
+    "seen",
+    "flagged",
+    "has_attachments",
+    "thread_key",
+    "parse_state",
+)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ends: keyset pagination on (sort_date, id), stable while new mail arrives."""
+
+    sort_date: datetime
+    id: int
+
+    def encode(self) -> str:
+        return f"{int(self.sort_date.timestamp() * 1_000_000)}.{self.id}"
+
+    @classmethod
+    def decode(cls, text: str | None) -> Cursor | None:
+        try:
+            micros, _dot, number = (text or "").partition(".")
+            return cls(datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC), int(number))
+        except (ValueError, OverflowError, OSError):
+            return None
+
+
+@dataclass(frozen=True)
+class Page:
+    messages: list[Message]
+    next: Cursor | None
+
+
+def messages_of(user: User) -> QuerySet[Message]:
+    return Message.objects.filter(mailbox__owner=user)
+
+
+def message_of(user: User, public_id: uuid.UUID | str) -> Message:
+    """The user's own message, or 404: someone else's message does not exist for them."""
+    try:
+        return messages_of(user).select_related("mailbox", "folder").defer("raw").get(public_id=public_id)
+    except (Message.DoesNotExist, ValueError, ValidationError):
+        raise Http404("No such message") from None
+
+
+def folder_of(user: User, public_id: uuid.UUID | str) -> Folder:
+    try:
+        return Folder.objects.select_related("mailbox").get(mailbox__owner=user, public_id=public_id)
+    except (Folder.DoesNotExist, ValueError, ValidationError):
+        raise Http404("No such folder") from None
+
+
+def folders_of(user: User) -> list[Folder]:
+    """Every folder of every mailbox of the user, with its unread count (two queries)."""
+    folders = list(
+        Folder.objects.filter(mailbox__owner=user, synced=True)
+        .select_related("mailbox")
+        .order_by("mailbox__name", "mailbox__email_address", "name")
+    )
+    unread = dict(
+        Message.objects.filter(folder__in=folders, seen=False)
+        .values("folder_id")
+        .annotate(count=Count("id"))
+        .values_list("folder_id", "count")
+    )
+    for folder in folders:
+        folder.unread = unread.get(folder.pk, 0)  # type: ignore[attr-defined]
+    return folders
+
+
+def _newest_first(messages: QuerySet[Message], after: Cursor | None, limit: int) -> QuerySet[Message]:
+    if after is not None:
+        messages = messages.filter(
+            Q(sort_date__lt=after.sort_date) | Q(sort_date=after.sort_date, id__lt=after.id)
+        )
+    return messages.only(*LIST_FIELDS).order_by("-sort_date", "-id")[:limit]
+
+
+def _page(found: list[Message], limit: int) -> Page:
+    more = len(found) > limit
+    found = found[:limit]
+    return Page(found, Cursor(found[-1].sort_date, found[-1].pk) if more and found else None)
+
+
+def page_of_folders(folder_ids: list[int], after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
+    """Newest first across several folders: one index scan per folder, merged (a UNION ALL of
+    per-folder pages), so the cost follows the page size, not the size of the mailboxes."""
+    parts = [
+        _newest_first(Message.objects.filter(folder_id=folder), after, limit + 1) for folder in folder_ids
+    ]
+    return _merged(parts, limit)
+
+
+def _merged(parts: list[QuerySet[Message]], limit: int) -> Page:
+    if len(parts) <= 1:
+        return _page(list(parts[0]) if parts else [], limit)
+    merged = parts[0].union(*parts[1:], all=True).order_by("-sort_date", "-id")
+    return _page(list(merged[: limit + 1]), limit)
+
+
+def page_of_starred(user: User, after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
+    boxes = list(Mailbox.objects.filter(owner=user).values_list("id", flat=True))
+    parts = [
+        _newest_first(Message.objects.filter(mailbox_id=box, flagged=True), after, limit + 1) for box in boxes
+    ]
+    return _merged(parts, limit)
+
+
+def page_of_search(matches: QuerySet[Message], after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
+    return _page(list(_newest_first(matches, after, limit + 1)), limit)
+
+
+def view_folder_ids(user: User, view: str) -> list[int]:
+    return list(
+        Folder.objects.filter(mailbox__owner=user, role=VIEW_ROLES[view], synced=True).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def conversation_of(message: Message) -> list[Message]:
+    """Every message of the message's conversation, in every folder and mailbox of its owner, oldest first."""
+    if not message.thread_key:
+        return [message]
+    return list(
+        Message.objects.filter(mailbox__owner_id=message.mailbox.owner_id, thread_key=message.thread_key)
+        .select_related("mailbox", "folder")
+        .defer("raw", "search_vector")
+        .order_by("sort_date", "id")[:200]
+    )
+
+
+def thread_sizes(user: User, keys: list[str]) -> dict[str, int]:
+    """How many messages each conversation holds (for the list's conversation counts)."""
+    rows = (
+        messages_of(user)
+        .filter(thread_key__in=[key for key in keys if key])
+        .values("thread_key")
+        .annotate(count=Count("id"))
+        .values_list("thread_key", "count")
+    )
+    return dict(rows)
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+_ROLE_NAMES = {
+    FolderRole.INBOX: {"inbox", "gelen", "gelenkutusu"},
+    FolderRole.SENT: {"sent", "gonderilen", "gonderilenler"},
+    FolderRole.DRAFTS: {"drafts", "draft", "taslak", "taslaklar"},
+    FolderRole.TRASH: {"trash", "cop", "copkutusu", "silinen", "silinenler"},
+    FolderRole.JUNK: {"junk", "spam", "istenmeyen"},
+    FolderRole.ARCHIVE: {"archive", "arsiv"},
+}
+
+
+_STATES: dict[str, dict[str, bool]] = {
+    "unread": {"seen": False},
+    "okunmamis": {"seen": False},
+    "read": {"seen": True},
+    "okunmus": {"seen": True},
+    "starred": {"flagged": True},
+    "yildizli": {"flagged": True},
+}
+
+
+def _folded(expression: Any) -> Func:
+    """A column folded as search.fold() folds text: Turkish letters and case do not matter."""
+    return Func(
+        Lower(expression),
+        Value(search.FOLD_FROM),
+        Value(search.FOLD_TO),
+        function="translate",
+        output_field=TextField(),
+    )
+
+
+def _day(value: str) -> datetime | None:
+    for pattern in ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"):
+        try:
+            return timezone.make_aware(datetime.strptime(value, pattern))  # noqa: DTZ007 -- made aware here
+        except ValueError:
+            continue
+    return None
+
+
+def _operator(found: QuerySet[Message], operator: str, value: str) -> QuerySet[Message]:  # noqa: PLR0911
+    term = search.fold(value)
+    if operator == "from":
+        found = found.alias(_from=_folded(Concat("from_name", Value(" "), "from_address")))
+        return found.filter(_from__contains=term)
+    if operator == "to":
+        found = found.alias(_to=_folded(Concat(Cast("to", TextField()), Cast("cc", TextField()))))
+        return found.filter(_to__contains=term)
+    if operator == "subject":
+        return found.alias(_subject=_folded("subject")).filter(_subject__contains=term)
+    if operator == "has":
+        return (
+            found.filter(has_attachments=True)
+            if term in {"attachment", "attachments", "ek", "dosya"}
+            else found
+        )
+    if operator == "is":
+        return found.filter(**_STATES.get(term, {}))
+    if operator == "in":
+        role = next((role for role, names in _ROLE_NAMES.items() if term.replace(" ", "") in names), None)
+        if role is not None:
+            return found.filter(folder__role=role)
+        return found.alias(_folder=_folded("folder__name")).filter(_folder=term)
+    day = _day(value)
+    if day is None:
+        return found
+    return found.filter(sort_date__lt=day) if operator == "before" else found.filter(sort_date__gte=day)
+
+
+def search_matches(user: User, query: search.Query) -> QuerySet[Message]:
+    """The user's messages matching a parsed search: free words through the search vector (GIN)."""
+    found = messages_of(user)
+    tsquery = search.tsquery(query.text)
+    if tsquery:
+        found = found.filter(
+            RawSQL("fetcher_message.search_vector @@ %s::tsquery", [tsquery], output_field=BooleanField())
+        )
+    for operator, value in query.operators:
+        found = _operator(found, operator, value)
+    return found

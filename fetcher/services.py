@@ -18,7 +18,15 @@ from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Proto
 from accounts.services import Passwords, connection_settings
 from fetcher import config, ingest
 from fetcher.mailnet import Step
-from fetcher.models import Folder, ImapDeletion, ImapMessage, Message, WorkerHeartbeat
+from fetcher.models import (
+    Folder,
+    FolderRole,
+    ImageSender,
+    ImapDeletion,
+    ImapMessage,
+    Message,
+    WorkerHeartbeat,
+)
 from fetcher.probe import ProbeReport, probe
 from fetcher.protocols import Secret
 
@@ -211,3 +219,28 @@ def message_delete_for_good(*, message: Message) -> None:
             )
         _push_soon(message)
         message.delete()
+
+
+def message_archive(*, message: Message) -> Message:
+    """Into the mailbox's Archive (the server's special-use Archive; a local one for POP3)."""
+    archive = ingest.special_folder(message.mailbox, FolderRole.ARCHIVE)
+    return message_move(message=message, folder=archive) if archive is not None else message
+
+
+def message_show_images(*, message: Message, always_from_sender: bool = False) -> None:
+    """Remote images of this message may load (and of every message from its sender, if asked)."""
+    Message.objects.filter(pk=message.pk).update(show_images=True)
+    message.show_images = True
+    if always_from_sender and message.from_address:
+        ImageSender.objects.get_or_create(owner=message.mailbox.owner, address=message.from_address.lower())
+
+
+def trash_empty(*, owner: User) -> int:
+    """Delete for good every message in the owner's Trash folders; returns how many."""
+    count = 0
+    for message in Message.objects.filter(mailbox__owner=owner, folder__role=FolderRole.TRASH).select_related(
+        "mailbox"
+    ):
+        message_delete_for_good(message=message)
+        count += 1
+    return count

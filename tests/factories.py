@@ -27,3 +27,46 @@ def account_mailbox(
     mailbox.set_incoming_password(password)
     mailbox.save()
     return mailbox
+
+
+def stored(mailbox: Mailbox, *raws: bytes) -> list[Any]:
+    """Messages stored and parsed as a sync would leave them (stage one, then stage two)."""
+    from fetcher import ingest  # noqa: PLC0415 -- keeps this module importable before Django is set up
+    from fetcher.models import Message  # noqa: PLC0415
+
+    start = Message.objects.filter(mailbox=mailbox).count()
+    batch = [ingest.Fetched(f"u{start + number}", raw) for number, raw in enumerate(raws)]
+    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
+    ingest.parse_messages(ids)
+    return list(Message.objects.filter(id__in=ids).order_by("id"))
+
+
+def mail(
+    subject: str = "Merhaba",
+    *,
+    sender: str = "Ayşe Yılmaz <ayse@example.com>",
+    to: str = "alice@example.com",
+    body: str = "Gövde",
+    date: str = "Fri, 27 Nov 2026 10:00:00 +0300",
+    headers: str = "",
+    html: str | None = None,
+    attachments: list[tuple[str, str, bytes]] | None = None,
+) -> bytes:
+    """A message built with the stdlib, Turkish headers encoded as mail clients encode them."""
+    from email.message import EmailMessage  # noqa: PLC0415
+    from email.utils import make_msgid  # noqa: PLC0415
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"], message["Date"] = sender, to, subject, date
+    message["Message-ID"] = make_msgid(domain="example.com")
+    for line in filter(None, headers.split("\n")):
+        name, _sep, value = line.partition(":")
+        del message[name.strip()]
+        message[name.strip()] = value.strip()
+    message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for filename, content_type, content in attachments or []:
+        maintype, _slash, subtype = content_type.partition("/")
+        message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return message.as_bytes()

@@ -4,10 +4,24 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from webmail import account_views, mailbox_views, views
+from webmail import account_views, mail_views, mailbox_views, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", mail_views.mail_view, name="home"),
+    path("mail/", mail_views.mail_view, name="mail"),
+    path("mail/v/<slug:view>/", mail_views.mail_view, name="mail_view"),
+    path("mail/folder/<uuid:folder_id>/", mail_views.folder_view, name="folder"),
+    path("mail/search/", mail_views.search_view, name="search"),
+    path("mail/m/<uuid:message_id>/", mail_views.message_view, name="message"),
+    path("mail/m/<uuid:message_id>/body/", mail_views.message_body, name="message_body"),
+    path("mail/m/<uuid:message_id>/source/", mail_views.message_source, name="message_source"),
+    path("mail/m/<uuid:message_id>/part/<int:part>/", mail_views.message_part, name="message_part"),
+    path("mail/m/<uuid:message_id>/parts.zip", mail_views.message_parts_zip, name="message_parts_zip"),
+    path("mail/m/<uuid:message_id>/images/", mail_views.message_images, name="message_images"),
+    path("mail/actions/", mail_views.messages_action, name="messages_action"),
+    path("mail/trash/empty/", mail_views.trash_empty, name="trash_empty"),
+    path("mail/settings/conversations/", mail_views.conversations_setting, name="conversations_setting"),
+    path("mail/unread/", mail_views.unread_count, name="unread_count"),
     path("healthz", views.healthz, name="healthz"),
     path("mailboxes/", mailbox_views.mailbox_list, name="mailbox_list"),
     path("mailboxes/new/", mailbox_views.mailbox_add, name="mailbox_add"),

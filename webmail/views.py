@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -20,8 +18,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "checks": {name: {"ok": check.ok, "detail": check.detail} for name, check in checks.items()},
     }
     return JsonResponse(body, status=503 if down else 200)
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "webmail/home.html")

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from django import template
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import Promise
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
+
+from fetcher import safehtml, search
 
 register = template.Library()
 
@@ -49,3 +58,38 @@ def step_label(step: str) -> str:
 @register.filter
 def step_explanation(step: str) -> str:
     return str(STEP_EXPLANATIONS.get(step, ""))
+
+
+@register.filter
+def linkify(text: str) -> SafeString:
+    """Plain mail text, escaped, with its http, https and mailto links clickable (new tab, no referrer)."""
+    return mark_safe(safehtml.linkify(text or ""))  # noqa: S308 -- safehtml.linkify escapes every piece
+
+
+@register.filter
+def highlight(text: str, terms: list[str]) -> SafeString:
+    """Text escaped, with the words a search matched (as prefixes, folded) marked."""
+    if not terms:
+        return conditional_escape(text)
+    pieces = []
+    for word in _WORDS.split(text or ""):
+        folded = search.fold(word)
+        matched = folded and any(folded.startswith(term) for term in terms)
+        pieces.append(format_html("<mark>{}</mark>", word) if matched else conditional_escape(word))
+    return mark_safe("".join(pieces))  # noqa: S308 -- every piece escaped above
+
+
+_WORDS = re.compile(r"(\W+)")
+
+
+@register.filter
+def mail_date(value: datetime | None) -> str:
+    """Today: the time; this year: day and month; before: the full date (all in the user's time zone)."""
+    if value is None:
+        return ""
+    local, now = timezone.localtime(value), timezone.localtime()
+    if local.date() == now.date():
+        return date_format(local, "TIME_FORMAT")
+    if local.year == now.year:
+        return date_format(local, "MONTH_DAY_FORMAT")
+    return date_format(local, "SHORT_DATE_FORMAT")

@@ -1,0 +1,102 @@
+// Mail list and message pages: keyboard shortcuts, choosing rows, marking read on open, new mail.
+// Everything here has a no-JavaScript equivalent (links, buttons, forms); this only adds speed.
+(function () {
+  "use strict";
+
+  const rows = () => Array.from(document.querySelectorAll("[data-testid=message-row]"));
+  let current = -1;
+
+  function focusRow(index) {
+    const all = rows();
+    if (!all.length) return;
+    current = Math.max(0, Math.min(index, all.length - 1));
+    all.forEach((row, i) => row.classList.toggle("current", i === current));
+    all[current].scrollIntoView({ block: "nearest" });
+  }
+
+  function currentRow() {
+    return rows()[current] || null;
+  }
+
+  function submitAction(action) {
+    const row = currentRow();
+    const form = document.getElementById("list-form");
+    if (row && form) {
+      form.querySelectorAll("input[name=message]").forEach((box) => { box.checked = false; });
+      row.querySelector("input[name=message]").checked = true;
+      const button = form.querySelector(`button[name=action][value=${action}]`);
+      if (button) button.click();
+      return;
+    }
+    const single = document.querySelector(`[data-shortcut=${action}]`);
+    if (single) single.click();
+  }
+
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target instanceof HTMLElement && target.closest("input, textarea, select, [contenteditable]")) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    const key = event.key;
+    const actions = {
+      j: () => focusRow(current + 1),
+      k: () => focusRow(current - 1),
+      o: () => { const row = currentRow(); if (row) row.querySelector("a.row-link").click(); },
+      Enter: () => { const row = currentRow(); if (row) row.querySelector("a.row-link").click(); },
+      u: () => { const back = document.querySelector("[data-shortcut=back]"); if (back) back.click(); },
+      x: () => { const row = currentRow(); if (row) { const box = row.querySelector("input[name=message]"); box.checked = !box.checked; } },
+      s: () => submitAction(currentRow() && currentRow().querySelector(".star.on") ? "unstar" : "star"),
+      e: () => submitAction("archive"),
+      "#": () => submitAction("delete"),
+      "/": () => { const box = document.querySelector("[data-shortcut=search]"); if (box) box.focus(); },
+      "?": () => { const help = document.getElementById("shortcuts"); if (help) help.showModal(); },
+    };
+    if (actions[key]) {
+      event.preventDefault();
+      actions[key]();
+    }
+  });
+
+  // "Choose all" in the list toolbar.
+  const all = document.querySelector("[data-select-all]");
+  if (all) {
+    all.addEventListener("change", () => {
+      document.querySelectorAll("input[name=message]").forEach((box) => { box.checked = all.checked; });
+    });
+  }
+
+  // Opening an unread message marks it read, by POST (no GET ever changes anything).
+  const markRead = document.querySelector("[data-mark-read]");
+  if (markRead && document.querySelector("[data-unseen]")) {
+    const form = markRead.form;
+    const body = new FormData(form);
+    body.set("action", "read");
+    fetch(form.action, { method: "POST", body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin", redirect: "manual" })
+      .then(() => { markRead.hidden = true; document.documentElement.dataset.markedRead = "1"; });
+  }
+
+  // New mail: poll the unread count; show a notice and the count in the tab title.
+  const notice = document.querySelector("[data-unread-url]");
+  if (notice) {
+    let known = Number(notice.dataset.unread || 0);
+    const poll = () => fetch(notice.dataset.unreadUrl, { credentials: "same-origin" })
+      .then((response) => (response.ok ? response.text() : null))
+      .then((text) => {
+        if (text === null) return;
+        const unread = Number(text);
+        document.title = (unread ? `(${unread}) ` : "") + notice.dataset.title;
+        if (unread > known) notice.hidden = false;
+        known = unread;
+      })
+      .catch(() => {});
+    setInterval(poll, Number(notice.dataset.interval || 30000));
+    notice.addEventListener("poll", poll);
+  }
+}());

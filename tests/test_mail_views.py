@@ -1,0 +1,269 @@
+"""Reading mail over HTTP: lists, the message, its parts, search, actions; alice's mail is never bob's."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Mailbox, User
+from fetcher.models import Folder, ImageSender, Message
+from tests.factories import account_mailbox, mail, stored
+
+pytestmark = pytest.mark.django_db
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+
+
+def person(name: str) -> tuple[User, Mailbox, Client]:
+    user = User.objects.create_user(name, password="pw-" + name)
+    mailbox = account_mailbox((name, "unused"), 995, owner=user, name=f"{name.title()} İş")
+    client = Client()
+    client.force_login(user)
+    return user, mailbox, client
+
+
+@pytest.fixture
+def alice() -> tuple[User, Mailbox, Client]:
+    return person("alice")
+
+
+@pytest.fixture
+def bob() -> tuple[User, Mailbox, Client]:
+    return person("bob")
+
+
+def page(client: Client, url: str, **params: Any) -> str:
+    response = client.get(url, params)
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def test_the_unified_inbox_lists_only_the_users_own_mail_newest_first(alice: Any, bob: Any) -> None:
+    stored(alice[1], mail("Eski", date="Thu, 26 Nov 2026 09:00:00 +0300"), mail("Yeni"))
+    stored(bob[1], mail("Bob'un gizli mektubu"))
+
+    html = page(alice[2], reverse("home"))
+
+    assert html.index("Yeni") < html.index("Eski")
+    assert "gizli" not in html
+    assert 'data-testid="unread-inbox">2<' in html
+
+
+def test_someone_elses_message_folder_and_parts_answer_404_on_every_url(alice: Any, bob: Any) -> None:
+    secret = stored(bob[1], mail("Gizli", attachments=[("a.pdf", "application/pdf", b"%PDF")]))[0]
+    folder = Folder.objects.get(mailbox=bob[1], name="INBOX")
+    client = alice[2]
+    gets = [
+        reverse("message", args=[secret.public_id]),
+        reverse("message_body", args=[secret.public_id]),
+        reverse("message_source", args=[secret.public_id]),
+        reverse("message_part", args=[secret.public_id, 1]),
+        reverse("message_parts_zip", args=[secret.public_id]),
+        reverse("folder", args=[folder.public_id]),
+    ]
+    for url in gets:
+        assert client.get(url).status_code == 404, url
+    assert client.post(reverse("message_images", args=[secret.public_id])).status_code == 404
+    action = {"action": "delete", "message": [str(secret.public_id)]}
+    assert client.post(reverse("messages_action"), action).status_code == 404
+    assert "Gizli" not in page(client, reverse("search"), q="gizli")
+    assert Message.objects.filter(pk=secret.pk, folder=folder).exists()  # nothing happened to it
+    assert bob[2].get(reverse("message", args=[secret.public_id])).status_code == 200
+
+
+def test_lists_cost_the_same_number_of_queries_for_five_or_sixty_messages(
+    alice: Any, django_assert_max_num_queries: Any
+) -> None:
+    stored(alice[1], *[mail(f"Konu {n}") for n in range(5)])
+    with django_assert_max_num_queries(12) as few:
+        page(alice[2], reverse("home"))
+    stored(alice[1], *[mail(f"Konu {n}") for n in range(55)])
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        html = page(alice[2], reverse("home"))
+
+    assert html.count('data-testid="message-row"') == 50
+    assert 'data-testid="older"' in html
+
+
+def test_older_pages_follow_on_without_repeats_while_new_mail_arrives(alice: Any) -> None:
+    stored(
+        alice[1], *[mail(f"Konu {n:02d}", date=f"Fri, 27 Nov 2026 10:{n:02d}:00 +0300") for n in range(60)]
+    )
+    first = page(alice[2], reverse("home"))
+    after = re.search(r"after=([0-9.]+)", first)
+    assert after is not None
+    stored(alice[1], mail("Yepyeni", date="Fri, 27 Nov 2026 11:00:00 +0300"))
+
+    second = page(alice[2], reverse("home"), after=after[1])
+
+    subjects = re.findall(r"Konu (\d\d)", first + second)
+    assert sorted(subjects) == [f"{n:02d}" for n in range(60)]
+    assert "Yepyeni" not in second
+
+
+def test_the_html_body_is_sanitised_and_framed_with_a_strict_policy(alice: Any) -> None:
+    html = (
+        '<p onclick="steal()">Merhaba</p><script>alert(1)</script>'
+        '<img src="https://tracker.example/pixel.gif"><a href="javascript:alert(1)">tıkla</a>'
+    )
+    message = stored(alice[1], mail("HTML", html=html))[0]
+
+    view = page(alice[2], reverse("message", args=[message.public_id]))
+    body = alice[2].get(reverse("message_body", args=[message.public_id]))
+
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in view
+    assert 'data-testid="images-blocked"' in view
+    text = body.content.decode()
+    assert "Merhaba" in text
+    for dangerous in ("script", "onclick", "javascript"):
+        assert dangerous not in text
+    assert "tracker.example" not in text
+    policy = body["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "sandbox" in policy
+    assert "https:" not in policy
+    assert body["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_show_images_for_this_message_or_always_for_the_sender(alice: Any) -> None:
+    html = '<img src="https://images.example/logo.png">'
+    first, second = stored(alice[1], mail("Bir", html=html), mail("İki", html=html))
+    client = alice[2]
+
+    client.post(reverse("message_images", args=[first.public_id]), {"always": "0"})
+    assert "images.example" in client.get(reverse("message_body", args=[first.public_id])).content.decode()
+    assert (
+        "images.example" not in client.get(reverse("message_body", args=[second.public_id])).content.decode()
+    )
+
+    client.post(reverse("message_images", args=[second.public_id]), {"always": "1"})
+    assert ImageSender.objects.filter(owner=alice[0], address="ayse@example.com").exists()
+    body = client.get(reverse("message_body", args=[second.public_id]))
+    assert "images.example" in body.content.decode()
+    assert "https:" in body["Content-Security-Policy"]
+
+
+def test_attachments_download_with_a_safe_name_our_type_and_nosniff(alice: Any) -> None:
+    files = [
+        ("../../etc/passwd", "text/html", b"<script>alert(1)</script>"),
+        ("resim.png", "image/png", PNG),
+        ("Çalışma planı.pdf", "application/pdf", b"%PDF-1.4 test"),
+    ]
+    message = stored(alice[1], mail("Ekler", attachments=files))[0]
+    parts = {a.filename: a.part for a in message.attachments.all()}
+    client = alice[2]
+
+    hostile = client.get(reverse("message_part", args=[message.public_id, parts["../../etc/passwd"]]))
+    assert hostile["Content-Type"] == "application/octet-stream"
+    assert hostile["Content-Disposition"].startswith("attachment;")
+    assert "/" not in hostile["Content-Disposition"].partition("filename")[2]
+    assert hostile["X-Content-Type-Options"] == "nosniff"
+    preview = client.get(
+        reverse("message_part", args=[message.public_id, parts["resim.png"]]), {"inline": "1"}
+    )
+    assert (preview["Content-Type"], preview.content) == ("image/png", PNG)
+    assert preview["Content-Disposition"].startswith("inline")
+    pdf = client.get(reverse("message_part", args=[message.public_id, parts["Çalışma planı.pdf"]]))
+    assert "%C3%87al%C4%B1%C5%9Fma" in pdf["Content-Disposition"]
+    archive = zipfile.ZipFile(
+        io.BytesIO(client.get(reverse("message_parts_zip", args=[message.public_id])).content)
+    )
+    assert sorted(archive.namelist()) == sorted(["passwd", "resim.png", "Çalışma planı.pdf"])
+    assert archive.read("resim.png") == PNG
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("ışık", {"Işık raporu"}),
+        ("ISIK", {"Işık raporu"}),
+        ("from:mehmet", {"Bütçe"}),
+        ("from:ayşe toplantı", {"Toplantı notları"}),
+        ('subject:"toplantı not"', {"Toplantı notları"}),
+        ("has:attachment", {"Bütçe"}),
+        ("is:starred", {"Işık raporu"}),
+        ("is:unread", {"Toplantı notları", "Bütçe"}),
+        ("to:ekip", {"Bütçe"}),
+        ("before:2026-11-01", {"Toplantı notları"}),
+        ("after:2026-11-01 in:inbox", {"Işık raporu", "Bütçe"}),
+        ("kitap", set()),
+    ],
+)
+def test_search_with_words_and_operators(alice: Any, query: str, expected: set[str]) -> None:
+    _notes, light, _budget = stored(
+        alice[1],
+        mail("Toplantı notları", body="Toplantı yarın", date="Fri, 30 Oct 2026 10:00:00 +0300"),
+        mail("Işık raporu", body="IŞIK ölçümleri"),
+        mail(
+            "Bütçe",
+            sender="Mehmet Öz <mehmet@example.com>",
+            to="Ekip <ekip@example.com>",
+            attachments=[("b.pdf", "application/pdf", b"%PDF")],
+        ),
+    )
+    Message.objects.filter(pk=light.pk).update(seen=True, flagged=True)
+
+    html = page(alice[2], reverse("search"), q=query)
+
+    assert _subjects(html) == expected
+
+
+def _subjects(html: str) -> set[str]:
+    return {re.sub(r"</?mark>", "", s) for s in re.findall(r'<span class="subject">(.*?)</span>', html)}
+
+
+def test_actions_are_post_only_and_change_the_message(alice: Any) -> None:
+    message = stored(alice[1], mail("Eylem"))[0]
+    client = alice[2]
+    url = reverse("messages_action")
+
+    assert client.get(url, {"action": "read", "message": str(message.public_id)}).status_code == 405
+    client.post(url, {"action": "read", "message": [str(message.public_id)]})
+    client.post(url, {"action": "star", "message": [str(message.public_id)]})
+    message.refresh_from_db()
+    assert (message.seen, message.flagged) == (True, True)
+
+    client.post(url, {"action": "delete", "message": [str(message.public_id)]})
+    message.refresh_from_db()
+    assert message.folder.role == "trash"
+    assert "Eylem" in page(client, reverse("mail_view", args=["trash"]))
+
+    client.post(reverse("trash_empty"))
+    assert not Message.objects.filter(pk=message.pk).exists()
+
+
+def test_a_conversation_groups_replies_across_folders_and_the_list_counts_them(alice: Any) -> None:
+    first = stored(alice[1], mail("Proje", headers="Message-ID: <kok@example.com>"))[0]
+    stored(
+        alice[1],
+        mail("YNT: Proje", headers="In-Reply-To: <kok@example.com>\nReferences: <kok@example.com>"),
+        mail("Re: Proje", date="Fri, 27 Nov 2026 12:00:00 +0300"),  # no headers: joined by its subject
+    )
+    client = alice[2]
+
+    html = page(client, reverse("home"))
+    view = page(client, reverse("message", args=[first.public_id]))
+
+    assert html.count('data-testid="message-row"') == 1
+    assert '<span class="thread-count">3</span>' in html
+    assert view.count('data-testid="mail"') == 3
+    client.post(reverse("conversations_setting"), {"conversations": "0", "back": "/"})
+    assert page(client, reverse("home")).count('data-testid="message-row"') == 3
+
+
+def test_show_original_displays_the_raw_source_escaped(alice: Any) -> None:
+    message = stored(alice[1], mail("<b>Kaynak</b>", body="<script>x</script>"))[0]
+
+    html = page(alice[2], reverse("message_source", args=[message.public_id]))
+
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "<script>x" not in html
+    raw = alice[2].get(reverse("message_source", args=[message.public_id]), {"download": "1"})
+    assert raw.content == bytes(Message.objects.get(pk=message.pk).raw)
