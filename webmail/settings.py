@@ -128,6 +128,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "webmail.middleware.BrowserTimeZoneMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

@@ -78,7 +78,7 @@
     const form = markRead.form;
     const body = new FormData(form);
     body.set("action", "read");
-    fetch(form.action, { method: "POST", body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin", redirect: "manual" })
+    fetch(form.getAttribute("action"), { method: "POST", body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin", redirect: "manual" })
       .then(() => { markRead.hidden = true; document.documentElement.dataset.markedRead = "1"; });
   }
 
@@ -92,10 +92,20 @@
         if (text === null) return;
         const unread = Number(text);
         document.title = (unread ? `(${unread}) ` : "") + notice.dataset.title;
-        if (unread > known) notice.hidden = false;
+        if (unread > known) showNewMail();
         known = unread;
       })
       .catch(() => {});
+    // New rows come in by themselves while nothing is chosen on the first page; otherwise a
+    // notice offers them, so a selection in progress is never swept away.
+    const showNewMail = () => {
+      const chosen = document.querySelector("input[name=message]:checked");
+      if (chosen || new URLSearchParams(location.search).has("after") || !window.htmx) {
+        notice.hidden = false;
+        return;
+      }
+      window.htmx.ajax("GET", location.href, { target: "[data-testid=messages]", select: "[data-testid=messages]", swap: "outerHTML" });
+    };
     setInterval(poll, Number(notice.dataset.interval || 30000));
     notice.addEventListener("poll", poll);
   }
