@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import BooleanField, Count, Func, Max, Q, QuerySet, Sum, TextField, Value
+from django.db import connection
+from django.db.models import BooleanField, Count, Func, Max, QuerySet, Sum, TextField, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat, Lower
 from django.http import Http404
@@ -117,21 +118,39 @@ def folders_of(user: User) -> list[Folder]:
         .select_related("mailbox")
         .order_by("mailbox__name", "mailbox__email_address", "name")
     )
-    unread = dict(
-        Message.objects.filter(folder__in=folders, seen=False)
-        .values("folder_id")
-        .annotate(count=Count("id"))
-        .values_list("folder_id", "count")
-    )
+    unread = _unread_counts([folder.pk for folder in folders])
     for folder in folders:
         folder.unread = unread.get(folder.pk, 0)  # type: ignore[attr-defined]
     return folders
 
 
+UNREAD_CAP = 1000  # a folder shows "999+" beyond this: counting further would cost a scan
+
+
+def _unread_counts(folder_ids: list[int]) -> dict[int, int]:
+    """Unread messages per folder, each count stopping at UNREAD_CAP (one query, index only)."""
+    if not folder_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT folder.id, (SELECT count(*) FROM (SELECT 1 FROM fetcher_message message"
+            " WHERE message.folder_id = folder.id AND NOT message.seen LIMIT %s) capped)"
+            " FROM unnest(%s::bigint[]) AS folder(id)",
+            [UNREAD_CAP, folder_ids],
+        )
+        return dict(cursor.fetchall())
+
+
 def _newest_first(messages: QuerySet[Message], after: Cursor | None, limit: int) -> QuerySet[Message]:
     if after is not None:
+        # A row comparison, so PostgreSQL seeks the (folder, sort_date, id) index to the cursor
+        # instead of filtering every newer row on the way.
         messages = messages.filter(
-            Q(sort_date__lt=after.sort_date) | Q(sort_date=after.sort_date, id__lt=after.id)
+            RawSQL(
+                "(fetcher_message.sort_date, fetcher_message.id) < (%s, %s)",
+                [after.sort_date, after.id],
+                output_field=BooleanField(),
+            )
         )
     return messages.only(*LIST_FIELDS).order_by("-sort_date", "-id")[:limit]
 
@@ -168,6 +187,10 @@ def page_of_starred(user: User, after: Cursor | None, limit: int = PAGE_SIZE) ->
 
 def page_of_search(matches: QuerySet[Message], after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
     return _page(list(_newest_first(matches, after, limit + 1)), limit)
+
+
+def unread_in_view(user: User, view: str) -> int:
+    return sum(_unread_counts(view_folder_ids(user, view)).values())
 
 
 def view_folder_ids(user: User, view: str) -> list[int]:

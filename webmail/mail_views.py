@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from accounts.selectors import mailboxes_of
 from fetcher import mime, search, services
-from fetcher.models import Attachment, FolderRole, ImageSender, Message
+from fetcher.models import Attachment, ImageSender, Message
 from fetcher.safehtml import sanitise
 from fetcher.selectors import (
     VIEWS,
@@ -36,12 +36,12 @@ from fetcher.selectors import (
     conversation_of,
     folder_of,
     message_of,
-    messages_of,
     page_of_folders,
     page_of_search,
     page_of_starred,
     search_matches,
     thread_sizes,
+    unread_in_view,
     view_folder_ids,
 )
 
@@ -97,6 +97,9 @@ def _list(request: HttpRequest, page: Page, *, title: str, here: str, query: str
         "here": here,
         "query": query,
         "terms": search.query_words(search.parse_query(query).text) if query else [],
+        # Built once, not per row: a row's link is message_url + its id + back_query.
+        "message_url": reverse("message", args=[uuid.UUID(int=0)]).removesuffix(f"{uuid.UUID(int=0)}/"),
+        "back_query": "?" + urlencode({"back": request.get_full_path()}),
     }
     template = (
         "webmail/mail_list.html#rows"
@@ -107,7 +110,7 @@ def _list(request: HttpRequest, page: Page, *, title: str, here: str, query: str
 
 
 def _unread_inbox(user: User) -> int:
-    return messages_of(user).filter(folder__role=FolderRole.INBOX, folder__synced=True, seen=False).count()
+    return unread_in_view(user, "inbox")
 
 
 @login_required

@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from fetcher import safehtml, search
+from fetcher.selectors import UNREAD_CAP
 
 register = template.Library()
 
@@ -68,18 +69,19 @@ def linkify(text: str) -> SafeString:
 
 @register.filter
 def highlight(text: str, terms: list[str]) -> SafeString:
-    """Text escaped, with the words a search matched (as prefixes, folded) marked."""
-    if not terms:
+    """Text escaped, with the words a search matched (as prefixes, folded as the index folds) marked."""
+    text = text or ""
+    folded = search.fold(text)
+    if not terms or len(folded) != len(text):  # folding kept every position (it almost always does)
         return conditional_escape(text)
-    pieces = []
-    for word in _WORDS.split(text or ""):
-        folded = search.fold(word)
-        matched = folded and any(folded.startswith(term) for term in terms)
-        pieces.append(format_html("<mark>{}</mark>", word) if matched else conditional_escape(word))
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(term) for term in terms) + r")\w*")
+    pieces, position = [], 0
+    for match in pattern.finditer(folded):
+        pieces.append(conditional_escape(text[position : match.start()]))
+        pieces.append(format_html("<mark>{}</mark>", text[match.start() : match.end()]))
+        position = match.end()
+    pieces.append(conditional_escape(text[position:]))
     return mark_safe("".join(pieces))  # noqa: S308 -- every piece escaped above
-
-
-_WORDS = re.compile(r"(\W+)")
 
 
 @register.filter
@@ -93,3 +95,9 @@ def mail_date(value: datetime | None) -> str:
     if local.year == now.year:
         return date_format(local, "MONTH_DAY_FORMAT")
     return date_format(local, "SHORT_DATE_FORMAT")
+
+
+@register.filter
+def count_label(value: int) -> str:
+    """An unread count as shown: counts stop at selectors.UNREAD_CAP, so 1000 and more read 999+."""
+    return "999+" if value >= UNREAD_CAP else str(value)
