@@ -111,6 +111,12 @@ class Mailbox(models.Model):
     pop3_retention_days = models.PositiveIntegerField(
         _("days to keep on the server"), null=True, blank=True, validators=[MinValueValidator(1)]
     )
+    pop3_delete_with_local = models.BooleanField(
+        _("also delete on the server when I delete here"),
+        default=False,
+        db_default=False,
+        help_text=_("Postane keeps its copy in Trash until you empty it."),
+    )
     imap_folders = models.JSONField(
         _("folders to sync"),
         default=list,

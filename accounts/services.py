@@ -28,6 +28,7 @@ EDITABLE_FIELDS = (
     *CONNECTION_FIELDS,
     "pop3_retention",
     "pop3_retention_days",
+    "pop3_delete_with_local",
     "imap_folders",
 )
 

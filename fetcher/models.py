@@ -175,6 +175,8 @@ class Pop3Ledger(models.Model):
     message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     first_seen_at = models.DateTimeField(auto_now_add=True)
     deleted_on_server_at = models.DateTimeField(null=True, blank=True)
+    # Deleted in Postane, and the mailbox says to delete it on the server too: the next sync does.
+    delete_requested = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints: ClassVar = [models.UniqueConstraint(fields=["mailbox", "uid"], name="unique_pop3_uid")]

@@ -9,7 +9,19 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import BooleanField, Count, Func, Max, QuerySet, Sum, TextField, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    TextField,
+    Value,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat, Lower
 from django.http import Http404
@@ -161,13 +173,32 @@ def _page(found: list[Message], limit: int) -> Page:
     return Page(found, Cursor(found[-1].sort_date, found[-1].pk) if more and found else None)
 
 
-def page_of_folders(folder_ids: list[int], after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
+def page_of_folders(
+    folder_ids: list[int], after: Cursor | None, limit: int = PAGE_SIZE, *, conversations: bool = False
+) -> Page:
     """Newest first across several folders: one index scan per folder, merged (a UNION ALL of
-    per-folder pages), so the cost follows the page size, not the size of the mailboxes."""
-    parts = [
-        _newest_first(Message.objects.filter(folder_id=folder), after, limit + 1) for folder in folder_ids
-    ]
+    per-folder pages), so the cost follows the page size, not the size of the mailboxes.
+
+    With `conversations`, a message stands for its conversation only if no newer message of
+    that conversation is in these folders: each conversation appears once, on one page.
+    """
+    parts = []
+    for folder in folder_ids:
+        messages = Message.objects.filter(folder_id=folder)
+        if conversations:
+            messages = messages.filter(~Exists(_newer_in_conversation(folder_ids)))
+        parts.append(_newest_first(messages, after, limit + 1))
     return _merged(parts, limit)
+
+
+def _newer_in_conversation(folder_ids: list[int]) -> QuerySet[Message]:
+    return (
+        Message.objects.filter(folder_id__in=folder_ids, thread_key=OuterRef("thread_key"))
+        .exclude(thread_key="")
+        .filter(
+            Q(sort_date__gt=OuterRef("sort_date")) | Q(sort_date=OuterRef("sort_date"), id__gt=OuterRef("id"))
+        )
+    )
 
 
 def _merged(parts: list[QuerySet[Message]], limit: int) -> Page:

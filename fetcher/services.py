@@ -25,6 +25,7 @@ from fetcher.models import (
     ImapDeletion,
     ImapMessage,
     Message,
+    Pop3Ledger,
     WorkerHeartbeat,
 )
 from fetcher.probe import ProbeReport, probe
@@ -198,7 +199,15 @@ def message_move(*, message: Message, folder: Folder) -> Message:
 
 
 def message_delete(*, message: Message) -> None:
-    """Delete as mail clients do: into the mailbox's Trash, and from Trash (or without one) for good."""
+    """Delete as mail clients do: into the mailbox's Trash, and from Trash (or without one) for good.
+
+    POP3 with "also delete on the server": the next sync deletes the server's copy (ours stays
+    in Trash until it is emptied).
+    """
+    if message.mailbox.protocol == Protocol.POP3 and message.mailbox.pop3_delete_with_local:
+        Pop3Ledger.objects.filter(mailbox_id=message.mailbox_id, message=message).update(
+            delete_requested=True
+        )
     trash = ingest.trash_of(message.mailbox)
     if trash is not None and message.folder_id != trash.pk:
         message_move(message=message, folder=trash)

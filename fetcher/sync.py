@@ -22,6 +22,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.crypto import EncryptionKeyError
@@ -210,14 +211,17 @@ def batches[T](items: list[T], size_of: Callable[[T], int], count: int) -> Itera
 
 
 def _pop3_deletions(pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int, str]]) -> list[str]:
-    """DELE what the policy allows, each only if this session's number still carries the same UIDL."""
-    if mailbox.pop3_retention == Retention.KEEP:
+    """DELE what the policy (or a delete made here) allows, each only if this session's number
+    still carries the same UIDL."""
+    if mailbox.pop3_retention == Retention.KEEP and not mailbox.pop3_delete_with_local:
         return []
-    eligible = Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True)
-    if mailbox.pop3_retention == Retention.DELETE_AFTER_DAYS:
-        eligible = eligible.filter(
-            first_seen_at__lte=timezone.now() - timedelta(days=mailbox.pop3_retention_days or 0)
-        )
+    pending = Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True)
+    eligible = pending.filter(delete_requested=True)
+    if mailbox.pop3_retention == Retention.DELETE:
+        eligible = pending
+    elif mailbox.pop3_retention == Retention.DELETE_AFTER_DAYS:
+        cutoff = timezone.now() - timedelta(days=mailbox.pop3_retention_days or 0)
+        eligible = pending.filter(Q(first_seen_at__lte=cutoff) | Q(delete_requested=True))
     committed = set(eligible.values_list("uid", flat=True))
     deleted = []
     for number, uid in listing:

@@ -267,3 +267,22 @@ def test_show_original_displays_the_raw_source_escaped(alice: Any) -> None:
     assert "<script>x" not in html
     raw = alice[2].get(reverse("message_source", args=[message.public_id]), {"download": "1"})
     assert raw.content == bytes(Message.objects.get(pk=message.pk).raw)
+
+
+def test_a_long_conversation_takes_one_row_however_many_pages_its_messages_span(alice: Any) -> None:
+    root = "References: <kok@example.com>\nIn-Reply-To: <kok@example.com>"
+    replies = [
+        mail(f"Re: Uzun {n}", date=f"Fri, 27 Nov 2026 10:{n:02d}:00 +0300", headers=root) for n in range(55)
+    ]
+    singles = [mail(f"Tek {n}", date=f"Thu, 26 Nov 2026 10:{n:02d}:00 +0300") for n in range(5)]
+    stored(
+        alice[1],
+        mail("Uzun", headers="Message-ID: <kok@example.com>", date="Wed, 25 Nov 2026 10:00:00 +0300"),
+    )
+    stored(alice[1], *replies, *singles)
+
+    html = page(alice[2], reverse("home"))
+
+    assert html.count('data-testid="message-row"') == 6
+    assert '<span class="thread-count">56</span>' in html
+    assert 'data-testid="older"' not in html

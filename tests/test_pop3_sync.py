@@ -296,3 +296,21 @@ def test_a_message_deleted_here_goes_to_the_local_trash_then_for_good_and_is_not
     assert run_sync(mailbox).fetched == 0
     assert list(Message.objects.filter(mailbox=mailbox)) == [second]
     assert dovecot.messages_on_server(account[0]) == 2  # POP3: the server copy is kept unless asked
+
+
+def test_with_delete_on_server_too_a_message_deleted_here_leaves_the_server_and_stays_in_trash(
+    dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
+) -> None:
+    deliver(dovecot, account, 2)
+    mailbox = make_mailbox(pop3_delete_with_local=True)
+    run_sync(mailbox)
+    first = Message.objects.filter(mailbox=mailbox).order_by("id").first()
+    assert first is not None
+
+    message_delete(message=first)
+    result = run_sync(mailbox)
+
+    assert result.deleted == 1
+    assert dovecot.messages_on_server(account[0]) == 1
+    assert Message.objects.get(pk=first.pk).folder.role == "trash"  # Postane's copy stays until emptied
+    assert run_sync(mailbox).fetched == 0

@@ -78,6 +78,7 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
             "incoming_fingerprint",
             "pop3_retention",
             "pop3_retention_days",
+            "pop3_delete_with_local",
             "imap_folders",
             "smtp_host",
             "smtp_security",

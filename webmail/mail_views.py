@@ -120,19 +120,20 @@ def mail_view(request: HttpRequest, view: str = "inbox") -> HttpResponse:
     if view not in VIEWS:
         raise Http404("No such view")
     after = Cursor.decode(request.GET.get("after"))
-    page = (
-        page_of_starred(user, after)
-        if view == "starred"
-        else page_of_folders(view_folder_ids(user, view), after)
-    )
+    if view == "starred":
+        page = page_of_starred(user, after)
+    else:
+        page = page_of_folders(view_folder_ids(user, view), after, conversations=user.conversations)
     return _list(request, page, title=str(VIEW_TITLES[view]), here=view)
 
 
 @login_required
 @require_GET
 def folder_view(request: HttpRequest, folder_id: uuid.UUID) -> HttpResponse:
-    folder = folder_of(_user(request), folder_id)
-    page = page_of_folders([folder.pk], Cursor.decode(request.GET.get("after")))
+    user = _user(request)
+    folder = folder_of(user, folder_id)
+    after = Cursor.decode(request.GET.get("after"))
+    page = page_of_folders([folder.pk], after, conversations=user.conversations)
     return _list(request, page, title=f"{folder.mailbox.name} · {folder.name}", here=str(folder.public_id))
 
 
