@@ -111,6 +111,12 @@ class Mailbox(models.Model):
     pop3_retention_days = models.PositiveIntegerField(
         _("days to keep on the server"), null=True, blank=True, validators=[MinValueValidator(1)]
     )
+    smtp_saves_sent = models.BooleanField(
+        _("the provider keeps sent mail itself"),
+        default=False,
+        db_default=False,
+        help_text=_("Gmail and some others put what you send in Sent themselves; Postane then does not."),
+    )
     pop3_delete_with_local = models.BooleanField(
         _("also delete on the server when I delete here"),
         default=False,

@@ -29,6 +29,7 @@ EDITABLE_FIELDS = (
     "pop3_retention",
     "pop3_retention_days",
     "pop3_delete_with_local",
+    "smtp_saves_sent",
     "imap_folders",
 )
 

@@ -144,6 +144,25 @@ def special_folder(mailbox: Mailbox, role: str) -> Folder | None:
     return Folder.objects.filter(mailbox=mailbox, role=role, synced=True).order_by("id").first()
 
 
+def local_folder(mailbox: Mailbox, role: str) -> Folder:
+    """A folder of Postane's own in an IMAP mailbox, for what the server cannot hold."""
+    folder, _created = Folder.objects.get_or_create(
+        mailbox=mailbox,
+        role=role,
+        local=True,
+        defaults={"name": f"{str(role).capitalize()} (Postane)", "synced": False},
+    )
+    return folder
+
+
+def store_local(*, mailbox: Mailbox, folder: Folder, raw: bytes) -> int:
+    """Keep a message that came from Postane itself (a sent copy): stored like fetched mail, read."""
+    with transaction.atomic():
+        [message_pk] = _copy_messages(mailbox, folder, [raw], [{"seen": True}])
+    transaction.on_commit(lambda: queue_parsing([message_pk]))
+    return message_pk
+
+
 def trash_of(mailbox: Mailbox) -> Folder | None:
     return special_folder(mailbox, FolderRole.TRASH)
 

@@ -49,6 +49,8 @@ class Folder(models.Model):
     highest_modseq = models.BigIntegerField(null=True, blank=True)
     # IMAP: chosen for syncing at the last folder listing (a folder no longer chosen keeps its mail here).
     synced = models.BooleanField(default=True, db_default=True)
+    # Postane's own folder in an IMAP mailbox (a Sent copy when the server has none): not on the server.
+    local = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints: ClassVar = [
@@ -239,3 +241,58 @@ class ImageSender(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class OutgoingState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    QUEUED = "queued", _("Waiting to be sent")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Not sent")
+
+
+class OutgoingMessage(models.Model):
+    """A message written here: a draft, then an outbox row (queued -> sending -> sent / failed).
+
+    Its Message-ID is fixed when the row is created and its bytes when it is queued, so a retry
+    after a temporary failure sends the very same message, never a second, different one.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="outgoing")
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="outgoing")
+    state = models.CharField(max_length=8, choices=OutgoingState.choices, default=OutgoingState.DRAFT)
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    bcc = models.JSONField(default=list, blank=True)
+    subject = models.TextField(blank=True)
+    text_body = models.TextField(blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    replying_to = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message_id = models.CharField(max_length=998)
+    send_after = models.DateTimeField(null=True, blank=True, db_index=True)  # undo window or scheduled time
+    scheduled = models.BooleanField(default=False)
+    raw = models.BinaryField(null=True, blank=True)  # fixed when queued
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.subject or f"outgoing {self.public_id}"
+
+
+class OutgoingAttachment(models.Model):
+    outgoing = models.ForeignKey(OutgoingMessage, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveIntegerField()
+    content = models.BinaryField()
+
+    def __str__(self) -> str:
+        return self.filename

@@ -703,6 +703,11 @@ class ImapSession(_Session[_CheckedIMAPClient]):
         else:
             self._command("EXPUNGE", client.expunge)
 
+    def append(self, folder: str, raw: bytes, *, flags: list[str]) -> None:
+        """Add a message to a folder (a sent copy to Sent); the library quotes the folder name."""
+        client = self._client()
+        self._command(f"APPEND {folder}", partial(client.append, folder, raw, flags=flags))
+
     def uids(self, above: int = 0) -> list[int]:
         criteria = ["UID", f"{above + 1}:*"] if above else ["ALL"]
         found = self._command("UID SEARCH", lambda: self._client().search(criteria))
@@ -958,3 +963,40 @@ class SmtpSession(_Session[_SMTP]):
         client = self._connect(target, verify=False)
         _quietly(client.close)
         return self.certificate
+
+    def send(self, sender: str, recipients: list[str], raw: bytes, *, smtputf8: bool) -> dict[str, str]:
+        """Deliver one message; returns the recipients the server refused (others got it).
+
+        Raises MailError: `permanent` for a 5xx answer (the server's words kept), temporary for
+        4xx answers, time-outs and dropped connections.
+        """
+        client = self._client()
+        if smtputf8 and not client.has_extn("smtputf8"):
+            raise MailError(
+                Step.PROTOCOL, "An address needs SMTPUTF8, which this server does not offer.", permanent=True
+            )
+        try:
+            refused = client.sendmail(sender, recipients, raw, mail_options=["SMTPUTF8"] if smtputf8 else [])
+        except smtplib.SMTPRecipientsRefused as exc:
+            answers = {rcpt: (code, _text(text)) for rcpt, (code, text) in exc.recipients.items()}
+            permanent = all(code >= 500 for code, _text_ in answers.values())
+            detail = "; ".join(f"{rcpt}: {code} {text}" for rcpt, (code, text) in answers.items())
+            raise MailError(
+                Step.PROTOCOL, "Every recipient was refused.", permanent=permanent, server_text=detail
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            raise MailError(
+                Step.PROTOCOL,
+                "The server refused the message.",
+                permanent=exc.smtp_code >= 500,
+                server_text=text,
+            ) from exc
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _lost(Step.PROTOCOL, exc) from exc
+        return {rcpt: f"{code} {_text(text)}" for rcpt, (code, text) in refused.items()}
+
+    def _client(self) -> _SMTP:
+        if self.client is None:
+            raise RuntimeError("use the session inside its `with` block")
+        return self.client

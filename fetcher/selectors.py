@@ -126,7 +126,7 @@ def folder_of(user: User, public_id: uuid.UUID | str) -> Folder:
 def folders_of(user: User) -> list[Folder]:
     """Every folder of every mailbox of the user, with its unread count (two queries)."""
     folders = list(
-        Folder.objects.filter(mailbox__owner=user, synced=True)
+        Folder.objects.filter(Q(synced=True) | Q(local=True), mailbox__owner=user)
         .select_related("mailbox")
         .order_by("mailbox__name", "mailbox__email_address", "name")
     )
@@ -225,11 +225,8 @@ def unread_in_view(user: User, view: str) -> int:
 
 
 def view_folder_ids(user: User, view: str) -> list[int]:
-    return list(
-        Folder.objects.filter(mailbox__owner=user, role=VIEW_ROLES[view], synced=True).values_list(
-            "id", flat=True
-        )
-    )
+    shown = Folder.objects.filter(Q(synced=True) | Q(local=True), mailbox__owner=user, role=VIEW_ROLES[view])
+    return list(shown.values_list("id", flat=True))
 
 
 def conversation_of(message: Message) -> list[Message]:

@@ -264,14 +264,14 @@ def _imap_folders(
     refused STATUS (a folder gone on the server) falls back to a listing at once.
     """
     listed_at = mailbox.folders_listed_at
-    synced = {name: folder for name, folder in known.items() if folder.synced}
+    synced = {name: folder for name, folder in known.items() if folder.synced and not folder.local}
     if synced and listed_at is not None and timezone.now() - listed_at < FOLDER_LIST_EVERY:
         statuses = imap.statuses(sorted(synced))
         if statuses is not None:
             return [(name, folder.role) for name, folder in sorted(synced.items())], statuses
     chosen, statuses = _listed_folders(imap, mailbox)
     names = [name for name, _role in chosen]
-    Folder.objects.filter(mailbox=mailbox).exclude(name__in=names).update(synced=False)
+    Folder.objects.filter(mailbox=mailbox, local=False).exclude(name__in=names).update(synced=False)
     Folder.objects.filter(mailbox=mailbox, name__in=names, synced=False).update(synced=True)
     Mailbox.objects.filter(pk=mailbox.pk).update(folders_listed_at=timezone.now())
     return chosen, statuses

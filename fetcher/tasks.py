@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from fetcher import ingest, services, sync
+from fetcher import ingest, outbox, services, sync
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -49,3 +49,16 @@ def requeue_unparsed() -> None:
 @shared_task(ignore_result=True, autoretry_for=(SoftTimeLimitExceeded,), max_retries=0)
 def parse_messages(message_ids: list[int]) -> None:
     ingest.parse_messages(message_ids)
+
+
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
+def send_outgoing(outgoing_id: str) -> None:
+    """One delivery attempt; temporary failures are queued again by the outbox itself, with backoff."""
+    outbox.outgoing_deliver(outgoing_id=outgoing_id)
+
+
+@shared_task(ignore_result=True)
+def dispatch_outgoing() -> None:
+    """Scheduled by beat: hand every due message (and any whose worker died) to a worker."""
+    for outgoing_id in outbox.outgoing_due():
+        send_outgoing.delay(str(outgoing_id))

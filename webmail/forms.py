@@ -31,6 +31,10 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _refuse_control_characters(value: str) -> None:
+    _no_control_characters(value)
+
+
 class FolderListField(forms.CharField):
     """IMAP folder names, one per line, stored as a JSON list."""
 
@@ -79,6 +83,7 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
             "pop3_retention",
             "pop3_retention_days",
             "pop3_delete_with_local",
+            "smtp_saves_sent",
             "imap_folders",
             "smtp_host",
             "smtp_security",
@@ -220,3 +225,46 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def values(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.cleaned_data}
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class AttachmentsField(forms.FileField):
+    """Several files at once, within the administrator's total size limit."""
+
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = [super(AttachmentsField, self).clean(item, initial) for item in (data or [])] if data else []
+        total = sum(upload.size for upload in files if upload)
+        if total > settings.WEBMAIL_MAX_ATTACHMENTS_MB * 1024 * 1024:
+            limit = settings.WEBMAIL_MAX_ATTACHMENTS_MB
+            raise forms.ValidationError(_("Attachments may add up to %(limit)s MB.") % {"limit": limit})
+        return [upload for upload in files if upload]
+
+
+class ComposeForm(forms.Form):
+    mailbox = forms.ModelChoiceField(queryset=Mailbox.objects.none(), label=_("From"), empty_label=None)
+    to = forms.CharField(label=_("To"), required=False, validators=[_refuse_control_characters])
+    cc = forms.CharField(label=_("Cc"), required=False, validators=[_refuse_control_characters])
+    bcc = forms.CharField(label=_("Bcc"), required=False, validators=[_refuse_control_characters])
+    subject = forms.CharField(label=_("Subject"), required=False, validators=[_refuse_control_characters])
+    text = forms.CharField(
+        label=_("Message"), required=False, strip=False, widget=forms.Textarea(attrs={"rows": 14})
+    )
+    attachments = AttachmentsField(label=_("Attachments"), required=False)
+    send_at = forms.DateTimeField(
+        label=_("Send later"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["mailbox"].queryset = Mailbox.objects.filter(owner=owner).order_by("name")  # type: ignore[attr-defined]
+
+    def clean_send_at(self) -> Any:
+        when = self.cleaned_data.get("send_at")
+        if when is not None and when <= timezone.now():
+            raise forms.ValidationError(_("Choose a time in the future."))
+        return when

@@ -66,6 +66,9 @@ try:
     WEBMAIL_EXTRA_CA_FILE = envstr("WEBMAIL_EXTRA_CA_FILE", "") or None
     WEBMAIL_MAIL_TIMEOUT = envint("WEBMAIL_MAIL_TIMEOUT", 20, minimum=1)
     WEBMAIL_MIN_POLL_MINUTES = envint("WEBMAIL_MIN_POLL_MINUTES", 1, minimum=1)
+    # Writing mail: how long a sent message waits so "Undo" can bring it back; attachments' limit.
+    WEBMAIL_UNDO_SECONDS = envint("WEBMAIL_UNDO_SECONDS", 10, minimum=0)
+    WEBMAIL_MAX_ATTACHMENTS_MB = envint("WEBMAIL_MAX_ATTACHMENTS_MB", 25, minimum=1)
     # "Test connection" can be abused to guess passwords: this many per user in ten minutes.
     WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES = envint("WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES", 10, minimum=1)
     # People: idle sessions end, repeated failed logins lock the user name and the address out.
@@ -259,6 +262,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "dispatch-syncs": {
         "task": "fetcher.tasks.dispatch_syncs",
+        "schedule": float(WEBMAIL_DISPATCH_SECONDS),
+        "options": {"expires": float(WEBMAIL_DISPATCH_SECONDS)},
+    },
+    "dispatch-outgoing": {
+        "task": "fetcher.tasks.dispatch_outgoing",
         "schedule": float(WEBMAIL_DISPATCH_SECONDS),
         "options": {"expires": float(WEBMAIL_DISPATCH_SECONDS)},
     },

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from webmail import account_views, mail_views, mailbox_views, views
+from webmail import account_views, compose_views, mail_views, mailbox_views, views
 
 urlpatterns = [
     path("", mail_views.mail_view, name="home"),
@@ -22,6 +22,10 @@ urlpatterns = [
     path("mail/trash/empty/", mail_views.trash_empty, name="trash_empty"),
     path("mail/settings/conversations/", mail_views.conversations_setting, name="conversations_setting"),
     path("mail/unread/", mail_views.unread_count, name="unread_count"),
+    path("mail/compose/", compose_views.compose_view, name="compose"),
+    path("mail/compose/<uuid:outgoing_id>/", compose_views.compose_view, name="compose_edit"),
+    path("mail/outbox/", compose_views.outbox_view, name="outbox"),
+    path("mail/outbox/<uuid:outgoing_id>/undo/", compose_views.outgoing_undo, name="outgoing_undo"),
     path("healthz", views.healthz, name="healthz"),
     path("mailboxes/", mailbox_views.mailbox_list, name="mailbox_list"),
     path("mailboxes/new/", mailbox_views.mailbox_add, name="mailbox_add"),

@@ -32,6 +32,11 @@
     if (single) single.click();
   }
 
+  function follow(name) {
+    const link = document.querySelector(`[data-shortcut=${name}]`);
+    if (link) link.click();
+  }
+
   function csrfToken() {
     const input = document.querySelector("input[name=csrfmiddlewaretoken]");
     return input ? input.value : "";
@@ -55,6 +60,10 @@
       s: () => submitAction(currentRow() && currentRow().querySelector(".star.on") ? "unstar" : "star"),
       e: () => submitAction("archive"),
       "#": () => submitAction("delete"),
+      c: () => follow("compose"),
+      r: () => follow("reply"),
+      a: () => follow("reply-all"),
+      f: () => follow("forward"),
       "/": () => { const box = document.querySelector("[data-shortcut=search]"); if (box) box.focus(); },
       "?": () => { const help = document.getElementById("shortcuts"); if (help) help.showModal(); },
     };

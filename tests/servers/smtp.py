@@ -57,10 +57,27 @@ def _authenticator(users: dict[str, str]) -> Any:
     return authenticate
 
 
-def start_smtp(ca: trustme.CA, users: dict[str, str], mode: str) -> SmtpServer:
+@dataclass
+class ScriptedHandler(RecordingHandler):
+    """Answers DATA from a script ("451 ...", then "250 ..."); records only what it accepted."""
+
+    answers: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.attempts += 1
+        answer = self.answers.pop(0) if self.answers else "250 2.0.0 Message accepted"
+        if answer.startswith("250"):
+            await super().handle_DATA(server, session, envelope)
+        return answer
+
+
+def start_smtp(
+    ca: trustme.CA, users: dict[str, str], mode: str, handler: RecordingHandler | None = None
+) -> SmtpServer:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    handler = RecordingHandler()
+    handler = handler or RecordingHandler()
     port = free_port()
     options: dict[str, Any] = {
         "authenticator": _authenticator(users),
@@ -75,3 +92,16 @@ def start_smtp(ca: trustme.CA, users: dict[str, str], mode: str) -> SmtpServer:
     controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="localhost", **options)
     controller.start()
     return SmtpServer(port, mode, handler, controller)
+
+
+@dataclass
+class DeliveringHandler(RecordingHandler):
+    """An MTA in miniature: what it accepts goes into the recipient's Dovecot INBOX (by local part)."""
+
+    deliver: Any = None  # Callable[[str, bytes, str], Any], the Dovecot fixture's deliver
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        answer = await super().handle_DATA(server, session, envelope)
+        for number, rcpt in enumerate(envelope.rcpt_tos):
+            self.deliver(rcpt.partition("@")[0], envelope.original_content or b"", f"smtp{number}")
+        return answer

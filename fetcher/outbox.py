@@ -1,0 +1,214 @@
+"""The outbox: drafts, queued mail, and delivery through each mailbox's own SMTP server.
+
+A message is built once, when it is queued (its Message-ID was fixed when the draft was
+created), and waits `send_after` (the undo window, or the time the person chose). A worker
+claims it with a compare-and-set, talks to the SMTP server outside any transaction, and
+records the outcome: sent (a copy kept in Sent), queued again after a temporary failure (4xx,
+time-out, dropped connection: the same bytes later, with backoff), or failed with the server's
+words after a permanent one (5xx).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Mailbox, Protocol, User
+from fetcher import compose, config, ingest
+from fetcher.mailnet import MailError
+from fetcher.models import FolderRole, Message, OutgoingMessage, OutgoingState
+from fetcher.protocols import ImapSession, SmtpSession
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_MINUTES = (1, 2, 5, 15, 30, 60, 120, 240)
+SENDING_LEASE = timedelta(minutes=5)
+
+
+def _recipients(values: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    return {
+        name: [r.as_json() for r in compose.recipients(values.get(name, ""), name)]
+        for name in ("to", "cc", "bcc")
+    }
+
+
+def outgoing_save(
+    *,
+    owner: User,
+    mailbox: Mailbox,
+    values: dict[str, str],
+    outgoing: OutgoingMessage | None = None,
+    replying_to: Message | None = None,
+) -> OutgoingMessage:
+    """Create or update a draft. Raises compose.ComposeError naming the field at fault."""
+    if mailbox.owner_id != owner.pk or (outgoing is not None and outgoing.owner_id != owner.pk):
+        raise PermissionError("not the owner's")
+    draft = outgoing or OutgoingMessage(
+        owner=owner,
+        mailbox=mailbox,
+        message_id=compose.new_message_id(mailbox.email_address.rpartition("@")[2] or "postane.invalid"),
+        replying_to=replying_to,
+    )
+    if draft.state != OutgoingState.DRAFT:
+        raise ValueError("only a draft can change")
+    for name, found in _recipients(values).items():
+        setattr(draft, name, found)
+    draft.mailbox = mailbox
+    draft.subject = compose.checked(values.get("subject", ""), "subject")
+    draft.text_body = values.get("text", "").replace("\r\n", "\n")
+    if replying_to is not None:
+        draft.in_reply_to = replying_to.message_id
+        draft.references = [*replying_to.references, replying_to.message_id][-20:]
+    draft.save()
+    return draft
+
+
+def _draft_of(outgoing: OutgoingMessage) -> compose.Draft:
+    mailbox = outgoing.mailbox
+
+    def people(rows: list[dict[str, str]]) -> list[compose.Recipient]:
+        return [compose.Recipient(row["name"], row["address"]) for row in rows]
+
+    return compose.Draft(
+        sender=compose.Recipient(mailbox.display_name or mailbox.name, mailbox.email_address),
+        message_id=outgoing.message_id,
+        date=timezone.now(),
+        to=people(outgoing.to),
+        cc=people(outgoing.cc),
+        bcc=people(outgoing.bcc),
+        subject=outgoing.subject,
+        text=_with_signature(outgoing.text_body, mailbox.signature),
+        in_reply_to=outgoing.in_reply_to,
+        references=list(outgoing.references),
+        attachments=[(a.filename, a.content_type, bytes(a.content)) for a in outgoing.attachments.all()],
+    )
+
+
+def _with_signature(text: str, signature: str) -> str:
+    return f"{text.rstrip()}\n\n-- \n{signature}\n" if signature.strip() else text
+
+
+def outgoing_queue(*, outgoing: OutgoingMessage, send_at: Any = None) -> OutgoingMessage:
+    """Fix the message's bytes and let it leave after the undo window (or at `send_at`)."""
+    if not (outgoing.to or outgoing.cc or outgoing.bcc):
+        raise compose.ComposeError("to", "Say who the message is for.")
+    now = timezone.now()
+    outgoing.raw = compose.build(_draft_of(outgoing))
+    outgoing.state = OutgoingState.QUEUED
+    outgoing.scheduled = send_at is not None
+    outgoing.send_after = send_at or now + timedelta(seconds=settings.WEBMAIL_UNDO_SECONDS)
+    outgoing.save()
+    delay = max((outgoing.send_after - now).total_seconds(), 0)
+    transaction.on_commit(lambda: _enqueue(outgoing, delay))
+    return outgoing
+
+
+def _enqueue(outgoing: OutgoingMessage, delay: float) -> None:
+    from celery import current_app  # noqa: PLC0415 -- tasks import this module
+
+    current_app.send_task("fetcher.tasks.send_outgoing", args=[str(outgoing.pk)], countdown=delay)
+
+
+def outgoing_undo(*, outgoing: OutgoingMessage) -> bool:
+    """Back to a draft, if it has not started to leave; True when it was stopped in time."""
+    stopped = OutgoingMessage.objects.filter(pk=outgoing.pk, state=OutgoingState.QUEUED).update(
+        state=OutgoingState.DRAFT, raw=None, send_after=None, scheduled=False
+    )
+    outgoing.refresh_from_db()
+    return bool(stopped)
+
+
+def _claim(outgoing_id: int | str) -> OutgoingMessage | None:
+    now = timezone.now()
+    due = Q(state=OutgoingState.QUEUED, send_after__lte=now)
+    abandoned = Q(state=OutgoingState.SENDING, lease_until__lt=now)  # its worker died mid-send
+    claimed = OutgoingMessage.objects.filter(due | abandoned, pk=outgoing_id).update(
+        state=OutgoingState.SENDING, lease_until=now + SENDING_LEASE, attempts=F("attempts") + 1
+    )
+    return OutgoingMessage.objects.select_related("mailbox").get(pk=outgoing_id) if claimed else None
+
+
+def outgoing_deliver(*, outgoing_id: int | str) -> str:
+    """Send one due message; returns its state afterwards. A second call for the same row does nothing."""
+    outgoing = _claim(outgoing_id)
+    if outgoing is None:
+        return "busy"
+    draft = _draft_of(outgoing)
+    sender, recipients = draft.envelope()
+    try:
+        with SmtpSession(config.outgoing_config(outgoing.mailbox)) as smtp:
+            refused = smtp.send(
+                sender, recipients, bytes(outgoing.raw or b""), smtputf8=draft.needs_smtputf8()
+            )
+    except MailError as error:
+        return _record_failure(outgoing, error)
+    _record_sent(outgoing, refused)
+    return OutgoingState.SENT
+
+
+def _record_failure(outgoing: OutgoingMessage, error: MailError) -> str:
+    words = f"{error.message} {error.server_text}".strip()
+    if error.permanent or outgoing.attempts >= len(BACKOFF_MINUTES):
+        state, send_after = OutgoingState.FAILED, None
+    else:
+        state = OutgoingState.QUEUED
+        send_after = timezone.now() + timedelta(minutes=BACKOFF_MINUTES[outgoing.attempts - 1])
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(
+        state=state, send_after=send_after, last_error=words, lease_until=None
+    )
+    logger.warning("outgoing %s: %s (%s)", outgoing.pk, state, error.step.value)
+    if send_after is not None:
+        transaction.on_commit(lambda: _enqueue(outgoing, (send_after - timezone.now()).total_seconds()))
+    return state
+
+
+def _record_sent(outgoing: OutgoingMessage, refused: dict[str, str]) -> None:
+    note = "; ".join(f"{rcpt}: {answer}" for rcpt, answer in refused.items())
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(
+        state=OutgoingState.SENT, sent_at=timezone.now(), last_error=note, lease_until=None
+    )
+    logger.info("outgoing %s: sent", outgoing.pk)
+    if outgoing.replying_to_id:
+        from fetcher.services import message_set_flags  # noqa: PLC0415 -- services imports this module's neighbours
+
+        replied = Message.objects.filter(pk=outgoing.replying_to_id).select_related("mailbox").first()
+        if replied is not None:
+            message_set_flags(message=replied, answered=True)
+    keep_sent_copy(outgoing)
+
+
+def keep_sent_copy(outgoing: OutgoingMessage) -> None:
+    """Sent mail is kept: IMAP appends it to the server's Sent folder (its sync then brings it back
+    here, once); POP3 keeps it in Postane's own Sent folder."""
+    mailbox, raw = outgoing.mailbox, bytes(outgoing.raw or b"")
+    if mailbox.protocol == Protocol.IMAP:
+        if mailbox.smtp_saves_sent:
+            return
+        sent = ingest.special_folder(mailbox, FolderRole.SENT)
+        if sent is not None:
+            try:
+                with ImapSession(config.incoming_config(mailbox)) as imap:
+                    imap.append(sent.name, raw, flags=["\\Seen"])
+            except MailError as error:  # the message left; only the server copy is missing
+                logger.warning("outgoing %s: no copy in the server's Sent (%s)", outgoing.pk, error.message)
+            else:
+                return
+    folder = ingest.special_folder(mailbox, FolderRole.SENT) if mailbox.protocol == Protocol.POP3 else None
+    ingest.store_local(
+        mailbox=mailbox, folder=folder or ingest.local_folder(mailbox, FolderRole.SENT), raw=raw
+    )
+
+
+def outgoing_due() -> list[int]:
+    """What the dispatcher must hand to workers: due messages and sends whose worker died."""
+    now = timezone.now()
+    due = Q(state=OutgoingState.QUEUED, send_after__lte=now) | Q(
+        state=OutgoingState.SENDING, lease_until__lt=now
+    )
+    return list(OutgoingMessage.objects.filter(due).values_list("pk", flat=True)[:1000])

@@ -1,0 +1,83 @@
+"""Writing mail in headless Chromium: compose with an attachment, undo, a draft that survives a
+reload, and a reply and a forward started from the keyboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, expect
+
+from accounts.models import Mailbox, User
+from fetcher.models import OutgoingMessage, OutgoingState
+from tests.factories import mail, stored
+from tests.test_browser_mail import alice, parsed_here, shot, signed_in
+
+__all__ = ["alice", "parsed_here"]  # fixtures shared with the reading tests
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_compose_with_an_attachment_send_and_undo(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox], tmp_path: Path
+) -> None:
+    attachment = tmp_path / "Çalışma planı.pdf"
+    attachment.write_bytes(b"%PDF-1.4 plan")
+    page = signed_in(new_context, live_url, alice[0])
+    page.goto(f"{live_url}/")
+
+    page.keyboard.press("c")
+    page.get_by_label("To").fill("Bob Öztürk <bob@example.net>")
+    page.get_by_label("Subject").fill("Toplantı ğüşıöç İĞÜŞÖÇ")
+    page.get_by_label("Message").fill("Merhaba Bob,\nplan ekte.")
+    page.get_by_label("Attachments").set_input_files(str(attachment))
+    shot(page, "compose")
+    page.get_by_test_id("send").click()
+
+    expect(page.get_by_test_id("waiting")).to_contain_text("Toplantı ğüşıöç İĞÜŞÖÇ")
+    outgoing = OutgoingMessage.objects.get()
+    assert outgoing.state == OutgoingState.QUEUED
+    assert [a.filename for a in outgoing.attachments.all()] == ["Çalışma planı.pdf"]
+    page.get_by_test_id("undo").click()
+
+    expect(page.get_by_label("Subject")).to_have_value("Toplantı ğüşıöç İĞÜŞÖÇ")
+    outgoing.refresh_from_db()
+    assert outgoing.state == OutgoingState.DRAFT
+
+
+def test_a_saved_draft_survives_a_reload(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+) -> None:
+    page = signed_in(new_context, live_url, alice[0])
+    page.goto(f"{live_url}/mail/compose/")
+    page.get_by_label("To").fill("cem@example.net")
+    page.get_by_label("Message").fill("Yarım kalan ileti")
+    page.get_by_role("button", name="Save draft").click()
+
+    page.reload()
+
+    expect(page.get_by_label("To")).to_have_value("cem@example.net")
+    expect(page.get_by_label("Message")).to_have_value("Yarım kalan ileti")
+
+
+def test_reply_and_forward_from_the_keyboard(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+) -> None:
+    original = stored(
+        alice[1], mail("Bütçe", sender="Mehmet Öz <mehmet@example.com>", body="Rakamlar ekte.")
+    )[0]
+    page = signed_in(new_context, live_url, alice[0])
+
+    page.goto(f"{live_url}/mail/m/{original.public_id}/")
+    page.keyboard.press("r")
+    expect(page.get_by_label("Subject")).to_have_value("Re: Bütçe")
+    expect(page.get_by_label("To")).to_have_value("Mehmet Öz <mehmet@example.com>")
+    quoted = page.get_by_label("Message").input_value()
+    assert quoted.startswith("\n")  # room to answer above the quote
+    assert "Mehmet Öz" in quoted
+    assert "> Rakamlar ekte." in quoted
+
+    page.goto(f"{live_url}/mail/m/{original.public_id}/")
+    page.keyboard.press("f")
+    expect(page.get_by_label("Subject")).to_have_value("Fwd: Bütçe")
+    assert "Rakamlar ekte." in page.get_by_label("Message").input_value()

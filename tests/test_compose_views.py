@@ -1,0 +1,191 @@
+"""Writing mail over HTTP: compose, reply, reply all, forward, drafts, the outbox and undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import Mailbox, User
+from fetcher.models import Message, OutgoingMessage, OutgoingState
+from tests.factories import account_mailbox, mail, stored
+
+pytestmark = pytest.mark.django_db
+
+
+def person(name: str) -> tuple[User, Mailbox, Client]:
+    user = User.objects.create_user(name)
+    mailbox = account_mailbox((name, "unused"), 995, owner=user, email_address=f"{name}@example.com")
+    client = Client()
+    client.force_login(user)
+    return user, mailbox, client
+
+
+@pytest.fixture
+def alice() -> tuple[User, Mailbox, Client]:
+    return person("alice")
+
+
+@pytest.fixture
+def bob() -> tuple[User, Mailbox, Client]:
+    return person("bob")
+
+
+def send(client: Client, mailbox: Mailbox, **fields: Any) -> Any:
+    data = {"mailbox": str(mailbox.pk), "to": "Bob <bob@example.net>", "subject": "Merhaba", "text": "Gövde"}
+    return client.post(reverse("compose"), data | fields)
+
+
+def test_a_message_is_queued_shown_in_the_outbox_and_undone_back_to_a_draft(alice: Any) -> None:
+    response = send(alice[2], alice[1], action="send")
+
+    assert response.status_code == 302
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    assert outgoing.state == OutgoingState.QUEUED
+    assert outgoing.raw
+    outbox = alice[2].get(reverse("outbox")).content.decode()
+    assert "Merhaba" in outbox
+    assert 'data-testid="undo"' in outbox
+
+    alice[2].post(reverse("outgoing_undo", args=[outgoing.public_id]))
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == OutgoingState.DRAFT
+    page = alice[2].get(reverse("compose_edit", args=[outgoing.public_id])).content.decode()
+    assert "Bob &lt;bob@example.net&gt;" in page
+
+
+def test_a_draft_is_saved_with_its_attachment_and_not_sent(alice: Any) -> None:
+    upload = SimpleUploadedFile("Çalışma planı.pdf", b"%PDF-1.4", content_type="application/pdf")
+
+    send(alice[2], alice[1], action="save", attachments=upload)
+
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    assert outgoing.state == OutgoingState.DRAFT
+    assert [(a.filename, bytes(a.content)) for a in outgoing.attachments.all()] == [
+        ("Çalışma planı.pdf", b"%PDF-1.4")
+    ]
+
+
+def test_attachments_over_the_limit_are_refused(alice: Any, settings: Any) -> None:
+    settings.WEBMAIL_MAX_ATTACHMENTS_MB = 1
+    upload = SimpleUploadedFile("büyük.bin", b"x" * (1024 * 1024 + 1))
+
+    response = send(alice[2], alice[1], action="send", attachments=upload)
+
+    assert response.status_code == 200
+    assert 'data-testid="error-attachments"' in response.content.decode()
+    assert not OutgoingMessage.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("to", "bob@example.net\r\nBcc: evil@example.org"),
+        ("subject", "x\nBcc: evil@example.org"),
+        ("cc", "nope"),
+    ],
+)
+def test_header_injection_is_refused_on_the_form(alice: Any, field: str, value: str) -> None:
+    response = send(alice[2], alice[1], action="send", **{field: value})
+
+    assert response.status_code == 200
+    assert f'data-testid="error-{field}"' in response.content.decode()
+    assert not OutgoingMessage.objects.exists()
+
+
+def test_reply_and_reply_all_start_right_and_thread(alice: Any) -> None:
+    original = stored(
+        alice[1],
+        mail(
+            "Bütçe",
+            sender="Bob Öz <bob@example.net>",
+            to="alice@example.com, Cem <cem@example.net>",
+            headers="Cc: dilek@example.org",
+            body="Rakamlar ekte.",
+        ),
+    )[0]
+    client = alice[2]
+
+    reply = client.get(reverse("compose"), {"reply": str(original.public_id)}).content.decode()
+    reply_all = client.get(reverse("compose"), {"all": str(original.public_id)}).content.decode()
+    forward = client.get(reverse("compose"), {"forward": str(original.public_id)}).content.decode()
+
+    assert 'value="Re: Bütçe"' in reply
+    assert "Bob Öz &lt;bob@example.net&gt;" in reply
+    assert "&gt; Rakamlar ekte." in reply
+    assert "cem@example.net" in reply_all
+    assert "dilek@example.org" in reply_all
+    assert "alice@example.com" not in reply_all.split('name="to"')[1].split("</textarea>")[0].split(">")[0]
+    assert 'value="Fwd: Bütçe"' in forward
+    client.post(
+        reverse("compose"),
+        {
+            "mailbox": str(alice[1].pk),
+            "to": "bob@example.net",
+            "subject": "Re: Bütçe",
+            "text": "Tamam",
+            "original": str(original.public_id),
+            "mode": "reply",
+            "action": "send",
+        },
+    )
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    assert outgoing.in_reply_to == original.message_id
+    assert outgoing.replying_to == original
+
+
+def test_someone_elses_draft_and_message_are_404(alice: Any, bob: Any) -> None:
+    send(bob[2], bob[1], action="save")
+    draft = OutgoingMessage.objects.get(owner=bob[0])
+    secret = stored(bob[1], mail("Gizli"))[0]
+
+    assert alice[2].get(reverse("compose_edit", args=[draft.public_id])).status_code == 404
+    assert alice[2].post(reverse("outgoing_undo", args=[draft.public_id])).status_code == 404
+    assert alice[2].get(reverse("compose"), {"reply": str(secret.public_id)}).status_code == 404
+    assert send(alice[2], bob[1], action="send").status_code == 200  # bob's mailbox is no choice for alice
+    assert not OutgoingMessage.objects.filter(owner=alice[0]).exists()
+
+
+def test_a_failed_message_can_be_edited_and_sent_again(alice: Any) -> None:
+    send(alice[2], alice[1], action="send")
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(
+        state=OutgoingState.FAILED, last_error="550 no such user"
+    )
+    assert "550 no such user" in alice[2].get(reverse("outbox")).content.decode()
+
+    alice[2].get(reverse("compose_edit", args=[outgoing.public_id]))
+    alice[2].post(
+        reverse("compose_edit", args=[outgoing.public_id]),
+        {"mailbox": str(alice[1].pk), "to": "bob@example.org", "subject": "Merhaba", "action": "send"},
+    )
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == OutgoingState.QUEUED
+    assert outgoing.to == [{"name": "", "address": "bob@example.org"}]
+
+
+def test_forward_as_attachment_sends_the_original_as_an_eml(alice: Any) -> None:
+    original = stored(alice[1], mail("Sözleşme", sender="Bob <bob@example.net>", body="Ekte."))[0]
+    page = alice[2].get(reverse("compose"), {"attach": str(original.public_id)}).content.decode()
+    assert 'data-testid="forwarded-as-attachment"' in page
+
+    fields = {
+        "mailbox": str(alice[1].pk),
+        "to": "cem@example.net",
+        "subject": "Fwd: Sözleşme",
+        "action": "send",
+    }
+    alice[2].post(
+        reverse("compose"), fields | {"original": str(original.public_id), "mode": "attach", "action": "send"}
+    )
+
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    [attached] = outgoing.attachments.all()
+    assert (attached.filename, attached.content_type) == ("Sözleşme.eml", "message/rfc822")
+    assert bytes(attached.content) == bytes(Message.objects.get(pk=original.pk).raw)
+    assert outgoing.in_reply_to == ""

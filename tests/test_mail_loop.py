@@ -1,0 +1,83 @@
+"""The full loop: alice writes in Postane, a real worker sends it at its time through her SMTP server,
+the server delivers into Dovecot, and bob's POP3 and IMAP mailboxes in Postane fetch it, Turkish
+byte for byte, threaded with what it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import trustme
+from django.utils import timezone
+
+from accounts.models import User
+from fetcher import ingest, mime, outbox, sync
+from fetcher.models import Message, OutgoingMessage, OutgoingState
+from tests.conftest import MAIL_USERS, WorkerProcess, wait_for
+from tests.factories import account_mailbox, mail, stored
+from tests.servers.dovecot import Dovecot
+from tests.servers.smtp import DeliveringHandler, SmtpServer, start_smtp
+
+pytestmark = [pytest.mark.slow, pytest.mark.mailservers, pytest.mark.django_db(transaction=True)]
+
+SUBJECT = "YNT: Bütçe ğüşıöç İĞÜŞÖÇ"
+TEXT = "Merhaba Bob,\nışık, ğüşöç ve İĞÜŞÖÇ tamam.\n"
+
+
+@pytest.fixture
+def mta(mail_ca: trustme.CA, dovecot: Dovecot) -> Iterator[SmtpServer]:
+    server = start_smtp(mail_ca, MAIL_USERS, "plain", DeliveringHandler(deliver=dovecot.deliver))
+    yield server
+    server.stop()
+
+
+def test_alice_writes_a_worker_sends_it_on_time_and_bobs_pop3_and_imap_mailboxes_fetch_it(
+    celery_worker: WorkerProcess,
+    dovecot: Dovecot,
+    mta: SmtpServer,
+    local_mail_settings: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)  # parsed here, not by the worker
+    bob_login, bob_password = dovecot.fresh_user()
+    bob_address = f"{bob_login}@example.net"
+    sending: dict[str, Any] = {
+        "email_address": "alice@example.com",
+        "smtp_port": mta.port,
+        "smtp_security": "none",
+    }
+    alice = account_mailbox(("alice", MAIL_USERS["alice"]), 995, **sending)
+    original = stored(alice, mail("Bütçe", sender=f"Bob <{bob_address}>", body="Rakamlar?"))[0]
+    draft = outbox.outgoing_save(
+        owner=alice.owner,
+        mailbox=alice,
+        values={"to": f"Bob <{bob_address}>", "subject": SUBJECT, "text": TEXT},
+        replying_to=original,
+    )
+    due = timezone.now() + timedelta(seconds=2)
+
+    outbox.outgoing_queue(outgoing=draft, send_at=due)  # the worker gets it with a countdown
+
+    sent = wait_for(
+        lambda: OutgoingMessage.objects.filter(pk=draft.pk, state=OutgoingState.SENT).first(),
+        "the worker to send the scheduled message",
+    )
+    assert sent.sent_at >= due
+    assert len(mta.handler.received) == 1
+    owner = User.objects.create_user("bob-owner")
+    bob_pop3 = account_mailbox((bob_login, bob_password), dovecot.ports["pop3s"], owner=owner, name="POP3")
+    imap: dict[str, Any] = {"name": "IMAP", "protocol": "imap", "email_address": f"imap.{bob_address}"}
+    bob_imap = account_mailbox((bob_login, bob_password), dovecot.ports["imaps"], owner=owner, **imap)
+    for mailbox in (bob_pop3, bob_imap):
+        assert sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60).fetched == 1
+        received = Message.objects.get(mailbox=mailbox)
+        assert bytes(received.raw) == bytes(sent.raw or b"")  # byte for byte, as alice's Postane built it
+        parsed = mime.parse(bytes(received.raw))
+        assert (parsed.subject, parsed.text.replace("\r\n", "\n")) == (SUBJECT, TEXT)
+        assert parsed.in_reply_to == original.message_id
+    ingest.parse_messages(list(Message.objects.filter(mailbox=alice).values_list("id", flat=True)))
+    copy = Message.objects.get(mailbox=alice, folder__role="sent")  # alice's own Sent copy
+    assert copy.thread_key == Message.objects.get(pk=original.pk).thread_key
+    assert Message.objects.get(pk=original.pk).answered

@@ -1,0 +1,172 @@
+"""Sending through a real SMTP server (aiosmtpd): once, with its fixed Message-ID, retried after 4xx,
+failed after 5xx with the server's words, never with injected headers, Bcc only in the envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+import trustme
+from django.utils import timezone
+
+from accounts.models import Mailbox
+from fetcher import mime, outbox
+from fetcher.compose import ComposeError
+from fetcher.models import Message, OutgoingMessage, OutgoingState
+from tests.conftest import MAIL_USERS
+from tests.factories import account_mailbox, mail, stored
+from tests.servers.smtp import ScriptedHandler, SmtpServer, start_smtp
+
+pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
+
+
+@pytest.fixture
+def smtp(mail_ca: trustme.CA, request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
+    answers = getattr(request, "param", [])
+    server = start_smtp(mail_ca, MAIL_USERS, "plain", ScriptedHandler(answers=list(answers)))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def alice(smtp: SmtpServer, local_mail_settings: None) -> Mailbox:
+    return account_mailbox(
+        ("alice", MAIL_USERS["alice"]),
+        995,
+        email_address="alice@example.com",
+        display_name="Alice Şahin",
+        smtp_port=smtp.port,
+        smtp_security="none",
+    )
+
+
+def queued(mailbox: Mailbox, **values: str) -> OutgoingMessage:
+    defaults = {"to": "Bob Öztürk <bob@example.net>", "subject": "Merhaba", "text": "Gövde"}
+    outgoing = outbox.outgoing_save(owner=mailbox.owner, mailbox=mailbox, values=defaults | values)
+    return outbox.outgoing_queue(outgoing=outgoing, send_at=timezone.now())
+
+
+def received(server: SmtpServer) -> list[Any]:
+    return server.handler.received
+
+
+def test_a_message_leaves_once_with_its_fixed_id_and_bcc_only_in_the_envelope(
+    alice: Mailbox, smtp: SmtpServer
+) -> None:
+    outgoing = queued(alice, cc="cem@example.net", bcc="Gizli <gizli@example.org>")
+
+    assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "sent"
+    assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "busy"  # a second task sends nothing
+
+    [delivery] = received(smtp)
+    headers = message_from_bytes(delivery.content, policy=policy.default)
+    assert headers["Message-ID"] == outgoing.message_id
+    assert headers["Bcc"] is None
+    assert b"gizli@example.org" not in delivery.content
+    assert delivery.recipients == ["bob@example.net", "cem@example.net", "gizli@example.org"]
+    assert delivery.mail_from == "alice@example.com"
+    outgoing.refresh_from_db()
+    assert outgoing.state == OutgoingState.SENT
+    sent = Message.objects.get(mailbox=alice, folder__role="sent")  # POP3: kept in Postane's own Sent
+    assert bytes(sent.raw) == bytes(outgoing.raw or b"")
+    assert sent.seen
+
+
+@pytest.mark.parametrize("smtp", [["451 4.3.0 Try again later"]], indirect=True)
+def test_a_temporary_refusal_is_retried_with_the_same_bytes_and_delivers_one_copy(
+    alice: Mailbox, smtp: SmtpServer
+) -> None:
+    outgoing = queued(alice)
+
+    assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "queued"
+    outgoing.refresh_from_db()
+    assert "451" in outgoing.last_error
+    assert outgoing.send_after is not None
+    assert outgoing.send_after > timezone.now()  # backoff
+    first_bytes = bytes(outgoing.raw or b"")
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(send_after=timezone.now())
+
+    assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "sent"
+
+    assert len(received(smtp)) == 1
+    assert received(smtp)[0].content.replace(b"\r\n", b"\n") == first_bytes.replace(b"\r\n", b"\n")
+    assert smtp.handler.attempts == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("smtp", [["550 5.1.1 Mailbox unavailable: bob"]], indirect=True)
+def test_a_permanent_refusal_marks_the_message_failed_with_the_servers_words(
+    alice: Mailbox, smtp: SmtpServer
+) -> None:
+    outgoing = queued(alice)
+
+    assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "failed"
+
+    outgoing.refresh_from_db()
+    assert outgoing.state == OutgoingState.FAILED
+    assert "550 5.1.1 Mailbox unavailable: bob" in outgoing.last_error
+    assert received(smtp) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("to", "bob@example.net\r\nBcc: evil@example.org"),
+        ("to", "Bob\n <bob@example.net>"),
+        ("cc", "cem@example.net\x00"),
+        ("subject", "Merhaba\r\nBcc: evil@example.org"),
+        ("to", "not an address"),
+    ],
+)
+def test_injection_and_bad_addresses_are_refused_with_the_field_named(
+    alice: Mailbox, smtp: SmtpServer, field: str, value: str
+) -> None:
+    with pytest.raises(ComposeError) as refused:
+        outbox.outgoing_save(owner=alice.owner, mailbox=alice, values={"to": "bob@example.net", field: value})
+
+    assert refused.value.field == field
+    assert not OutgoingMessage.objects.exists()
+    assert received(smtp) == []
+
+
+def test_undo_inside_the_window_sends_nothing_and_brings_back_the_draft(
+    alice: Mailbox, smtp: SmtpServer
+) -> None:
+    draft = outbox.outgoing_save(
+        owner=alice.owner, mailbox=alice, values={"to": "bob@example.net", "text": "x"}
+    )
+    outbox.outgoing_queue(outgoing=draft)  # waits WEBMAIL_UNDO_SECONDS
+
+    assert outbox.outgoing_undo(outgoing=draft)
+    OutgoingMessage.objects.filter(pk=draft.pk).update(send_after=timezone.now() - timedelta(seconds=1))
+
+    assert outbox.outgoing_deliver(outgoing_id=draft.pk) == "busy"
+    draft.refresh_from_db()
+    assert draft.state == OutgoingState.DRAFT
+    assert received(smtp) == []
+
+
+def test_turkish_subject_and_body_arrive_exactly_and_a_reply_threads_and_marks_answered(
+    alice: Mailbox, smtp: SmtpServer
+) -> None:
+    original = stored(alice, mail("Bütçe", sender="Bob <bob@example.net>"))[0]
+    text = "Merhaba,\nğüşıöç İĞÜŞÖÇ — ışık\n"
+    draft = outbox.outgoing_save(
+        owner=alice.owner,
+        mailbox=alice,
+        values={"to": "Bob <bob@example.net>", "subject": "YNT: Bütçe ğüşıöç İĞÜŞÖÇ", "text": text},
+        replying_to=original,
+    )
+    outbox.outgoing_queue(outgoing=draft, send_at=timezone.now())
+
+    outbox.outgoing_deliver(outgoing_id=draft.pk)
+
+    parsed = mime.parse(received(smtp)[0].content)
+    assert parsed.subject == "YNT: Bütçe ğüşıöç İĞÜŞÖÇ"
+    assert parsed.text.replace("\r\n", "\n") == text
+    assert parsed.in_reply_to == original.message_id
+    assert parsed.references[-1] == original.message_id
+    original.refresh_from_db()
+    assert original.answered

@@ -1,0 +1,206 @@
+"""Writing mail in the browser: compose, reply, reply all, forward, drafts and the outbox.
+
+The outbox (fetcher.outbox) does the sending; these views only fill and read its rows, always
+through the requesting user (someone else's draft or message is a 404).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Mailbox, User
+from accounts.selectors import mailboxes_of
+from fetcher import compose, outbox
+from fetcher.models import Message, OutgoingAttachment, OutgoingMessage, OutgoingState
+from fetcher.selectors import message_of
+from webmail.forms import ComposeForm
+from webmail.mail_views import _user
+
+
+def outgoing_of(user: User, public_id: uuid.UUID | str) -> OutgoingMessage:
+    try:
+        return OutgoingMessage.objects.select_related("mailbox").get(owner=user, public_id=public_id)
+    except (OutgoingMessage.DoesNotExist, ValueError):
+        raise Http404("No such draft") from None
+
+
+def _people(rows: list[dict[str, str]]) -> list[compose.Recipient]:
+    return [compose.Recipient(row.get("name", ""), row.get("address", "")) for row in rows]
+
+
+def _answering_mailbox(user: User, original: Message) -> Mailbox:
+    return (
+        original.mailbox
+        if original.mailbox.owner_id == user.pk
+        else mailboxes_of(user).first() or original.mailbox
+    )
+
+
+def _prefill(user: User, original: Message, mode: str) -> dict[str, Any]:
+    """What a reply ("reply", "all") or a forward ("forward" inline, "attach" as a file) starts with."""
+    who = original.from_name or original.from_address
+    when = formats.date_format(timezone.localtime(original.date or original.sort_date), "DATETIME_FORMAT")
+    if mode == "attach":
+        return {"subject": compose.forward_subject(original.subject), "text": ""}
+    if mode == "forward":
+        heading = _(
+            "---------- Forwarded message ----------\nFrom: %(who)s\nDate: %(when)s\nSubject: %(subject)s"
+        ) % {
+            "who": f"{who} <{original.from_address}>",
+            "when": when,
+            "subject": original.subject,
+        }
+        return {
+            "subject": compose.forward_subject(original.subject),
+            "text": compose.quoted(original.text_body, heading),
+        }
+    author = _people(original.reply_to) or [compose.Recipient(original.from_name, original.from_address)]
+    initial: dict[str, Any] = {
+        "subject": compose.reply_subject(original.subject),
+        "text": compose.quoted(
+            original.text_body, _("On %(when)s, %(who)s wrote:") % {"when": when, "who": who}
+        ),
+        "to": compose.as_field(author),
+    }
+    if mode == "all":
+        own = {mailbox.email_address for mailbox in mailboxes_of(user)}
+        everyone = compose.reply_all([*author, *_people(original.to), *_people(original.cc)], own)
+        initial["to"] = compose.as_field(everyone[: len(author)] or author)
+        initial["cc"] = compose.as_field(everyone[len(author) :])
+    return initial
+
+
+def _initial(
+    user: User, request: HttpRequest, outgoing: OutgoingMessage | None
+) -> tuple[dict[str, Any], Message | None, str]:
+    if outgoing is not None:
+        initial = {
+            "mailbox": outgoing.mailbox,
+            "to": compose.as_field(_people(outgoing.to)),
+            "cc": compose.as_field(_people(outgoing.cc)),
+            "bcc": compose.as_field(_people(outgoing.bcc)),
+            "subject": outgoing.subject,
+            "text": outgoing.text_body,
+        }
+        return initial, outgoing.replying_to, "reply" if outgoing.replying_to_id else ""
+    for mode in ("reply", "all", "forward", "attach"):
+        if request.GET.get(mode):
+            original = message_of(user, request.GET[mode])
+            initial = _prefill(user, original, mode)
+            initial["mailbox"] = _answering_mailbox(user, original)
+            return initial, original, mode
+    return {}, None, ""
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def compose_view(request: HttpRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
+    user = _user(request)
+    outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
+    if outgoing is not None and outgoing.state == OutgoingState.FAILED:  # "edit and send again"
+        OutgoingMessage.objects.filter(pk=outgoing.pk).update(state=OutgoingState.DRAFT, raw=None)
+        outgoing.state = OutgoingState.DRAFT
+    if outgoing is not None and outgoing.state != OutgoingState.DRAFT:
+        messages.info(request, _("This message is no longer a draft."))
+        return redirect("outbox")
+    initial, original, mode = _initial(user, request, outgoing)
+    if request.method == "POST":
+        original = message_of(user, request.POST["original"]) if request.POST.get("original") else original
+        mode = request.POST.get("mode", mode)
+        form = ComposeForm(request.POST, request.FILES, owner=user)
+        if form.is_valid():
+            saved = _save(request, form, user, outgoing, original, mode)
+            if saved is not None:
+                return saved
+    else:
+        form = ComposeForm(initial=initial, owner=user)
+    context = {"form": form, "outgoing": outgoing, "original": original, "mode": mode}
+    return render(request, "webmail/compose.html", context)
+
+
+def _save(  # noqa: PLR0917 -- one call site, which names every value
+    request: HttpRequest,
+    form: ComposeForm,
+    user: User,
+    outgoing: OutgoingMessage | None,
+    original: Message | None,
+    mode: str,
+) -> HttpResponse | None:
+    data = form.cleaned_data
+    values = {name: data.get(name) or "" for name in ("to", "cc", "bcc", "subject", "text")}
+    replying = original if mode in {"reply", "all"} else None
+    try:
+        outgoing = outbox.outgoing_save(
+            owner=user, mailbox=data["mailbox"], values=values, outgoing=outgoing, replying_to=replying
+        )
+        _attach(
+            outgoing,
+            data["attachments"],
+            original if mode == "attach" and not outgoing.attachments.exists() else None,
+        )
+        if request.POST.get("action") != "send":
+            messages.success(request, _("Draft saved."))
+            return redirect("compose_edit", outgoing_id=outgoing.public_id)
+        outbox.outgoing_queue(outgoing=outgoing, send_at=data.get("send_at"))
+    except compose.ComposeError as error:
+        form.add_error(error.field if error.field in form.fields else None, str(error))
+        return None
+    return redirect("outbox")
+
+
+def _attach(outgoing: OutgoingMessage, uploads: list[Any], forwarded: Message | None) -> None:
+    rows = [
+        OutgoingAttachment(
+            outgoing=outgoing,
+            filename=compose.checked(upload.name, "attachments")[:255],
+            content_type=upload.content_type or "application/octet-stream",
+            size=upload.size,
+            content=upload.read(),
+        )
+        for upload in uploads
+    ]
+    if forwarded is not None:
+        raw = bytes(Message.objects.values_list("raw", flat=True).get(pk=forwarded.pk))
+        name = (forwarded.subject or "message")[:200].replace("/", "_") + ".eml"
+        rows.append(
+            OutgoingAttachment(
+                outgoing=outgoing, filename=name, content_type="message/rfc822", size=len(raw), content=raw
+            )
+        )
+    OutgoingAttachment.objects.bulk_create(rows)
+
+
+@login_required
+@require_GET
+def outbox_view(request: HttpRequest) -> HttpResponse:
+    rows = OutgoingMessage.objects.filter(owner=_user(request)).select_related("mailbox").defer("raw")
+    context = {
+        "drafts": rows.filter(state=OutgoingState.DRAFT).order_by("-updated_at")[:50],
+        "waiting": rows.filter(state__in=[OutgoingState.QUEUED, OutgoingState.SENDING]).order_by(
+            "send_after"
+        ),
+        "failed": rows.filter(state=OutgoingState.FAILED).order_by("-updated_at"),
+        "sent": rows.filter(state=OutgoingState.SENT).order_by("-sent_at")[:20],
+    }
+    return render(request, "webmail/outbox.html", context)
+
+
+@login_required
+@require_POST
+def outgoing_undo(request: HttpRequest, outgoing_id: uuid.UUID) -> HttpResponse:
+    """Undo (inside the window) or cancel a scheduled message: it becomes a draft again."""
+    outgoing = outgoing_of(_user(request), outgoing_id)
+    if outbox.outgoing_undo(outgoing=outgoing):
+        messages.success(request, _("Not sent. The message is a draft again."))
+        return redirect("compose_edit", outgoing_id=outgoing.public_id)
+    messages.error(request, _("Too late: the message has already left."))
+    return redirect("outbox")
