@@ -9,29 +9,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from fetcher.models import Message, OutgoingMessage, OutgoingState
-from tests.factories import account_mailbox, mail, stored
+from tests.factories import mail, stored
+from tests.test_mail_views import alice, bob
 
+__all__ = ["alice", "bob"]  # the reading tests' personas
 pytestmark = pytest.mark.django_db
-
-
-def person(name: str) -> tuple[User, Mailbox, Client]:
-    user = User.objects.create_user(name)
-    mailbox = account_mailbox((name, "unused"), 995, owner=user, email_address=f"{name}@example.com")
-    client = Client()
-    client.force_login(user)
-    return user, mailbox, client
-
-
-@pytest.fixture
-def alice() -> tuple[User, Mailbox, Client]:
-    return person("alice")
-
-
-@pytest.fixture
-def bob() -> tuple[User, Mailbox, Client]:
-    return person("bob")
 
 
 def send(client: Client, mailbox: Mailbox, **fields: Any) -> Any:
