@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from accounts.models import Mailbox, User
 from fetcher import search
-from fetcher.models import Folder, FolderRole, Message, WorkerHeartbeat
+from fetcher.models import Folder, FolderRole, Message, OutgoingMessage, OutgoingState, WorkerHeartbeat
 
 
 def heartbeat_latest() -> datetime | None:
@@ -335,3 +335,39 @@ def search_matches(user: User, query: search.Query) -> QuerySet[Message]:
     for operator, value in query.operators:
         found = _operator(found, operator, value)
     return found
+
+
+def address_suggestions(user: User, typed: str, limit: int = 8) -> list[tuple[str, str]]:
+    """People the user has exchanged mail with whose name or address starts with `typed`, most frequent first.
+
+    Senders of stored mail and recipients of mail sent from Postane both count.
+    """
+    term = typed.strip().lower()
+    if len(term) < 2:
+        return []
+    counts: dict[str, int] = {}
+    names: dict[str, str] = {}
+    senders = (
+        messages_of(user)
+        .filter(
+            Q(from_address__istartswith=term)
+            | Q(from_name__istartswith=term)
+            | Q(from_name__icontains=f" {term}")
+        )
+        .values("from_address")
+        .annotate(count=Count("id"), name=Max("from_name"))
+        .order_by("-count")[:50]
+    )
+    for row in senders:
+        address = row["from_address"].lower()
+        counts[address] = counts.get(address, 0) + row["count"]
+        names.setdefault(address, row["name"] or "")
+    sent = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.SENT).order_by("-sent_at")[:500]
+    for outgoing in sent.only("to", "cc", "bcc"):
+        for person in (*outgoing.to, *outgoing.cc, *outgoing.bcc):
+            address, name = person["address"].lower(), person.get("name", "")
+            if address.startswith(term) or name.lower().startswith(term) or f" {term}" in name.lower():
+                counts[address] = counts.get(address, 0) + 1
+                names[address] = names.get(address) or name
+    ranked = sorted(counts, key=lambda address: (-counts[address], address))[:limit]
+    return [(names.get(address, ""), address) for address in ranked]

@@ -3,6 +3,7 @@ reload, and a reply and a forward started from the keyboard."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from playwright.sync_api import BrowserContext, expect
 
 from accounts.models import Mailbox, User
 from fetcher.models import OutgoingMessage, OutgoingState
+from tests.conftest import wait_for
 from tests.factories import mail, stored
 from tests.test_browser_mail import alice, parsed_here, shot, signed_in
 
@@ -81,3 +83,37 @@ def test_reply_and_forward_from_the_keyboard(
     page.keyboard.press("f")
     expect(page.get_by_label("Subject")).to_have_value("Fwd: Bütçe")
     assert "Rakamlar ekte." in page.get_by_label("Message").input_value()
+
+
+def test_a_draft_saves_itself_while_typing_and_when_the_page_is_left(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+) -> None:
+    page = signed_in(new_context, live_url, alice[0])
+    page.goto(f"{live_url}/mail/compose/")
+    page.get_by_label("To").fill("dilek@example.net")
+    page.get_by_label("Message").fill("Kendiliğinden kaydedilen")
+
+    expect(page.locator("html")).to_have_attribute("data-draft-saved", re.compile("."), timeout=10_000)
+    expect(page).to_have_url(re.compile(r"/mail/compose/[0-9a-f-]{36}/$"))
+    page.reload()
+    expect(page.get_by_label("Message")).to_have_value("Kendiliğinden kaydedilen")
+
+    page.get_by_label("Subject").fill("Son anda yazılan konu")
+    page.goto(f"{live_url}/")  # leaving before the timer: the page saves on its way out
+    wait_for(
+        lambda: OutgoingMessage.objects.filter(subject="Son anda yazılan konu").exists(),
+        "the draft saved when the page was left",
+    )
+
+
+def test_the_to_field_suggests_people_already_written_with(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+) -> None:
+    stored(alice[1], mail("Bütçe", sender="Mehmet Öz <mehmet@example.com>"))
+    page = signed_in(new_context, live_url, alice[0])
+    page.goto(f"{live_url}/mail/compose/")
+
+    page.get_by_label("To").fill("cem@example.net, meh")
+    page.get_by_role("button", name="Mehmet Öz <mehmet@example.com>").click()
+
+    expect(page.get_by_label("To")).to_have_value("cem@example.net, Mehmet Öz <mehmet@example.com>, ")

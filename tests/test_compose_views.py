@@ -173,3 +173,37 @@ def test_forward_as_attachment_sends_the_original_as_an_eml(alice: Any) -> None:
     assert (attached.filename, attached.content_type) == ("Sözleşme.eml", "message/rfc822")
     assert bytes(attached.content) == bytes(Message.objects.get(pk=original.pk).raw)
     assert outgoing.in_reply_to == ""
+
+
+def test_autosave_keeps_what_it_can_and_never_refuses(alice: Any, bob: Any) -> None:
+    url = reverse("compose_autosave")
+    fields = {"mailbox": str(alice[1].pk), "to": "dilek@example.net", "subject": "Yarım", "text": "Yazı"}
+
+    first = alice[2].post(url, fields).json()
+    second = (
+        alice[2].post(first["autosave_url"], fields | {"to": "dil", "subject": "Yarım\r\nBcc: x@y.z"}).json()
+    )
+
+    assert first["id"] == second["id"]
+    draft = OutgoingMessage.objects.get(owner=alice[0])
+    assert draft.to == [{"name": "", "address": "dilek@example.net"}]  # "dil" is not an address yet
+    assert draft.subject == "Yarım Bcc: x@y.z"  # no line break ever reaches a header
+    assert draft.state == OutgoingState.DRAFT
+    assert bob[2].post(first["autosave_url"], fields).status_code == 404
+
+
+def test_address_suggestions_rank_people_by_how_often_mail_went_between_them(alice: Any, bob: Any) -> None:
+    stored(alice[1], *[mail(f"n{n}", sender="Mehmet Öz <mehmet@example.com>") for n in range(2)])
+    stored(alice[1], mail("x", sender="Meltem Kaya <meltem@example.org>"))
+    stored(bob[1], *[mail(f"b{n}", sender="Mert <mert@example.net>") for n in range(5)])  # bob's, not alice's
+    send(alice[2], alice[1], action="send", to="Meltem Kaya <meltem@example.org>")
+    OutgoingMessage.objects.update(state=OutgoingState.SENT)
+    send(alice[2], alice[1], action="send", to="meltem@example.org")
+    OutgoingMessage.objects.update(state=OutgoingState.SENT)
+
+    found = alice[2].get(reverse("address_suggestions"), {"q": "me"}).json()["suggestions"]
+
+    assert found == ["Meltem Kaya <meltem@example.org>", "Mehmet Öz <mehmet@example.com>"]
+    assert alice[2].get(reverse("address_suggestions"), {"q": "kaya"}).json()["suggestions"] == [
+        "Meltem Kaya <meltem@example.org>"
+    ]

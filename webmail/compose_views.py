@@ -11,15 +11,16 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Mailbox, User
 from accounts.selectors import mailboxes_of
-from fetcher import compose, outbox
+from fetcher import compose, outbox, selectors
 from fetcher.models import Message, OutgoingAttachment, OutgoingMessage, OutgoingState
 from fetcher.selectors import message_of
 from webmail.forms import ComposeForm
@@ -204,3 +205,56 @@ def outgoing_undo(request: HttpRequest, outgoing_id: uuid.UUID) -> HttpResponse:
         return redirect("compose_edit", outgoing_id=outgoing.public_id)
     messages.error(request, _("Too late: the message has already left."))
     return redirect("outbox")
+
+
+def _chosen_mailbox(user: User, value: str) -> Mailbox | None:
+    try:
+        return mailboxes_of(user).filter(pk=uuid.UUID(value)).first()
+    except ValueError:
+        return None
+
+
+@login_required
+@require_POST
+def compose_autosave(request: HttpRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
+    """The page's own saving while someone types: what can be kept is kept, nothing is refused.
+
+    A half-typed address cannot be stored as an address yet: that field keeps its last good value.
+    """
+    user = _user(request)
+    outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
+    if outgoing is not None and outgoing.state != OutgoingState.DRAFT:
+        return JsonResponse({"error": "not a draft"}, status=409)
+    mailbox = _chosen_mailbox(user, request.POST.get("mailbox", "")) or (
+        outgoing.mailbox if outgoing else None
+    )
+    if mailbox is None:
+        raise Http404("No such mailbox")
+    original = message_of(user, request.POST["original"]) if request.POST.get("original") else None
+    values = {name: request.POST.get(name, "") for name in ("to", "cc", "bcc", "subject", "text")}
+    values["subject"] = " ".join(values["subject"].split())  # no line breaks in a subject, typed or pasted
+    for name in ("to", "cc", "bcc"):
+        try:
+            compose.recipients(values[name], name)
+        except compose.ComposeError:
+            values[name] = compose.as_field(_people(getattr(outgoing, name))) if outgoing else ""
+    replying = original if request.POST.get("mode") in {"reply", "all"} else None
+    saved = outbox.outgoing_save(
+        owner=user, mailbox=mailbox, values=values, outgoing=outgoing, replying_to=replying
+    )
+    return JsonResponse(
+        {
+            "id": str(saved.public_id),
+            "edit_url": reverse("compose_edit", args=[saved.public_id]),
+            "autosave_url": reverse("compose_autosave_edit", args=[saved.public_id]),
+        }
+    )
+
+
+@login_required
+@require_GET
+def address_suggestions(request: HttpRequest) -> HttpResponse:
+    """Addresses for the To, Cc and Bcc fields, most used first (JSON, read by static/js/compose.js)."""
+    found = selectors.address_suggestions(_user(request), request.GET.get("q", "")[:100])
+    shown = [compose.as_field([compose.Recipient(name, address)]) for name, address in found]
+    return JsonResponse({"suggestions": shown})

@@ -24,6 +24,13 @@ urlpatterns = [
     path("mail/unread/", mail_views.unread_count, name="unread_count"),
     path("mail/compose/", compose_views.compose_view, name="compose"),
     path("mail/compose/<uuid:outgoing_id>/", compose_views.compose_view, name="compose_edit"),
+    path("mail/compose/autosave/", compose_views.compose_autosave, name="compose_autosave"),
+    path(
+        "mail/compose/<uuid:outgoing_id>/autosave/",
+        compose_views.compose_autosave,
+        name="compose_autosave_edit",
+    ),
+    path("mail/addresses/", compose_views.address_suggestions, name="address_suggestions"),
     path("mail/outbox/", compose_views.outbox_view, name="outbox"),
     path("mail/outbox/<uuid:outgoing_id>/undo/", compose_views.outgoing_undo, name="outgoing_undo"),
     path("healthz", views.healthz, name="healthz"),

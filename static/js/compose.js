@@ -1,0 +1,97 @@
+// The compose page saves its draft by itself: a few seconds after typing stops, and when the
+// page is left. The first save creates the draft; the address bar then points at it, so a
+// reload comes back to it. Attachments are saved with the buttons, not here.
+(function () {
+  "use strict";
+  const form = document.querySelector("[data-autosave-url]");
+  if (!form) return;
+  let timer = null;
+  let dirty = false;
+
+  function fields() {
+    const data = new FormData(form);
+    data.delete("attachments");
+    data.set("action", "autosave");
+    return data;
+  }
+
+  function save() {
+    if (!dirty) return;
+    dirty = false;
+    fetch(form.dataset.autosaveUrl, { method: "POST", body: fields(), credentials: "same-origin" })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((saved) => {
+        if (!saved) return;
+        form.dataset.autosaveUrl = saved.autosave_url;
+        form.setAttribute("action", saved.edit_url);
+        history.replaceState(null, "", saved.edit_url);
+        document.documentElement.dataset.draftSaved = saved.id;
+      })
+      .catch(() => { dirty = true; });
+  }
+
+  form.addEventListener("input", () => {
+    dirty = true;
+    clearTimeout(timer);
+    timer = setTimeout(save, Number(form.dataset.autosaveDelay || 3000));
+  });
+  const saveOnLeaving = () => {
+    if (dirty) {
+      dirty = false;
+      navigator.sendBeacon(form.dataset.autosaveUrl, fields());
+    }
+  };
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") saveOnLeaving(); });
+  window.addEventListener("pagehide", saveOnLeaving);
+  form.addEventListener("submit", () => { clearTimeout(timer); dirty = false; });
+}());
+
+// Address suggestions under To, Cc and Bcc: people already written to or heard from, most
+// frequent first. Choosing one replaces the address being typed (the part after the last comma).
+(function () {
+  "use strict";
+  const form = document.querySelector("[data-suggest-url]");
+  if (!form) return;
+  const url = form.dataset.suggestUrl;
+  ["id_to", "id_cc", "id_bcc"].forEach((id) => {
+    const input = document.getElementById(id);
+    if (!input) return;
+    const list = document.createElement("ul");
+    list.className = "suggestions";
+    list.dataset.testid = "suggestions";
+    list.hidden = true;
+    input.after(list);
+    let timer = null;
+    const typed = () => input.value.split(",").pop().trim();
+    const choose = (text) => {
+      const parts = input.value.split(",");
+      parts[parts.length - 1] = (parts.length > 1 ? " " : "") + text;
+      input.value = parts.join(",") + ", ";
+      list.hidden = true;
+      input.focus();
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    };
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      const term = typed();
+      if (term.length < 2) { list.hidden = true; return; }
+      timer = setTimeout(() => {
+        fetch(`${url}?q=${encodeURIComponent(term)}`, { credentials: "same-origin" })
+          .then((response) => (response.ok ? response.json() : { suggestions: [] }))
+          .then(({ suggestions }) => {
+            list.replaceChildren(...suggestions.map((text) => {
+              const item = document.createElement("li");
+              const button = document.createElement("button");
+              button.type = "button";
+              button.textContent = text;  // text, never markup: names come from mail
+              button.addEventListener("click", () => choose(text));
+              item.append(button);
+              return item;
+            }));
+            list.hidden = suggestions.length === 0;
+          })
+          .catch(() => { list.hidden = true; });
+      }, 200);
+    });
+  });
+}());
