@@ -914,7 +914,11 @@ class SmtpSession(_Session[_SMTP]):
                 permanent=code >= 500,
                 server_text=self.greeting,
             )
-        client.ehlo_or_helo_if_needed()
+        try:
+            client.ehlo_or_helo_if_needed()
+        except (smtplib.SMTPException, OSError) as exc:
+            _quietly(client.close)
+            raise _lost(Step.GREETING, exc) from exc
         if security is Security.STARTTLS:
             self._starttls(client, target, verify=verify)
         if security is not Security.NONE and client.sock is not None:

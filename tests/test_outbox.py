@@ -18,6 +18,7 @@ from fetcher.compose import ComposeError
 from fetcher.models import Message, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox, mail, stored
+from tests.servers.proxy import FaultyProxy
 from tests.servers.smtp import ScriptedHandler, SmtpServer, start_smtp
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
@@ -170,3 +171,50 @@ def test_turkish_subject_and_body_arrive_exactly_and_a_reply_threads_and_marks_a
     assert parsed.references[-1] == original.message_id
     original.refresh_from_db()
     assert original.answered
+
+
+@pytest.mark.parametrize("fault", ["cut", "stall"])
+def test_a_dropped_or_silent_connection_is_retried_and_one_copy_arrives(
+    smtp: SmtpServer, local_mail_settings: None, fault: str
+) -> None:
+    proxy = FaultyProxy(target_port=smtp.port)
+    proxy.cut_after, proxy.stall_after = (10, None) if fault == "cut" else (None, 10)  # inside the greeting
+    proxy.start()
+    try:
+        through: dict[str, Any] = {
+            "email_address": "alice@example.com",
+            "smtp_port": proxy.port,
+            "smtp_security": "none",
+        }
+        mailbox = account_mailbox(("alice", MAIL_USERS["alice"]), 995, **through)
+        outgoing = queued(mailbox)
+
+        assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "queued"
+        assert received(smtp) == []
+        proxy.cut_after = proxy.stall_after = None
+        OutgoingMessage.objects.filter(pk=outgoing.pk).update(send_after=timezone.now())
+
+        assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "sent"
+        assert len(received(smtp)) == 1
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+def test_mail_leaves_over_starttls_and_implicit_tls_with_the_certificate_checked(
+    smtp_servers: dict[str, SmtpServer], local_mail_settings: None, mode: str
+) -> None:
+    server = smtp_servers[mode]
+    before = len(server.handler.received)
+    secured: dict[str, Any] = {
+        "email_address": "alice@example.com",
+        "smtp_port": server.port,
+        "smtp_security": mode,
+    }
+    mailbox = account_mailbox(("alice", MAIL_USERS["alice"]), 995, **secured)
+    outgoing = queued(mailbox)
+
+    assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "sent"
+
+    assert len(server.handler.received) == before + 1
+    assert server.handler.received[-1].mail_from == "alice@example.com"
