@@ -207,3 +207,14 @@ def test_address_suggestions_rank_people_by_how_often_mail_went_between_them(ali
     assert alice[2].get(reverse("address_suggestions"), {"q": "kaya"}).json()["suggestions"] == [
         "Meltem Kaya <meltem@example.org>"
     ]
+
+
+def test_drafts_written_here_are_listed_in_drafts(alice: Any, bob: Any) -> None:
+    send(alice[2], alice[1], action="save", subject="Yarım kalan")
+    send(bob[2], bob[1], action="save", subject="Bob'un taslağı")
+
+    page = alice[2].get(reverse("mail_view", args=["drafts"])).content.decode()
+
+    assert 'data-testid="own-drafts"' in page
+    assert "Yarım kalan" in page
+    assert "taslağı" not in page

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from accounts.selectors import mailboxes_of
 from fetcher import mime, search, services
-from fetcher.models import Attachment, ImageSender, Message
+from fetcher.models import Attachment, ImageSender, Message, OutgoingMessage, OutgoingState
 from fetcher.safehtml import sanitise
 from fetcher.selectors import (
     VIEWS,
@@ -88,13 +88,16 @@ def _rows(user: User, page: Page) -> list[Row]:
     return [Row(m, mailboxes.get(m.mailbox_id), counts.get(m.thread_key, 1)) for m in messages]
 
 
-def _list(request: HttpRequest, page: Page, *, title: str, here: str, query: str = "") -> HttpResponse:
+def _list(
+    request: HttpRequest, page: Page, *, title: str, here: str, query: str = "", drafts: Any = None
+) -> HttpResponse:
     user = _user(request)
     context = {
         "rows": _rows(user, page),
         "next": page.next.encode() if page.next else "",
         "title": title,
         "here": here,
+        "drafts": drafts,
         "query": query,
         "terms": search.query_words(search.parse_query(query).text) if query else [],
         # Built once, not per row: a row's link is message_url + its id + back_query.
@@ -124,7 +127,12 @@ def mail_view(request: HttpRequest, view: str = "inbox") -> HttpResponse:
         page = page_of_starred(user, after)
     else:
         page = page_of_folders(view_folder_ids(user, view), after, conversations=user.conversations)
-    return _list(request, page, title=str(VIEW_TITLES[view]), here=view)
+    drafts = None
+    if view == "drafts" and after is None:  # drafts written here, above the server's Drafts folders
+        drafts = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT).order_by(
+            "-updated_at"
+        )[:50]
+    return _list(request, page, title=str(VIEW_TITLES[view]), here=view, drafts=drafts)
 
 
 @login_required
