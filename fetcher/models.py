@@ -267,6 +267,7 @@ class OutgoingMessage(models.Model):
     bcc = models.JSONField(default=list, blank=True)
     subject = models.TextField(blank=True)
     text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)  # rich text, already sanitised; sent beside text_body
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.JSONField(default=list, blank=True)
     replying_to = models.ForeignKey(

@@ -20,7 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import compose, config, ingest
+from fetcher import compose, config, ingest, mime, safehtml
 from fetcher.mailnet import MailError
 from fetcher.models import FolderRole, Message, OutgoingMessage, OutgoingState
 from fetcher.protocols import ImapSession, SmtpSession
@@ -61,12 +61,23 @@ def outgoing_save(
         setattr(draft, name, found)
     draft.mailbox = mailbox
     draft.subject = compose.checked(values.get("subject", ""), "subject")
-    draft.text_body = values.get("text", "").replace("\r\n", "\n")
+    draft.html_body = _clean_html(values.get("html", ""))
+    text = values.get("text", "").replace("\r\n", "\n")
+    # The plain part of rich text: editors write &nbsp; for spaces a plain reader should see as spaces.
+    plain = mime.html_to_text(draft.html_body).replace("\xa0", " ").strip() + "\n"
+    draft.text_body = plain if draft.html_body else text
     if replying_to is not None:
         draft.in_reply_to = replying_to.message_id
         draft.references = [*replying_to.references, replying_to.message_id][-20:]
     draft.save()
     return draft
+
+
+def _clean_html(html: str) -> str:
+    """Rich text from the editor is sanitised like received mail: what leaves is never script."""
+    if not html.strip():
+        return ""
+    return safehtml.sanitise(html, cid_url=lambda cid: None, own_prefix="\x00", remote_images=True).html
 
 
 def _draft_of(outgoing: OutgoingMessage) -> compose.Draft:
@@ -84,6 +95,7 @@ def _draft_of(outgoing: OutgoingMessage) -> compose.Draft:
         bcc=people(outgoing.bcc),
         subject=outgoing.subject,
         text=_with_signature(outgoing.text_body, mailbox.signature),
+        html=outgoing.html_body,
         in_reply_to=outgoing.in_reply_to,
         references=list(outgoing.references),
         attachments=[(a.filename, a.content_type, bytes(a.content)) for a in outgoing.attachments.all()],

@@ -31,7 +31,7 @@ def test_compose_with_an_attachment_send_and_undo(
     page.keyboard.press("c")
     page.get_by_label("To").fill("Bob Öztürk <bob@example.net>")
     page.get_by_label("Subject").fill("Toplantı ğüşıöç İĞÜŞÖÇ")
-    page.get_by_label("Message").fill("Merhaba Bob,\nplan ekte.")
+    page.get_by_label("Message", exact=True).fill("Merhaba Bob,\nplan ekte.")
     page.get_by_label("Attachments").set_input_files(str(attachment))
     shot(page, "compose")
     page.get_by_test_id("send").click()
@@ -53,13 +53,13 @@ def test_a_saved_draft_survives_a_reload(
     page = signed_in(new_context, live_url, alice[0])
     page.goto(f"{live_url}/mail/compose/")
     page.get_by_label("To").fill("cem@example.net")
-    page.get_by_label("Message").fill("Yarım kalan ileti")
+    page.get_by_label("Message", exact=True).fill("Yarım kalan ileti")
     page.get_by_role("button", name="Save draft").click()
 
     page.reload()
 
     expect(page.get_by_label("To")).to_have_value("cem@example.net")
-    expect(page.get_by_label("Message")).to_have_value("Yarım kalan ileti")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Yarım kalan ileti")
 
 
 def test_reply_and_forward_from_the_keyboard(
@@ -74,7 +74,7 @@ def test_reply_and_forward_from_the_keyboard(
     page.keyboard.press("r")
     expect(page.get_by_label("Subject")).to_have_value("Re: Bütçe")
     expect(page.get_by_label("To")).to_have_value("Mehmet Öz <mehmet@example.com>")
-    quoted = page.get_by_label("Message").input_value()
+    quoted = page.get_by_label("Message", exact=True).input_value()
     assert quoted.startswith("\n")  # room to answer above the quote
     assert "Mehmet Öz" in quoted
     assert "> Rakamlar ekte." in quoted
@@ -82,7 +82,7 @@ def test_reply_and_forward_from_the_keyboard(
     page.goto(f"{live_url}/mail/m/{original.public_id}/")
     page.keyboard.press("f")
     expect(page.get_by_label("Subject")).to_have_value("Fwd: Bütçe")
-    assert "Rakamlar ekte." in page.get_by_label("Message").input_value()
+    assert "Rakamlar ekte." in page.get_by_label("Message", exact=True).input_value()
 
 
 def test_a_draft_saves_itself_while_typing_and_when_the_page_is_left(
@@ -91,12 +91,12 @@ def test_a_draft_saves_itself_while_typing_and_when_the_page_is_left(
     page = signed_in(new_context, live_url, alice[0])
     page.goto(f"{live_url}/mail/compose/")
     page.get_by_label("To").fill("dilek@example.net")
-    page.get_by_label("Message").fill("Kendiliğinden kaydedilen")
+    page.get_by_label("Message", exact=True).fill("Kendiliğinden kaydedilen")
 
     expect(page.locator("html")).to_have_attribute("data-draft-saved", re.compile("."), timeout=10_000)
     expect(page).to_have_url(re.compile(r"/mail/compose/[0-9a-f-]{36}/$"))
     page.reload()
-    expect(page.get_by_label("Message")).to_have_value("Kendiliğinden kaydedilen")
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Kendiliğinden kaydedilen")
 
     page.get_by_label("Subject").fill("Son anda yazılan konu")
     page.goto(f"{live_url}/")  # leaving before the timer: the page saves on its way out
@@ -117,3 +117,35 @@ def test_the_to_field_suggests_people_already_written_with(
     page.get_by_role("button", name="Mehmet Öz <mehmet@example.com>").click()
 
     expect(page.get_by_label("To")).to_have_value("cem@example.net, Mehmet Öz <mehmet@example.com>, ")
+    page.close()  # closing the tab saves the draft on the way out
+    draft = wait_for(OutgoingMessage.objects.first, "the draft saved as the tab closed")
+    assert [r["address"] for r in draft.to] == ["cem@example.net", "mehmet@example.com"]
+
+
+def test_rich_text_in_the_vetted_editor_without_breaking_the_content_security_policy(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+) -> None:
+    page = signed_in(new_context, live_url, alice[0])
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    page.goto(f"{live_url}/mail/compose/")
+    page.get_by_label("To").fill("bob@example.net")
+
+    page.get_by_role("checkbox", name="Rich text").check()
+    editor = page.get_by_test_id("rich-editor")
+    expect(editor).to_be_visible()
+    expect(page.locator("#id_text")).to_be_hidden()
+    editor.click()
+    page.keyboard.type("Merhaba ")
+    page.locator("trix-toolbar [data-trix-attribute=bold]").click()  # the editor's own toolbar
+    page.keyboard.type("Bob")
+    page.get_by_test_id("send").click()
+
+    expect(page.get_by_test_id("waiting")).to_be_visible()
+    outgoing = OutgoingMessage.objects.get()
+    assert "<strong>Bob</strong>" in outgoing.html_body
+    assert outgoing.text_body.strip() == "Merhaba Bob"
+    assert refused == []

@@ -218,3 +218,19 @@ def test_drafts_written_here_are_listed_in_drafts(alice: Any, bob: Any) -> None:
     assert 'data-testid="own-drafts"' in page
     assert "Yarım kalan" in page
     assert "taslağı" not in page
+
+
+def test_rich_text_is_sanitised_and_sent_beside_a_plain_text_part(alice: Any) -> None:
+    html = '<div>Merhaba <strong>Bob</strong><script>alert(1)</script><img src=x onerror="steal()"></div>'
+
+    send(alice[2], alice[1], action="send", rich="on", html=html, text="")
+
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    assert "<strong>Bob</strong>" in outgoing.html_body
+    assert "script" not in outgoing.html_body
+    assert "onerror" not in outgoing.html_body
+    assert outgoing.text_body.strip() == "Merhaba Bob"
+    raw = bytes(outgoing.raw or b"")
+    assert b"multipart/alternative" in raw
+    assert b"text/html" in raw
+    assert b"text/plain" in raw

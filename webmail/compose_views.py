@@ -9,13 +9,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.csp import CSP
 from django.utils.translation import gettext as _
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Mailbox, User
@@ -91,6 +94,8 @@ def _initial(
             "bcc": compose.as_field(_people(outgoing.bcc)),
             "subject": outgoing.subject,
             "text": outgoing.text_body,
+            "rich": bool(outgoing.html_body),
+            "html": outgoing.html_body,
         }
         return initial, outgoing.replying_to, "reply" if outgoing.replying_to_id else ""
     for mode in ("reply", "all", "forward", "attach"):
@@ -102,8 +107,13 @@ def _initial(
     return {}, None, ""
 
 
+# Trix puts its default styles in a <style> element: the compose page allows that one by its nonce.
+COMPOSE_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.NONCE]}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
+@csp_override(COMPOSE_CSP)
 def compose_view(request: HttpRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
     user = _user(request)
     outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
@@ -138,6 +148,7 @@ def _save(  # noqa: PLR0917 -- one call site, which names every value
 ) -> HttpResponse | None:
     data = form.cleaned_data
     values = {name: data.get(name) or "" for name in ("to", "cc", "bcc", "subject", "text")}
+    values["html"] = (data.get("html") or "") if data.get("rich") else ""
     replying = original if mode in {"reply", "all"} else None
     try:
         outgoing = outbox.outgoing_save(
@@ -232,6 +243,7 @@ def compose_autosave(request: HttpRequest, outgoing_id: uuid.UUID | None = None)
         raise Http404("No such mailbox")
     original = message_of(user, request.POST["original"]) if request.POST.get("original") else None
     values = {name: request.POST.get(name, "") for name in ("to", "cc", "bcc", "subject", "text")}
+    values["html"] = request.POST.get("html", "") if request.POST.get("rich") else ""
     values["subject"] = " ".join(values["subject"].split())  # no line breaks in a subject, typed or pasted
     for name in ("to", "cc", "bcc"):
         try:

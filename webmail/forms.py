@@ -254,6 +254,8 @@ class ComposeForm(forms.Form):
     text = forms.CharField(
         label=_("Message"), required=False, strip=False, widget=forms.Textarea(attrs={"rows": 14})
     )
+    rich = forms.BooleanField(label=_("Rich text"), required=False)
+    html = forms.CharField(required=False, widget=forms.HiddenInput)
     attachments = AttachmentsField(label=_("Attachments"), required=False)
     send_at = forms.DateTimeField(
         label=_("Send later"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})

@@ -95,3 +95,27 @@
     });
   });
 }());
+
+// Rich text: a vetted editor (Trix, vendored) instead of the plain text box, when asked for.
+// The server sanitises what it produces like received mail; without JavaScript, plain text.
+(function () {
+  "use strict";
+  const toggle = document.querySelector(".rich-toggle");
+  const editor = document.querySelector("trix-editor");
+  const plain = document.getElementById("id_text");
+  if (!toggle || !editor || !plain) return;
+  const box = toggle.querySelector("input");
+  toggle.hidden = false;
+  const show = () => {
+    editor.hidden = !box.checked;
+    const toolbar = document.querySelector("trix-toolbar");
+    if (toolbar) toolbar.hidden = !box.checked;
+    plain.hidden = box.checked;
+    if (box.checked && !document.getElementById("id_html").value && plain.value && editor.editor) {
+      editor.editor.insertString(plain.value);
+    }
+  };
+  box.addEventListener("change", show);
+  document.addEventListener("trix-initialize", show);
+  document.addEventListener("trix-file-accept", (event) => event.preventDefault());  // files go in Attachments
+}());
