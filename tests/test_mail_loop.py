@@ -81,3 +81,30 @@ def test_alice_writes_a_worker_sends_it_on_time_and_bobs_pop3_and_imap_mailboxes
     copy = Message.objects.get(mailbox=alice, folder__role="sent")  # alice's own Sent copy
     assert copy.thread_key == Message.objects.get(pk=original.pk).thread_key
     assert Message.objects.get(pk=original.pk).answered
+
+
+def test_an_imap_mailbox_keeps_its_sent_copy_on_the_server_and_fetches_it_back_once(
+    dovecot: Dovecot, mta: SmtpServer, local_mail_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)
+    login, password = dovecot.fresh_user()
+    sending: dict[str, Any] = {"smtp_port": mta.port, "smtp_security": "none", "smtp_same_login": False}
+    alice = account_mailbox((login, password), dovecot.ports["imaps"], protocol="imap", **sending)
+    alice.smtp_login = "alice"
+    alice.set_smtp_password(MAIL_USERS["alice"])
+    alice.save()
+    sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60)  # learns the server's Sent folder
+    draft = outbox.outgoing_save(
+        owner=alice.owner, mailbox=alice, values={"to": "cem@example.net", "text": "Ğ"}
+    )
+    outbox.outgoing_queue(outgoing=draft, send_at=timezone.now())
+
+    assert outbox.outgoing_deliver(outgoing_id=draft.pk) == OutgoingState.SENT
+
+    assert not Message.objects.filter(mailbox=alice).exists()  # not stored twice: the sync brings it
+    assert sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60).fetched == 1
+    copy = Message.objects.get(mailbox=alice)
+    assert (copy.folder.name, copy.seen) == ("Sent", True)
+    draft.refresh_from_db()
+    assert bytes(copy.raw) == bytes(draft.raw or b"")
+    assert sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60).fetched == 0

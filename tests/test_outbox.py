@@ -218,3 +218,28 @@ def test_mail_leaves_over_starttls_and_implicit_tls_with_the_certificate_checked
 
     assert len(server.handler.received) == before + 1
     assert server.handler.received[-1].mail_from == "alice@example.com"
+
+
+@pytest.mark.parametrize("offered", [True, False])
+def test_smtputf8_is_used_when_an_address_needs_it_and_refused_clearly_when_not_offered(
+    mail_ca: trustme.CA, local_mail_settings: None, offered: bool
+) -> None:
+    server = start_smtp(mail_ca, MAIL_USERS, "plain", smtputf8=offered)
+    try:
+        through: dict[str, Any] = {"smtp_port": server.port, "smtp_security": "none"}
+        mailbox = account_mailbox(
+            ("alice", MAIL_USERS["alice"]), 995, email_address="alice@example.com", **through
+        )
+        outgoing = queued(mailbox, to="Çiğdem <çiğdem@örnek.com.tr>")
+
+        state = outbox.outgoing_deliver(outgoing_id=outgoing.pk)
+
+        if offered:
+            assert state == "sent"
+            assert server.handler.received[0].recipients == ["çiğdem@örnek.com.tr"]
+        else:
+            outgoing.refresh_from_db()
+            assert (state, "SMTPUTF8" in outgoing.last_error) == ("failed", True)
+            assert server.handler.received == []
+    finally:
+        server.stop()
