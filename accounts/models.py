@@ -18,6 +18,10 @@ class User(AbstractUser):
     """Postane's own user model, swapped in from the first migration so it can grow."""
 
     conversations = models.BooleanField(_("group mail into conversations"), default=True, db_default=True)
+    # Seconds a sent message waits so that "Undo" can still bring it back; None: the site's default.
+    undo_seconds = models.PositiveSmallIntegerField(
+        _("undo window for sending"), null=True, blank=True, validators=[MaxValueValidator(60)]
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -114,7 +114,9 @@ def outgoing_queue(*, outgoing: OutgoingMessage, send_at: Any = None) -> Outgoin
     outgoing.raw = compose.build(_draft_of(outgoing))
     outgoing.state = OutgoingState.QUEUED
     outgoing.scheduled = send_at is not None
-    outgoing.send_after = send_at or now + timedelta(seconds=settings.WEBMAIL_UNDO_SECONDS)
+    undo = outgoing.owner.undo_seconds
+    wait = settings.WEBMAIL_UNDO_SECONDS if undo is None else undo
+    outgoing.send_after = send_at or now + timedelta(seconds=wait)
     outgoing.save()
     delay = max((outgoing.send_after - now).total_seconds(), 0)
     transaction.on_commit(lambda: _enqueue(outgoing, delay))

@@ -234,3 +234,16 @@ def test_rich_text_is_sanitised_and_sent_beside_a_plain_text_part(alice: Any) ->
     assert b"multipart/alternative" in raw
     assert b"text/html" in raw
     assert b"text/plain" in raw
+
+
+def test_the_undo_window_is_each_persons_own_setting(alice: Any) -> None:
+    page = alice[2].get(reverse("preferences")).content.decode()
+    assert 'value="10" selected' in page  # the site's default until the person chooses
+
+    alice[2].post(reverse("preferences"), {"undo_seconds": "30", "conversations": "on"})
+    send(alice[2], alice[1], action="send")
+
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    assert outgoing.send_after is not None
+    wait = (outgoing.send_after - outgoing.updated_at).total_seconds()
+    assert 29 < wait <= 30

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -15,6 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import QueuedPasswordResetForm, SignupForm
+from accounts.models import User
+from webmail.forms import PreferencesForm
 
 
 @require_http_methods(["GET", "POST"])
@@ -28,6 +32,23 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Welcome! Add your first mailbox to bring your mail here."))
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    """The person's own settings: the undo window for sending, conversations or a plain list."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    if user.undo_seconds is None:
+        user.undo_seconds = settings.WEBMAIL_UNDO_SECONDS
+    form = PreferencesForm(request.POST or None, instance=user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Preferences saved."))
+        return redirect("preferences")
+    return render(request, "webmail/preferences.html", {"form": form})
 
 
 class PasswordChange(auth_views.PasswordChangeView):

@@ -270,3 +270,16 @@ class ComposeForm(forms.Form):
         if when is not None and when <= timezone.now():
             raise forms.ValidationError(_("Choose a time in the future."))
         return when
+
+
+UNDO_CHOICES = [(0, _("No waiting")), (5, "5"), (10, "10"), (20, "20"), (30, "30"), (60, "60")]
+
+
+class PreferencesForm(forms.ModelForm):  # type: ignore[type-arg]
+    undo_seconds = forms.TypedChoiceField(
+        label=_("Seconds to undo a sent message"), choices=UNDO_CHOICES, coerce=int
+    )
+
+    class Meta:
+        model = User
+        fields: ClassVar = ["undo_seconds", "conversations"]

@@ -46,6 +46,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", account_views.signup, name="signup"),
     path("account/password/", account_views.PasswordChange.as_view(), name="password_change"),
+    path("account/preferences/", account_views.preferences, name="preferences"),
     path("account/reset/", account_views.PasswordReset.as_view(), name="password_reset"),
     path("account/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
