@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, expect
@@ -32,7 +33,7 @@ def test_compose_with_an_attachment_send_and_undo(
     page.get_by_label("To").fill("Bob Öztürk <bob@example.net>")
     page.get_by_label("Subject").fill("Toplantı ğüşıöç İĞÜŞÖÇ")
     page.get_by_label("Message", exact=True).fill("Merhaba Bob,\nplan ekte.")
-    page.get_by_label("Attachments").set_input_files(str(attachment))
+    page.get_by_label("Attachments", exact=True).set_input_files(str(attachment))
     shot(page, "compose")
     page.get_by_test_id("send").click()
 
@@ -149,3 +150,25 @@ def test_rich_text_in_the_vetted_editor_without_breaking_the_content_security_po
     assert "<strong>Bob</strong>" in outgoing.html_body
     assert outgoing.text_body.strip() == "Merhaba Bob"
     assert refused == []
+
+
+def test_attachments_upload_with_a_progress_bar(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox], tmp_path: Path
+) -> None:
+    big = tmp_path / "sunum.pdf"
+    big.write_bytes(b"%PDF-1.4 " + b"x" * (3 * 1024 * 1024))
+    page = signed_in(new_context, live_url, alice[0])
+    page.goto(f"{live_url}/mail/compose/")
+    page.get_by_label("To").fill("bob@example.net")
+    page.get_by_label("Attachments", exact=True).set_input_files(str(big))
+
+    def slow_answer(route: Any) -> None:  # the server takes its time: the bar stays up meanwhile
+        page.wait_for_timeout(1500)
+        route.continue_()
+
+    page.route("**/mail/compose/", slow_answer)
+    page.get_by_test_id("send").click()
+
+    expect(page.get_by_test_id("upload-progress")).to_be_visible()
+    expect(page.get_by_test_id("waiting")).to_be_visible(timeout=15_000)
+    assert OutgoingMessage.objects.get().attachments.get().size == big.stat().st_size

@@ -119,3 +119,30 @@
   document.addEventListener("trix-initialize", show);
   document.addEventListener("trix-file-accept", (event) => event.preventDefault());  // files go in Attachments
 }());
+
+// Attachments upload with a progress bar; the page then goes where the server sends it. Should
+// the server answer with the form again (a mistake to fix), the browser submits it the usual way.
+(function () {
+  "use strict";
+  const form = document.querySelector("[data-autosave-url]");
+  const files = document.getElementById("id_attachments");
+  const bar = document.querySelector("[data-upload-progress]");
+  if (!form || !files || !bar || !window.XMLHttpRequest) return;
+  form.addEventListener("submit", (event) => {
+    if (!files.files.length) return;
+    event.preventDefault();
+    const request = new XMLHttpRequest();
+    request.open("POST", form.getAttribute("action"));
+    bar.hidden = false;
+    request.upload.addEventListener("progress", (progress) => {
+      if (progress.lengthComputable) bar.value = Math.round((100 * progress.loaded) / progress.total);
+    });
+    request.addEventListener("load", () => {
+      const landed = request.responseURL && request.responseURL !== new URL(form.action, location.href).href;
+      if (landed && request.status < 400) location.assign(request.responseURL);
+      else form.submit();
+    });
+    request.addEventListener("error", () => form.submit());
+    request.send(new FormData(form, event.submitter));
+  });
+}());
