@@ -280,6 +280,12 @@ class OutgoingMessage(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # IMAP: where the latest copy of this draft sits in the server's Drafts folder.
+    server_draft_folder = models.ForeignKey(
+        Folder, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    server_draft_uid = models.BigIntegerField(null=True, blank=True)
+    server_draft_saved_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

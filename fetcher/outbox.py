@@ -28,6 +28,10 @@ from fetcher.protocols import ImapSession, SmtpSession
 logger = logging.getLogger(__name__)
 
 BACKOFF_MINUTES = (1, 2, 5, 15, 30, 60, 120, 240)
+DRAFT_FIELDS = [
+    *("mailbox", "to", "cc", "bcc", "subject", "text_body", "html_body"),
+    *("in_reply_to", "references", "replying_to", "updated_at"),
+]
 SENDING_LEASE = timedelta(minutes=5)
 
 
@@ -69,7 +73,9 @@ def outgoing_save(
     if replying_to is not None:
         draft.in_reply_to = replying_to.message_id
         draft.references = [*replying_to.references, replying_to.message_id][-20:]
-    draft.save()
+    # Only what was written: the server-draft fields belong to draft_to_server, which may be running.
+    draft.save(update_fields=DRAFT_FIELDS if draft.pk else None)
+    queue_draft_to_server(draft)
     return draft
 
 
@@ -117,16 +123,14 @@ def outgoing_queue(*, outgoing: OutgoingMessage, send_at: Any = None) -> Outgoin
     undo = outgoing.owner.undo_seconds
     wait = settings.WEBMAIL_UNDO_SECONDS if undo is None else undo
     outgoing.send_after = send_at or now + timedelta(seconds=wait)
-    outgoing.save()
+    outgoing.save(update_fields=["raw", "state", "scheduled", "send_after", "updated_at"])
     delay = max((outgoing.send_after - now).total_seconds(), 0)
     transaction.on_commit(lambda: _enqueue(outgoing, delay))
     return outgoing
 
 
 def _enqueue(outgoing: OutgoingMessage, delay: float) -> None:
-    from celery import current_app  # noqa: PLC0415 -- tasks import this module
-
-    current_app.send_task("fetcher.tasks.send_outgoing", args=[str(outgoing.pk)], countdown=delay)
+    _send_task("fetcher.tasks.send_outgoing", outgoing, delay)
 
 
 def outgoing_undo(*, outgoing: OutgoingMessage) -> bool:
@@ -188,6 +192,7 @@ def _record_sent(outgoing: OutgoingMessage, refused: dict[str, str]) -> None:
         state=OutgoingState.SENT, sent_at=timezone.now(), last_error=note, lease_until=None
     )
     logger.info("outgoing %s: sent", outgoing.pk)
+    server_draft_remove(outgoing)
     if outgoing.replying_to_id:
         from fetcher.services import message_set_flags  # noqa: PLC0415 -- services imports this module's neighbours
 
@@ -226,3 +231,73 @@ def outgoing_due() -> list[int]:
         state=OutgoingState.SENDING, lease_until__lt=now
     )
     return list(OutgoingMessage.objects.filter(due).values_list("pk", flat=True)[:1000])
+
+
+# --- IMAP: drafts kept in the server's Drafts folder too ---------------------------------------------
+
+DRAFT_TO_SERVER_DELAY = 20.0  # seconds: typing saves every few seconds; the server gets the settled draft
+
+
+def queue_draft_to_server(outgoing: OutgoingMessage) -> None:
+    if outgoing.mailbox.protocol == Protocol.IMAP:
+        transaction.on_commit(
+            lambda: _send_task("fetcher.tasks.draft_to_server", outgoing, DRAFT_TO_SERVER_DELAY)
+        )
+
+
+def _send_task(name: str, outgoing: OutgoingMessage, delay: float) -> None:
+    from celery import current_app  # noqa: PLC0415 -- tasks import this module
+
+    current_app.send_task(name, args=[str(outgoing.pk)], countdown=delay)
+
+
+def draft_to_server(*, outgoing_id: int | str) -> bool:
+    """Put the draft's latest version in the IMAP server's Drafts folder, replacing the one before.
+
+    Claimed with a compare-and-set on the time of the last server copy, so two tasks for one
+    draft never leave two copies. Returns whether the server got a new copy.
+    """
+    outgoing = OutgoingMessage.objects.select_related("mailbox", "owner").filter(pk=outgoing_id).first()
+    if (
+        outgoing is None
+        or outgoing.state != OutgoingState.DRAFT
+        or outgoing.mailbox.protocol != Protocol.IMAP
+    ):
+        return False
+    drafts = ingest.special_folder(outgoing.mailbox, FolderRole.DRAFTS)
+    saved_at = outgoing.server_draft_saved_at
+    if drafts is None or (saved_at is not None and saved_at >= outgoing.updated_at):
+        return False
+    claimed = OutgoingMessage.objects.filter(pk=outgoing.pk, server_draft_saved_at=saved_at).update(
+        server_draft_saved_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    raw = compose.build(_draft_of(outgoing))
+    with ImapSession(config.incoming_config(outgoing.mailbox)) as imap:
+        placed = imap.append(drafts.name, raw, flags=["\\Draft", "\\Seen"])
+        _drop_server_draft(imap, outgoing)
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(
+        server_draft_folder=drafts if placed else None, server_draft_uid=placed[1] if placed else None
+    )
+    return True
+
+
+def _drop_server_draft(imap: ImapSession, outgoing: OutgoingMessage) -> None:
+    folder, uid = outgoing.server_draft_folder, outgoing.server_draft_uid
+    if folder is not None and uid is not None:
+        imap.select_writable(folder.name)
+        imap.delete([uid])
+
+
+def server_draft_remove(outgoing: OutgoingMessage) -> None:
+    """The draft left (it was sent): its copy in the server's Drafts goes too. Failing here loses nothing."""
+    if outgoing.server_draft_uid is None:
+        return
+    try:
+        with ImapSession(config.incoming_config(outgoing.mailbox)) as imap:
+            _drop_server_draft(imap, outgoing)
+    except MailError as error:
+        logger.warning("outgoing %s: its server draft stays (%s)", outgoing.pk, error.message)
+        return
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(server_draft_folder=None, server_draft_uid=None)

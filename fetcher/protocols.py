@@ -703,10 +703,13 @@ class ImapSession(_Session[_CheckedIMAPClient]):
         else:
             self._command("EXPUNGE", client.expunge)
 
-    def append(self, folder: str, raw: bytes, *, flags: list[str]) -> None:
-        """Add a message to a folder (a sent copy to Sent); the library quotes the folder name."""
+    def append(self, folder: str, raw: bytes, *, flags: list[str]) -> tuple[int, int] | None:
+        """Add a message to a folder (a sent copy to Sent, a draft to Drafts); the library quotes the
+        folder name. Returns (UIDVALIDITY, UID) when the server says (APPENDUID, RFC 4315)."""
         client = self._client()
-        self._command(f"APPEND {folder}", partial(client.append, folder, raw, flags=flags))
+        answer = self._command(f"APPEND {folder}", partial(client.append, folder, raw, flags=flags))
+        found = _APPENDUID.search(_text(answer))
+        return (int(found[1]), int(found[2])) if found else None
 
     def uids(self, above: int = 0) -> list[int]:
         criteria = ["UID", f"{above + 1}:*"] if above else ["ALL"]
@@ -780,6 +783,7 @@ _FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
+_APPENDUID = re.compile(r"APPENDUID (\d+) (\d+)")
 _COPYUID = re.compile(r"COPYUID (\d+) ([\d:,]+) ([\d:,]+)")
 
 

@@ -76,6 +76,7 @@ LIST_FIELDS = (
     "has_attachments",
     "thread_key",
     "parse_state",
+    "message_id",
 )
 
 

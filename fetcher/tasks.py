@@ -62,3 +62,9 @@ def dispatch_outgoing() -> None:
     """Scheduled by beat: hand every due message (and any whose worker died) to a worker."""
     for outgoing_id in outbox.outgoing_due():
         send_outgoing.delay(str(outgoing_id))
+
+
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
+def draft_to_server(outgoing_id: str) -> None:
+    """IMAP: the draft's latest version into the server's Drafts (a failure waits for the next save)."""
+    outbox.draft_to_server(outgoing_id=outgoing_id)

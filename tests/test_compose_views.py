@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Mailbox
-from fetcher.models import Message, OutgoingMessage, OutgoingState
+from fetcher.models import Folder, Message, OutgoingMessage, OutgoingState
 from tests.factories import mail, stored
 from tests.test_mail_views import alice, bob
 
@@ -247,3 +247,15 @@ def test_the_undo_window_is_each_persons_own_setting(alice: Any) -> None:
     assert outgoing.send_after is not None
     wait = (outgoing.send_after - outgoing.updated_at).total_seconds()
     assert 29 < wait <= 30
+
+
+def test_a_draft_and_its_copy_in_the_servers_drafts_are_listed_once(alice: Any) -> None:
+    send(alice[2], alice[1], action="save", subject="Tek sefer")
+    draft = OutgoingMessage.objects.get(owner=alice[0])
+    copy = stored(alice[1], mail("Tek sefer", headers=f"Message-ID: {draft.message_id}"))[0]
+    drafts = Folder.objects.create(mailbox=alice[1], name="Drafts", role="drafts")
+    Message.objects.filter(pk=copy.pk).update(folder=drafts)
+
+    page = alice[2].get(reverse("mail_view", args=["drafts"])).content.decode()
+
+    assert page.count("Tek sefer") == 1

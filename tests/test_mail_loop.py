@@ -108,3 +108,45 @@ def test_an_imap_mailbox_keeps_its_sent_copy_on_the_server_and_fetches_it_back_o
     draft.refresh_from_db()
     assert bytes(copy.raw) == bytes(draft.raw or b"")
     assert sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60).fetched == 0
+
+
+def test_an_imap_draft_is_kept_in_the_servers_drafts_once_and_leaves_it_when_sent(
+    dovecot: Dovecot, mta: SmtpServer, local_mail_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)
+    login, password = dovecot.fresh_user()
+    sending: dict[str, Any] = {"smtp_port": mta.port, "smtp_security": "none", "smtp_same_login": False}
+    alice = account_mailbox((login, password), dovecot.ports["imaps"], protocol="imap", **sending)
+    alice.smtp_login = "alice"
+    alice.set_smtp_password(MAIL_USERS["alice"])
+    alice.save()
+    sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60)  # learns the server's Drafts folder
+    values = {"to": "cem@example.net", "subject": "Taslak bir", "text": "İlk hâli"}
+    draft = outbox.outgoing_save(owner=alice.owner, mailbox=alice, values=values)
+
+    assert outbox.draft_to_server(outgoing_id=draft.pk)
+    assert server_subjects(dovecot, login, "Drafts") == ["Taslak bir"]
+    draft = outbox.outgoing_save(
+        owner=alice.owner, mailbox=alice, values=values | {"subject": "Taslak iki"}, outgoing=draft
+    )
+    assert outbox.draft_to_server(outgoing_id=draft.pk)
+    assert not outbox.draft_to_server(outgoing_id=draft.pk)  # nothing new: no second copy
+    assert server_subjects(dovecot, login, "Drafts") == ["Taslak iki"]
+
+    outbox.outgoing_queue(outgoing=draft, send_at=timezone.now())
+    assert outbox.outgoing_deliver(outgoing_id=draft.pk) == OutgoingState.SENT
+
+    assert server_subjects(dovecot, login, "Drafts") == []
+
+
+def server_subjects(dovecot: Dovecot, login: str, folder: str) -> list[str]:
+    from imapclient import IMAPClient  # noqa: PLC0415
+
+    client = IMAPClient("127.0.0.1", port=dovecot.ports["imap"], ssl=False, timeout=10)
+    client.login(login, dovecot.users[login])
+    client.select_folder(folder, readonly=True)
+    found = client.fetch(client.search(["ALL"]), ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
+    client.logout()
+    return sorted(
+        mime.parse(data[b"BODY[HEADER.FIELDS (SUBJECT)]"] + b"\r\n").subject for data in found.values()
+    )

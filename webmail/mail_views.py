@@ -129,9 +129,11 @@ def mail_view(request: HttpRequest, view: str = "inbox") -> HttpResponse:
         page = page_of_folders(view_folder_ids(user, view), after, conversations=user.conversations)
     drafts = None
     if view == "drafts" and after is None:  # drafts written here, above the server's Drafts folders
-        drafts = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT).order_by(
-            "-updated_at"
-        )[:50]
+        own = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT)
+        drafts = own.order_by("-updated_at")[:50]
+        # An IMAP server keeps a copy of those drafts in its Drafts folder: list each once.
+        own_ids = set(own.values_list("message_id", flat=True))
+        page = Page([m for m in page.messages if m.message_id not in own_ids], page.next)
     return _list(request, page, title=str(VIEW_TITLES[view]), here=view, drafts=drafts)
 
 
