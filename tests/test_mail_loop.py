@@ -12,7 +12,7 @@ import pytest
 import trustme
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Mailbox, User
 from fetcher import ingest, mime, outbox, sync
 from fetcher.models import Message, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS, WorkerProcess, wait_for
@@ -83,9 +83,11 @@ def test_alice_writes_a_worker_sends_it_on_time_and_bobs_pop3_and_imap_mailboxes
     assert Message.objects.get(pk=original.pk).answered
 
 
-def test_an_imap_mailbox_keeps_its_sent_copy_on_the_server_and_fetches_it_back_once(
+@pytest.fixture
+def imap_alice(
     dovecot: Dovecot, mta: SmtpServer, local_mail_settings: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Mailbox:
+    """An IMAP mailbox of a fresh Dovecot account that sends through the relay; tests parse by hand."""
     monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)
     login, password = dovecot.fresh_user()
     sending: dict[str, Any] = {"smtp_port": mta.port, "smtp_security": "none", "smtp_same_login": False}
@@ -93,6 +95,13 @@ def test_an_imap_mailbox_keeps_its_sent_copy_on_the_server_and_fetches_it_back_o
     alice.smtp_login = "alice"
     alice.set_smtp_password(MAIL_USERS["alice"])
     alice.save()
+    return alice
+
+
+def test_an_imap_mailbox_keeps_its_sent_copy_on_the_server_and_fetches_it_back_once(
+    imap_alice: Mailbox,
+) -> None:
+    alice = imap_alice
     sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60)  # learns the server's Sent folder
     draft = outbox.outgoing_save(
         owner=alice.owner, mailbox=alice, values={"to": "cem@example.net", "text": "Ğ"}
@@ -111,15 +120,9 @@ def test_an_imap_mailbox_keeps_its_sent_copy_on_the_server_and_fetches_it_back_o
 
 
 def test_an_imap_draft_is_kept_in_the_servers_drafts_once_and_leaves_it_when_sent(
-    dovecot: Dovecot, mta: SmtpServer, local_mail_settings: None, monkeypatch: pytest.MonkeyPatch
+    dovecot: Dovecot, imap_alice: Mailbox
 ) -> None:
-    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)
-    login, password = dovecot.fresh_user()
-    sending: dict[str, Any] = {"smtp_port": mta.port, "smtp_security": "none", "smtp_same_login": False}
-    alice = account_mailbox((login, password), dovecot.ports["imaps"], protocol="imap", **sending)
-    alice.smtp_login = "alice"
-    alice.set_smtp_password(MAIL_USERS["alice"])
-    alice.save()
+    alice, login = imap_alice, imap_alice.incoming_login
     sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60)  # learns the server's Drafts folder
     values = {"to": "cem@example.net", "subject": "Taslak bir", "text": "İlk hâli"}
     draft = outbox.outgoing_save(owner=alice.owner, mailbox=alice, values=values)
