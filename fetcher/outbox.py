@@ -264,6 +264,8 @@ def draft_to_server(*, outgoing_id: int | str) -> bool:
         or outgoing.mailbox.protocol != Protocol.IMAP
     ):
         return False
+    if timezone.now() - outgoing.updated_at < timedelta(seconds=DRAFT_TO_SERVER_DELAY):
+        return False  # still being written: the task queued by the latest save takes it
     drafts = ingest.special_folder(outgoing.mailbox, FolderRole.DRAFTS)
     saved_at = outgoing.server_draft_saved_at
     if drafts is None or (saved_at is not None and saved_at >= outgoing.updated_at):

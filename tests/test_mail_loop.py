@@ -120,12 +120,14 @@ def test_an_imap_mailbox_keeps_its_sent_copy_on_the_server_and_fetches_it_back_o
 
 
 def test_an_imap_draft_is_kept_in_the_servers_drafts_once_and_leaves_it_when_sent(
-    dovecot: Dovecot, imap_alice: Mailbox
+    dovecot: Dovecot, imap_alice: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice, login = imap_alice, imap_alice.incoming_login
     sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60)  # learns the server's Drafts folder
     values = {"to": "cem@example.net", "subject": "Taslak bir", "text": "İlk hâli"}
     draft = outbox.outgoing_save(owner=alice.owner, mailbox=alice, values=values)
+    assert not outbox.draft_to_server(outgoing_id=draft.pk)  # still being typed: the server waits
+    monkeypatch.setattr(outbox, "DRAFT_TO_SERVER_DELAY", 0.0)  # as if the writing had settled
 
     assert outbox.draft_to_server(outgoing_id=draft.pk)
     assert server_subjects(dovecot, login, "Drafts") == ["Taslak bir"]
