@@ -56,6 +56,7 @@ def test_a_saved_draft_survives_a_reload(
     page.get_by_label("To").fill("cem@example.net")
     page.get_by_label("Message", exact=True).fill("Yarım kalan ileti")
     page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".flash")).to_contain_text("Draft saved.")  # the save's own page has loaded
 
     page.reload()
 

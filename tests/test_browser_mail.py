@@ -20,6 +20,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from accounts.models import Mailbox, User
 from fetcher import ingest
 from fetcher.models import Folder, Message
+from tests.conftest import wait_for
 from tests.factories import account_mailbox, mail, stored
 from tests.hostile_html import HOSTILE
 
@@ -241,8 +242,10 @@ def test_search_with_an_operator_move_and_a_conversation(
     page.get_by_test_id("message-row").locator("input[name=message]").check()
     page.locator("select[name=folder]").select_option(label="Projeler")
     page.get_by_role("button", name="Move", exact=True).click()
-    expect(page.get_by_role("navigation")).to_contain_text("Projeler")
-    assert Message.objects.get(subject="Bütçe 2027").folder.name == "Projeler"
+    wait_for(
+        lambda: Message.objects.filter(subject="Bütçe 2027", folder__name="Projeler").exists(),
+        "the message to be in Projeler",
+    )
 
     page.goto(f"{live_url}/")
     thread = page.get_by_test_id("message-row").filter(has_text="Toplantı notları")
