@@ -204,24 +204,26 @@ def _record_sent(outgoing: OutgoingMessage, refused: dict[str, str]) -> None:
 
 def keep_sent_copy(outgoing: OutgoingMessage) -> None:
     """Sent mail is kept: IMAP appends it to the server's Sent folder (its sync then brings it back
-    here, once); POP3 keeps it in Postane's own Sent folder."""
+    here, once); POP3 keeps it in Postane's own Sent folder, as does IMAP when that fails."""
     mailbox, raw = outgoing.mailbox, bytes(outgoing.raw or b"")
-    if mailbox.protocol == Protocol.IMAP:
-        if mailbox.smtp_saves_sent:
-            return
-        sent = ingest.special_folder(mailbox, FolderRole.SENT)
-        if sent is not None:
-            try:
-                with ImapSession(config.incoming_config(mailbox)) as imap:
-                    imap.append(sent.name, raw, flags=["\\Seen"])
-            except MailError as error:  # the message left; only the server copy is missing
-                logger.warning("outgoing %s: no copy in the server's Sent (%s)", outgoing.pk, error.message)
-            else:
-                return
-    folder = ingest.special_folder(mailbox, FolderRole.SENT) if mailbox.protocol == Protocol.POP3 else None
-    ingest.store_local(
-        mailbox=mailbox, folder=folder or ingest.local_folder(mailbox, FolderRole.SENT), raw=raw
-    )
+    imap = mailbox.protocol == Protocol.IMAP
+    if imap and mailbox.smtp_saves_sent:
+        return
+    sent = ingest.special_folder(mailbox, FolderRole.SENT)
+    if imap and sent is not None and _append_to_sent(outgoing, sent.name, raw):
+        return
+    folder = sent if not imap and sent is not None else ingest.local_folder(mailbox, FolderRole.SENT)
+    ingest.store_local(mailbox=mailbox, folder=folder, raw=raw)
+
+
+def _append_to_sent(outgoing: OutgoingMessage, folder: str, raw: bytes) -> bool:
+    try:
+        with ImapSession(config.incoming_config(outgoing.mailbox)) as imap:
+            imap.append(folder, raw, flags=["\\Seen"])
+    except MailError as error:  # the message left; only the server copy is missing
+        logger.warning("outgoing %s: no copy in the server's Sent (%s)", outgoing.pk, error.message)
+        return False
+    return True
 
 
 def outgoing_due() -> list[int]:

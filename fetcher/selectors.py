@@ -117,6 +117,11 @@ def message_of(user: User, public_id: uuid.UUID | str) -> Message:
         raise Http404("No such message") from None
 
 
+def raw_of(message: Message) -> bytes:
+    """A message's raw bytes, read on their own (lists and views defer them)."""
+    return bytes(Message.objects.values_list("raw", flat=True).get(pk=message.pk))
+
+
 def folder_of(user: User, public_id: uuid.UUID | str) -> Folder:
     try:
         return Folder.objects.select_related("mailbox").get(mailbox__owner=user, public_id=public_id)

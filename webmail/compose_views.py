@@ -41,14 +41,6 @@ def _people(rows: list[dict[str, str]]) -> list[compose.Recipient]:
     return [compose.Recipient(row.get("name", ""), row.get("address", "")) for row in rows]
 
 
-def _answering_mailbox(user: User, original: Message) -> Mailbox:
-    return (
-        original.mailbox
-        if original.mailbox.owner_id == user.pk
-        else mailboxes_of(user).first() or original.mailbox
-    )
-
-
 def _prefill(user: User, original: Message, mode: str) -> dict[str, Any]:
     """What a reply ("reply", "all") or a forward ("forward" inline, "attach" as a file) starts with."""
     who = original.from_name or original.from_address
@@ -102,7 +94,7 @@ def _initial(
         if request.GET.get(mode):
             original = message_of(user, request.GET[mode])
             initial = _prefill(user, original, mode)
-            initial["mailbox"] = _answering_mailbox(user, original)
+            initial["mailbox"] = original.mailbox  # message_of() found it among the user's own
             return initial, original, mode
     return {}, None, ""
 
@@ -181,7 +173,7 @@ def _attach(outgoing: OutgoingMessage, uploads: list[Any], forwarded: Message | 
         for upload in uploads
     ]
     if forwarded is not None:
-        raw = bytes(Message.objects.values_list("raw", flat=True).get(pk=forwarded.pk))
+        raw = selectors.raw_of(forwarded)
         name = (forwarded.subject or "message")[:200].replace("/", "_") + ".eml"
         rows.append(
             OutgoingAttachment(

@@ -39,6 +39,7 @@ from fetcher.selectors import (
     page_of_folders,
     page_of_search,
     page_of_starred,
+    raw_of,
     search_matches,
     thread_sizes,
     unread_in_view,
@@ -251,7 +252,7 @@ def message_body(request: HttpRequest, message_id: uuid.UUID) -> HttpResponseBas
 def message_source(request: HttpRequest, message_id: uuid.UUID) -> HttpResponse:
     """ "Show original": the raw message as text, or as an .eml download."""
     message = message_of(_user(request), message_id)
-    raw = bytes(Message.objects.values_list("raw", flat=True).get(pk=message.pk))
+    raw = raw_of(message)
     if request.GET.get("download"):
         response = HttpResponse(raw, content_type="message/rfc822")
         response["Content-Disposition"] = (
@@ -272,7 +273,7 @@ def safe_filename(name: str, fallback: str) -> str:
 
 
 def _attachment_response(message: Message, attachment: Attachment, *, inline: bool) -> HttpResponse:
-    raw = bytes(Message.objects.values_list("raw", flat=True).get(pk=message.pk))
+    raw = raw_of(message)
     content = mime.part_content(raw, attachment.part)
     if content is None:
         raise Http404("No such part")
@@ -306,7 +307,7 @@ def message_part(request: HttpRequest, message_id: uuid.UUID, part: int) -> Http
 def message_parts_zip(request: HttpRequest, message_id: uuid.UUID) -> HttpResponse:
     """Every attachment of the message in one zip; names made safe and unique."""
     message = message_of(_user(request), message_id)
-    raw = bytes(Message.objects.values_list("raw", flat=True).get(pk=message.pk))
+    raw = raw_of(message)
     buffer, used = io.BytesIO(), set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for attachment in Attachment.objects.filter(message=message).order_by("part"):
