@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from accounts.models import Mailbox, User
 
@@ -70,3 +73,18 @@ def mail(
         maintype, _slash, subtype = content_type.partition("/")
         message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     return message.as_bytes()
+
+
+def earlier_today(zone: str) -> datetime:
+    """A moment of today in `zone` that has passed and stays "today" while a test runs.
+
+    Tests that show "today" must not depend on the day they run: halfway between midnight and
+    now, and a test started in the last two minutes of a day waits for the next one.
+    """
+    now = datetime.now(ZoneInfo(zone))
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
+    if tomorrow - now < timedelta(minutes=2):
+        time.sleep((tomorrow - now).total_seconds() + 1)
+        now = datetime.now(ZoneInfo(zone))
+    midnight = datetime.combine(now.date(), datetime.min.time(), now.tzinfo)
+    return (midnight + (now - midnight) / 2).replace(second=0, microsecond=0)
