@@ -15,7 +15,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Buffer, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -871,6 +871,7 @@ class _SMTP(smtplib.SMTP):
     def __init__(self, target: Target, context: ssl.SSLContext | None) -> None:
         self._target = target
         self._implicit_tls = context
+        self._in_data = False
         super().__init__(local_hostname=HELO_NAME, timeout=target.timeout)
         self._host = target.endpoint.host  # the name, for SNI and host-name checks in STARTTLS
 
@@ -879,6 +880,33 @@ class _SMTP(smtplib.SMTP):
         if self._implicit_tls is None:
             return sock
         return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
+
+    def send(self, s: Buffer | str) -> None:
+        """Send in pieces: the socket's time-out then means "no progress for that long".
+
+        smtplib hands the whole message to one sendall, whose time-out (since Python 3.5) bounds
+        the whole transfer, so a large attachment on a slow line always failed as a lost connection.
+        """
+        view = memoryview(s.encode(self.command_encoding) if isinstance(s, str) else s).cast("B")
+        for start in range(0, len(view), _SEND_PIECE):
+            super().send(bytes(view[start : start + _SEND_PIECE]))
+        if self._in_data and self.sock is not None:
+            # The answer to the final dot waits for every buffered byte to cross the line, and the
+            # server's checks: MTAs allow far longer for it (Postfix: smtp_data_done_timeout).
+            self.sock.settimeout(max(self.timeout, DATA_DONE_TIMEOUT))
+
+    def data(self, msg: Buffer | str) -> tuple[int, bytes]:
+        self._in_data = True
+        try:
+            return super().data(msg)
+        finally:
+            self._in_data = False
+            if self.sock is not None:
+                self.sock.settimeout(self.timeout)
+
+
+_SEND_PIECE = 64 * 1024
+DATA_DONE_TIMEOUT = 300.0  # seconds; within send_outgoing's time limit
 
 
 def _smtp_auth_plain(client: _SMTP, login: str, password: str) -> None:

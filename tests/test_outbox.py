@@ -200,6 +200,24 @@ def test_a_dropped_or_silent_connection_is_retried_and_one_copy_arrives(
         proxy.stop()
 
 
+def test_a_large_message_on_a_line_slower_than_the_time_out_still_leaves(
+    smtp: SmtpServer, local_mail_settings: None, settings: Any
+) -> None:
+    settings.WEBMAIL_MAIL_TIMEOUT = 2  # the whole transfer takes longer; no single wait does
+    proxy = FaultyProxy(target_port=smtp.port, bytes_per_second=200_000).start()
+    try:
+        mailbox = account_mailbox(
+            ("alice", MAIL_USERS["alice"]), 995, smtp_port=proxy.port, smtp_security="none"
+        )
+        outgoing = queued(mailbox, text="Uzun satır ğüşıöç\n" * 12_000)
+        assert len(bytes(OutgoingMessage.objects.get(pk=outgoing.pk).raw or b"")) > 400_000
+
+        assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "sent"
+    finally:
+        proxy.stop()
+    assert len(received(smtp)) == 1
+
+
 @pytest.mark.parametrize("mode", ["starttls", "ssl"])
 def test_mail_leaves_over_starttls_and_implicit_tls_with_the_certificate_checked(
     smtp_servers: dict[str, SmtpServer], local_mail_settings: None, mode: str

@@ -16,6 +16,7 @@ class FaultyProxy:
     port: int = field(default_factory=free_port)
     cut_after: int | None = None  # bytes from the server after which both sides are closed
     stall_after: int | None = None  # bytes from the server after which nothing more is forwarded
+    bytes_per_second: int | None = None  # forward at most this fast in either direction (a slow line)
     _listener: socket.socket | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopped: threading.Event = field(default_factory=threading.Event)
@@ -51,7 +52,7 @@ class FaultyProxy:
         sent = 0
         with contextlib.suppress(OSError):
             while not self._stopped.is_set():
-                data = source.recv(65536)
+                data = source.recv(max(self.bytes_per_second // 10, 1) if self.bytes_per_second else 65536)
                 if not data:
                     break
                 if from_server and self.stall_after is not None and sent + len(data) > self.stall_after:
@@ -60,6 +61,8 @@ class FaultyProxy:
                 if from_server and self.cut_after is not None and sent + len(data) > self.cut_after:
                     sink.sendall(data[: max(self.cut_after - sent, 0)])
                     break
+                if self.bytes_per_second:  # reads are a tenth of a second's worth at most
+                    self._stopped.wait(len(data) / self.bytes_per_second)
                 sink.sendall(data)
                 sent += len(data)
         for sock in (source, sink):
