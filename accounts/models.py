@@ -238,6 +238,8 @@ class ConnectionTest(models.Model):
     )
     incoming_report = models.JSONField(null=True, blank=True)
     outgoing_report = models.JSONField(null=True, blank=True)
+    # While running: renewed by the worker testing it; a test whose worker died is run again after it.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

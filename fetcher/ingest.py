@@ -19,15 +19,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import psycopg
 from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from accounts.models import Mailbox, Protocol
-from fetcher import mime, search, threads
+from fetcher import leases, mime, search, threads
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
 logger = logging.getLogger(__name__)
@@ -362,14 +363,26 @@ def parse_messages(ids: Sequence[int], chunk: int = PARSE_BATCH) -> int:
     transaction the writes go to a second thread (its own connection) while the next chunk is
     parsed: the two overlap instead of taking turns.
     """
-    Message.objects.filter(id__in=ids).update(parse_attempts=F("parse_attempts") + 1)
+    Message.objects.filter(id__in=ids).update(
+        parse_attempts=F("parse_attempts") + 1, parse_lease_until=leases.lease_end()
+    )
     chunks = [ids[start : start + chunk] for start in range(0, len(ids), chunk)]
     if connection.in_atomic_block:  # the caller's transaction must see the writes: stay on its connection
         return sum(_store_parsed(_parse_chunk(part)) for part in chunks)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-writer") as writer:
+    with (
+        leases.LeaseKeeper(partial(_parsing, ids), f"parsing {len(ids)} messages"),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-writer") as writer,
+    ):
         pending = [writer.submit(_store_parsed, _parse_chunk(part)) for part in chunks]
         writer.submit(connections.close_all)  # runs in the writer thread: closes its own connection
         return sum(future.result() for future in pending)
+
+
+def _parsing(ids: Sequence[int]) -> bool:
+    """Renew the parse lease of what is left to parse (a second parser is harmless: parsing is idempotent)."""
+    pending = Message.objects.filter(id__in=ids, parse_state=ParseState.PENDING)
+    pending.update(parse_lease_until=leases.lease_end())
+    return True
 
 
 @dataclass
@@ -490,21 +503,27 @@ LEFTOVER_AGE = timedelta(minutes=10)
 def requeue_unparsed(limit: int = 10_000) -> int:
     """Queue again what no parse task finished (a lost task, a killed worker); return how many.
 
-    A message that failed MAX_PARSE_ATTEMPTS times (a time limit each time) is marked failed
-    instead: it stays readable as raw source and never loops.
+    A task that died is noticed as soon as its lease lapses; a task that never started (lost from
+    the queue) after LEFTOVER_AGE, since a long queue is not a lost one. A message that failed
+    MAX_PARSE_ATTEMPTS times (a killed worker or a time limit each time) is marked failed instead:
+    it stays readable as raw source and never loops.
     """
-    stale = Message.objects.filter(
-        parse_state=ParseState.PENDING, fetched_at__lt=timezone.now() - LEFTOVER_AGE
-    )
-    stale.filter(parse_attempts__gte=MAX_PARSE_ATTEMPTS).update(
+    now = timezone.now()
+    pending = Message.objects.filter(parse_state=ParseState.PENDING)
+    old = now - LEFTOVER_AGE
+    lapsed = Q(parse_lease_until__lt=now) | Q(parse_lease_until__isnull=True, fetched_at__lt=old)
+    died = pending.filter(lapsed, parse_attempts__gt=0)
+    died.filter(parse_attempts__gte=MAX_PARSE_ATTEMPTS).update(
         parse_state=ParseState.FAILED,
         parse_problems=[f"not read after {MAX_PARSE_ATTEMPTS} attempts; the raw message is kept"],
     )
-    lost = list(stale.filter(parse_attempts=0).order_by("id").values_list("id", flat=True)[:limit])
+    never_started = pending.filter(parse_attempts=0, fetched_at__lt=old)
+    lost = list(never_started.order_by("id").values_list("id", flat=True)[:limit])
     queue_parsing(lost)
-    # A task that did not finish may have held one bad message among good ones: retry them one by one.
-    tried = stale.filter(parse_attempts__gt=0, parse_attempts__lt=MAX_PARSE_ATTEMPTS)
-    retried = list(tried.order_by("id").values_list("id", flat=True)[:limit])
+    # A task that died may have held one bad message among good ones: retry them one by one.
+    retried = list(
+        died.filter(parse_attempts__lt=MAX_PARSE_ATTEMPTS).order_by("id").values_list("id", flat=True)[:limit]
+    )
     for message_id in retried:
         queue_parsing([message_id])
     return len(lost) + len(retried)

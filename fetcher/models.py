@@ -86,6 +86,8 @@ class Message(models.Model):
     parse_problems = models.JSONField(default=list, blank=True)
     # Parse tasks that took this message; a message that never finishes is marked failed, not retried forever.
     parse_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # Renewed while a parse task holds the message; a task that died is noticed when it lapses.
+    parse_lease_until = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=998, blank=True, db_index=True)
     subject = models.TextField(blank=True)
     from_name = models.TextField(blank=True)

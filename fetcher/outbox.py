@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import compose, config, ingest, mime, safehtml
+from fetcher import compose, config, ingest, leases, mime, safehtml
 from fetcher.mailnet import MailError
 from fetcher.models import FolderRole, Message, OutgoingMessage, OutgoingState
 from fetcher.protocols import ImapSession, SmtpSession
@@ -32,7 +33,6 @@ DRAFT_FIELDS = [
     *("mailbox", "to", "cc", "bcc", "subject", "text_body", "html_body"),
     *("in_reply_to", "references", "replying_to", "updated_at"),
 ]
-SENDING_LEASE = timedelta(minutes=5)
 
 
 def _recipients(values: dict[str, str]) -> dict[str, list[dict[str, str]]]:
@@ -147,9 +147,17 @@ def _claim(outgoing_id: int | str) -> OutgoingMessage | None:
     due = Q(state=OutgoingState.QUEUED, send_after__lte=now)
     abandoned = Q(state=OutgoingState.SENDING, lease_until__lt=now)  # its worker died mid-send
     claimed = OutgoingMessage.objects.filter(due | abandoned, pk=outgoing_id).update(
-        state=OutgoingState.SENDING, lease_until=now + SENDING_LEASE, attempts=F("attempts") + 1
+        state=OutgoingState.SENDING, lease_until=leases.lease_end(), attempts=F("attempts") + 1
     )
     return OutgoingMessage.objects.select_related("mailbox").get(pk=outgoing_id) if claimed else None
+
+
+def _holding(outgoing: OutgoingMessage) -> bool:
+    """Renew the sending lease; the attempt number tells this holder from one that took over."""
+    renewed = OutgoingMessage.objects.filter(
+        pk=outgoing.pk, state=OutgoingState.SENDING, attempts=outgoing.attempts
+    ).update(lease_until=leases.lease_end())
+    return bool(renewed)
 
 
 def outgoing_deliver(*, outgoing_id: int | str) -> str:
@@ -160,7 +168,10 @@ def outgoing_deliver(*, outgoing_id: int | str) -> str:
     draft = _draft_of(outgoing)
     sender, recipients = draft.envelope()
     try:
-        with SmtpSession(config.outgoing_config(outgoing.mailbox)) as smtp:
+        with (
+            leases.LeaseKeeper(partial(_holding, outgoing), f"outgoing {outgoing.pk}"),
+            SmtpSession(config.outgoing_config(outgoing.mailbox)) as smtp,
+        ):
             refused = smtp.send(
                 sender, recipients, bytes(outgoing.raw or b""), smtputf8=draft.needs_smtputf8()
             )

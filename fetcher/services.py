@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from celery import current_app
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import Passwords, connection_settings
-from fetcher import config, ingest
+from fetcher import config, ingest, leases
 from fetcher.mailnet import Step
 from fetcher.models import (
     Folder,
@@ -93,37 +93,82 @@ def _test_reports(test: ConnectionTest) -> list[ProbeReport]:
 
 
 def connection_test_run(*, test_id: uuid.UUID | str) -> None:
-    """Claim the test (so a redelivered task does not run it twice), probe both servers, store reports."""
-    claimed = ConnectionTest.objects.filter(id=test_id, status=ConnectionTestStatus.PENDING).update(
-        status=ConnectionTestStatus.RUNNING
+    """Claim the test (so a redelivered task does not run it twice), probe both servers, store reports.
+
+    A test whose worker died while running it is claimed again once its lease lapsed.
+    """
+    now = timezone.now()
+    waiting = Q(status=ConnectionTestStatus.PENDING) | Q(
+        status=ConnectionTestStatus.RUNNING, lease_until__lt=now
+    )
+    claimed = ConnectionTest.objects.filter(waiting, id=test_id).update(
+        status=ConnectionTestStatus.RUNNING, lease_until=leases.lease_end()
     )
     if not claimed:
         return
     test = ConnectionTest.objects.get(id=test_id)
-    try:
-        reports = [report.as_json() for report in _test_reports(test)]
-    except crypto.EncryptionKeyError as exc:
-        logger.error("connection test %s: %s", test_id, exc)
-        failed = ProbeReport("config", failed_step=Step.INPUT, message=str(exc)).as_json()
-        reports = [failed, failed]
-    except Exception:
-        logger.exception("connection test %s failed unexpectedly", test_id)
-        failed = ProbeReport(
-            "internal", failed_step=Step.PROTOCOL, message="The test failed unexpectedly."
-        ).as_json()
-        reports = [failed, failed]
+    with leases.LeaseKeeper(partial(_test_running, test_id), f"connection test {test_id}"):
+        reports = _reports_or_failure(test)
     ConnectionTest.objects.filter(id=test_id).update(
         status=ConnectionTestStatus.DONE,
         incoming_report=reports[0],
         outgoing_report=reports[1],
         finished_at=timezone.now(),
+        lease_until=None,
     )
     logger.info(
         "connection test %s: incoming ok=%s, outgoing ok=%s", test_id, reports[0]["ok"], reports[1]["ok"]
     )
 
 
+def _test_running(test_id: uuid.UUID | str) -> bool:
+    renewed = ConnectionTest.objects.filter(id=test_id, status=ConnectionTestStatus.RUNNING).update(
+        lease_until=leases.lease_end()
+    )
+    return bool(renewed)
+
+
+def _reports_or_failure(test: ConnectionTest) -> list[dict[str, Any]]:
+    try:
+        return [report.as_json() for report in _test_reports(test)]
+    except crypto.EncryptionKeyError as exc:
+        logger.error("connection test %s: %s", test.id, exc)
+        failed = ProbeReport("config", failed_step=Step.INPUT, message=str(exc)).as_json()
+    except Exception:
+        logger.exception("connection test %s failed unexpectedly", test.id)
+        failed = ProbeReport(
+            "internal", failed_step=Step.PROTOCOL, message="The test failed unexpectedly."
+        ).as_json()
+    return [failed, failed]
+
+
+# A pending test is normally taken within seconds; one still waiting after this lost its task.
+TEST_QUEUED_WAIT = timedelta(minutes=2)
+
+
+def connection_tests_requeue() -> int:
+    """Queue again the tests whose worker died (lease lapsed) or whose task was lost; return how many."""
+    now = timezone.now()
+    lost = Q(status=ConnectionTestStatus.RUNNING, lease_until__lt=now) | Q(
+        status=ConnectionTestStatus.PENDING, created_at__lt=now - TEST_QUEUED_WAIT
+    )
+    # Only recent ones: the person is still waiting for them.
+    ids = list(
+        ConnectionTest.objects.filter(lost, created_at__gte=now - timedelta(hours=1)).values_list(
+            "id", flat=True
+        )
+    )
+    for test_id in ids:
+        enqueue("fetcher.tasks.run_connection_test", str(test_id))
+    return len(ids)
+
+
 # --- scheduling ------------------------------------------------------------------------------
+
+
+# A queued sync that no worker has claimed after this (a lost task) is queued again. The claim
+# makes a mailbox due at once, so a sync whose worker died is queued as soon as its lease lapses.
+QUEUED_WAIT = timedelta(minutes=5)
 
 
 def syncs_dispatch() -> int:
@@ -142,7 +187,7 @@ def syncs_dispatch() -> int:
     queued = 0
     for mailbox_id, next_sync_at in due:
         pushed = Mailbox.objects.filter(id=mailbox_id, next_sync_at=next_sync_at).update(
-            next_sync_at=now + timedelta(seconds=settings.WEBMAIL_SYNC_LEASE_SECONDS)
+            next_sync_at=now + QUEUED_WAIT
         )
         if pushed:
             enqueue("fetcher.tasks.sync_mailbox", str(mailbox_id))

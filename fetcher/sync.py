@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, MailboxState, Protocol, Retention
-from fetcher import config, ingest
+from fetcher import config, ingest, leases
 from fetcher.mailnet import MailError, Step
 from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
 from fetcher.protocols import Folder as ImapFolder
@@ -43,20 +43,17 @@ PAUSE_AFTER_AUTH_FAILURES = 3
 
 @dataclass(frozen=True)
 class SyncResult:
-    status: str  # done, busy, more (budget used up: continue in a new task), failed
+    status: str  # done, busy, more (budget used up: continue in a new task), failed, lost (taken over)
     fetched: int = 0
     deleted: int = 0
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.WEBMAIL_SYNC_LEASE_SECONDS)
-
-
 # --- the claim ------------------------------------------------------------------------------------
 
-
+# The claim also makes the mailbox due at once: should its holder die, the dispatcher's first pass
+# after the lease lapsed picks it up again (docs/architecture.md, "Claim").
 _CLAIM = (
-    "UPDATE accounts_mailbox SET sync_lease_until = %s, sync_lease_token = %s, state = %s"
+    "UPDATE accounts_mailbox SET sync_lease_until = %s, sync_lease_token = %s, state = %s, next_sync_at = %s"
     " WHERE id = %s AND enabled AND NOT paused AND (sync_lease_until IS NULL OR sync_lease_until < %s)"
     " RETURNING *"
 )
@@ -69,14 +66,22 @@ def mailbox_claim(mailbox_id: uuid.UUID | str) -> tuple[str, Mailbox] | None:
     """
     now = timezone.now()
     token = secrets.token_hex(16)
-    claimed = Mailbox.objects.raw(_CLAIM, [now + _lease(), token, MailboxState.SYNCING, str(mailbox_id), now])
+    values = [leases.lease_end(), token, MailboxState.SYNCING, now, str(mailbox_id), now]
+    claimed = Mailbox.objects.raw(_CLAIM, values)
     return next(((token, mailbox) for mailbox in claimed), None)
 
 
 def _renew(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
-    Mailbox.objects.filter(id=mailbox_id, sync_lease_token=token).update(
-        sync_lease_until=timezone.now() + _lease(), **fields
+    """Progress, written only while the claim is still ours (else another holder has taken over)."""
+    if not _holding(mailbox_id, token, **fields):
+        raise leases.LeaseLostError(f"mailbox {mailbox_id}")
+
+
+def _holding(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> bool:
+    renewed = Mailbox.objects.filter(id=mailbox_id, sync_lease_token=token).update(
+        sync_lease_until=leases.lease_end(), **fields
     )
+    return bool(renewed)
 
 
 def _release(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
@@ -103,18 +108,36 @@ def sync_mailbox(*, mailbox_id: uuid.UUID | str, budget_seconds: float) -> SyncR
         return SyncResult("busy")
     token, mailbox = claim
     deadline = time.monotonic() + budget_seconds
+    run = _sync_pop3 if mailbox.protocol == Protocol.POP3 else _sync_imap
     try:
-        run = _sync_pop3 if mailbox.protocol == Protocol.POP3 else _sync_imap
-        result = run(mailbox, token, deadline)
+        with leases.LeaseKeeper(partial(_holding, mailbox.id, token), f"mailbox {mailbox.id}"):
+            result = run(mailbox, token, deadline)
     except (MailError, EncryptionKeyError) as error:
         _record_failure(mailbox, token, error)
         return SyncResult("failed")
+    except leases.LeaseLostError:
+        logger.warning("mailbox %s: stopped, another worker holds it now", mailbox.id)
+        return SyncResult("lost")
+    except Exception as error:  # a bug or a time limit: recorded and retried with backoff like any failure
+        logger.exception("mailbox %s: the sync failed unexpectedly", mailbox.id)
+        _record_failure(mailbox, token, UnexpectedSyncError(error))
+        return SyncResult("failed")
     except BaseException:
-        # Anything else (a soft time limit, a bug): let the lease go and say so; the task decides on retry.
-        _release(mailbox.id, token, state=MailboxState.ERROR, next_sync_at=_next_run(mailbox, 1))
+        # The worker is shutting down: let the lease go so that the next worker starts at once.
+        _release(mailbox.id, token, state=MailboxState.IDLE, next_sync_at=timezone.now())
         raise
     _record_success(mailbox, token, result)
     return result
+
+
+class UnexpectedSyncError(Exception):
+    """What the mailbox records about an exception no step expected (the log has the traceback)."""
+
+    kind = "internal"
+
+    def __init__(self, error: Exception) -> None:
+        name = error.__class__.__name__
+        super().__init__(f"The sync stopped on an unexpected error ({name}); it will be tried again.")
 
 
 def _record_success(mailbox: Mailbox, token: str, result: SyncResult) -> None:
@@ -129,9 +152,11 @@ def _record_success(mailbox: Mailbox, token: str, result: SyncResult) -> None:
     )
 
 
-def _record_failure(mailbox: Mailbox, token: str, error: MailError | EncryptionKeyError) -> None:
+def _record_failure(
+    mailbox: Mailbox, token: str, error: MailError | EncryptionKeyError | UnexpectedSyncError
+) -> None:
     failures = mailbox.consecutive_failures + 1
-    kind = str(error.step) if isinstance(error, MailError) else "key"
+    kind = _failure_kind(error)
     pause = kind == Step.AUTH and failures >= PAUSE_AFTER_AUTH_FAILURES
     _release(
         mailbox.id,
@@ -145,6 +170,12 @@ def _record_failure(mailbox: Mailbox, token: str, error: MailError | EncryptionK
         next_sync_at=_next_run(mailbox, failures),
     )
     logger.warning("mailbox %s: sync failed at %s: %s", mailbox.id, kind, error)
+
+
+def _failure_kind(error: MailError | EncryptionKeyError | UnexpectedSyncError) -> str:
+    if isinstance(error, MailError):
+        return str(error.step)
+    return UnexpectedSyncError.kind if isinstance(error, UnexpectedSyncError) else "key"
 
 
 # --- POP3 ----------------------------------------------------------------------------------------------

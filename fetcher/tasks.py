@@ -23,8 +23,10 @@ def run_connection_test(test_id: str) -> None:
 
 @shared_task(ignore_result=True)
 def dispatch_syncs() -> None:
-    """Scheduled by beat: queue a sync for every enabled mailbox that is due."""
+    """Scheduled by beat: queue a sync for every enabled mailbox that is due (or whose worker died),
+    and again every connection test whose worker died."""
     services.syncs_dispatch()
+    services.connection_tests_requeue()
 
 
 @shared_task(ignore_result=True)
@@ -51,7 +53,8 @@ def parse_messages(message_ids: list[int]) -> None:
     ingest.parse_messages(message_ids)
 
 
-@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
+# Long enough for a large message on a slow line (the lease keeps a live sender's claim).
+@shared_task(ignore_result=True, soft_time_limit=900, time_limit=960)
 def send_outgoing(outgoing_id: str) -> None:
     """One delivery attempt; temporary failures are queued again by the outbox itself, with backoff."""
     outbox.outgoing_deliver(outgoing_id=outgoing_id)

@@ -105,6 +105,14 @@ def start_worker(env: dict[str, str], *options: str, ping: bool = True) -> Worke
     return WorkerProcess(hostname, process)
 
 
+def start_beat(env: dict[str, str], schedule: Path) -> subprocess.Popen[bytes]:
+    """A `celery beat` process; the caller terminates it."""
+    command = [sys.executable, "-m", "celery", "-A", "webmail", "beat", "--schedule", str(schedule)]
+    return subprocess.Popen(
+        command, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
 def stop_worker(worker: WorkerProcess) -> None:
     worker.process.terminate()
     try:

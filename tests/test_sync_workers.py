@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +10,7 @@ from django.db.models import Count
 from accounts.models import Mailbox
 from fetcher.models import Message, ParseState, Pop3Ledger, WorkerHeartbeat
 from fetcher.services import enqueue, syncs_dispatch
-from tests.conftest import BASE_DIR, RestartableRedis, WorkerProcess, start_worker, stop_worker, wait_for
+from tests.conftest import RestartableRedis, WorkerProcess, start_beat, start_worker, stop_worker, wait_for
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.test_pop3_sync import raw_message
@@ -84,22 +82,7 @@ def test_workers_and_beat_reconnect_after_redis_restarts(
 ) -> None:
     env = {**worker_environment, "REDIS_URL": restartable_redis.url, "WEBMAIL_HEARTBEAT_SECONDS": "1"}
     worker = start_worker(env, ping=False)
-    beat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webmail",
-            "beat",
-            "--schedule",
-            str(restartable_redis.dir / "beat"),
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    beat = start_beat(env, restartable_redis.dir / "beat")
     beats = WorkerHeartbeat.objects.filter(hostname=worker.hostname)
     try:
         wait_for(beats.exists, "a first heartbeat", 60)

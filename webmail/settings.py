@@ -53,9 +53,11 @@ try:
     # The beat-scheduled heartbeat; /healthz calls the worker down after a few missed beats.
     WEBMAIL_HEARTBEAT_SECONDS = envint("WEBMAIL_HEARTBEAT_SECONDS", 30, minimum=1)
     WEBMAIL_HEARTBEAT_STALE_SECONDS = envint("WEBMAIL_HEARTBEAT_STALE_SECONDS", 120, minimum=1)
-    # How often beat looks for mailboxes that are due, and how long a sync's claim lasts without renewal.
+    # How often beat looks for work that is due or whose worker died, and how long a claim (a sync, a
+    # delivery, a connection test, a parse) lasts without renewal: its holder renews it every quarter
+    # of that, so a dead worker's work moves on within lease + dispatch seconds (under a minute).
     WEBMAIL_DISPATCH_SECONDS = envint("WEBMAIL_DISPATCH_SECONDS", 30, minimum=1)
-    WEBMAIL_SYNC_LEASE_SECONDS = envint("WEBMAIL_SYNC_LEASE_SECONDS", 600, minimum=5)
+    WEBMAIL_SYNC_LEASE_SECONDS = envint("WEBMAIL_SYNC_LEASE_SECONDS", 20, minimum=4)
     CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
     CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", CELERY_TASK_SOFT_TIME_LIMIT + 60, minimum=1)
     # Mail servers the workers may reach beyond the public internet (intranet servers), and ports.
@@ -272,8 +274,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requeue-unparsed": {
         "task": "fetcher.tasks.requeue_unparsed",
-        "schedule": 300.0,
-        "options": {"expires": 300.0},
+        "schedule": float(WEBMAIL_DISPATCH_SECONDS),
+        "options": {"expires": float(WEBMAIL_DISPATCH_SECONDS)},
     },
 }
 
