@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import imaplib
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 from tests.servers.net import free_port
 
@@ -24,6 +30,15 @@ class LocalMailServer:
         """An account no test has used yet (made at start-up: the servers read their users then)."""
         user = self.spare_users.pop()
         return user, self.users[user]
+
+    @contextlib.contextmanager
+    def client(self, account: tuple[str, str]) -> Iterator[IMAPClient]:
+        """The account as another mail client sees it, over plain IMAP on this machine."""
+        client = IMAPClient("127.0.0.1", port=self.ports["imap"], ssl=False, timeout=10)
+        client.login(*account)
+        yield client
+        with contextlib.suppress(OSError, IMAPClientError, imaplib.IMAP4.error):
+            client.logout()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
