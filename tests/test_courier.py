@@ -211,3 +211,25 @@ def test_a_move_then_a_delete_on_courier_keep_every_message_once_and_delete_the_
     assert on_server(observer, "INBOX.Archive") == ["Merhaba 0", "Merhaba 10"]
     assert stored_subjects(courier_mailbox, "INBOX") == ["Merhaba 1", "Merhaba 2"]
     assert stored_subjects(courier_mailbox, "INBOX.Archive") == ["Merhaba 0", "Merhaba 10"]
+
+
+def test_without_uidplus_a_delete_leaves_what_another_client_only_marked_deleted(
+    courier_without_uidplus: Courier, local_mail_settings: None
+) -> None:
+    server = courier_without_uidplus
+    account = server.fresh_user()
+    ids = deliver_numbered(server, account[0], "INBOX", range(3))
+    mailbox = account_mailbox(account, server.ports["imaps"], protocol="imap", imap_folders=["INBOX"])
+    run_sync(mailbox)
+    with server.client(account) as other:
+        other.select_folder("INBOX")
+        assert b"UIDPLUS" not in other.capabilities()
+        marked = other.search(["HEADER", "Message-ID", ids[2]])
+        other.add_flags(marked, [b"\\Deleted"])  # marked only: that client has not expunged yet
+
+    message_delete_for_good(message=Message.objects.get(mailbox=mailbox, message_id=ids[0]))
+    run_sync(mailbox)
+
+    with server.client(account) as other:
+        assert on_server(other, "INBOX") == ["Merhaba 1", "Merhaba 2"]
+        assert subjects_of(other, other.search(["DELETED"])) == ["Merhaba 2"]
