@@ -22,7 +22,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import BinaryField, F, Func, Q, Value
 from django.utils import timezone
 
 from accounts.crypto import EncryptionKeyError
@@ -154,7 +154,7 @@ def _sync_pop3(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
     with Pop3Session(config.incoming_config(mailbox)) as pop:
         listing = _pop3_listing(pop)
         known = set(Pop3Ledger.objects.filter(mailbox=mailbox).values_list("uid", flat=True))
-        new = [(number, uid) for number, uid in listing if uid not in known]
+        new = _recognise_restored(pop, mailbox, listing, [(n, uid) for n, uid in listing if uid not in known])
         _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
         fetched, finished = _fetch_pop3(pop, mailbox, token, new, deadline)
         to_delete = _pop3_deletions(pop, mailbox, listing) if finished else []
@@ -174,6 +174,37 @@ def _pop3_listing(pop: Pop3Session) -> list[tuple[int, str]]:
     # No UIDL: a fingerprint of the header block identifies a message instead (docs/architecture.md).
     count, _size = pop.stat()
     return [(number, ingest.fingerprint(pop.top_headers(number))) for number in range(1, count + 1)]
+
+
+def _recognise_restored(
+    pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int, str]], new: list[tuple[int, str]]
+) -> list[tuple[int, str]]:
+    """New UIDLs that are stored messages under a new name (a restored mailbox, a rebuilt UIDL
+    list) take over their ledger rows instead of being downloaded again. Each new message is
+    matched by its header block (TOP n 0) against the ledger rows whose UIDL vanished from the
+    server in this listing, one to one, so two genuinely separate identical deliveries are both
+    kept. The vanished rows left over are gone from the server, and marked so."""
+    listed = {uid for _number, uid in listing}
+    vanished = Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True).exclude(
+        uid__in=listed
+    )
+    if not new or not vanished.exists():
+        return new
+    by_header: dict[str, list[int]] = {}
+    head = Func(
+        F("message__raw"), Value(1), Value(64 * 1024), function="substring", output_field=BinaryField()
+    )
+    for pk, block in vanished.filter(message__isnull=False).annotate(head=head).values_list("pk", "head"):
+        by_header.setdefault(ingest.fingerprint(bytes(block)), []).append(pk)
+    remaining = []
+    for number, uid in new:
+        rows = by_header.get(ingest.fingerprint(pop.top_headers(number))) if by_header else None
+        if rows:
+            Pop3Ledger.objects.filter(pk=rows.pop()).update(uid=uid)
+        else:
+            remaining.append((number, uid))
+    vanished.update(deleted_on_server_at=timezone.now())  # re-pointed rows are listed now: not these
+    return remaining
 
 
 def _fetch_pop3(

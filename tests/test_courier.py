@@ -11,7 +11,7 @@ from imapclient import IMAPClient
 
 from accounts.models import Mailbox
 from fetcher.mailnet import Endpoint, MailError, NetworkPolicy, Security, Step
-from fetcher.models import Folder, Message
+from fetcher.models import Folder, Message, Pop3Ledger
 from fetcher.protocols import ImapSession, Pop3Session, Secret, ServerConfig
 from fetcher.services import message_delete_for_good, message_move, message_set_flags
 from tests.conftest import MAIL_USERS
@@ -233,3 +233,53 @@ def test_without_uidplus_a_delete_leaves_what_another_client_only_marked_deleted
     with server.client(account) as other:
         assert on_server(other, "INBOX") == ["Merhaba 1", "Merhaba 2"]
         assert subjects_of(other, other.search(["DELETED"])) == ["Merhaba 2"]
+
+
+# --- POP3 sync against Courier --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pop3_mailbox(courier: Courier, courier_account: tuple[str, str], local_mail_settings: None) -> Mailbox:
+    return account_mailbox(courier_account, courier.ports["pop3s"], name="Courier POP3")
+
+
+def rebuild_uidls(courier: Courier, user: str) -> None:
+    """What a restore from backup does to Courier: its UID list is rebuilt, every UIDL changes."""
+    time.sleep(1.1)  # the new list's UIDVALIDITY (part of each UIDL) comes from the clock
+    (courier.maildir(user) / "courierpop3dsizelist").unlink()
+
+
+def test_a_pop3_sync_on_courier_fetches_once_and_an_unchanged_poll_fetches_nothing(
+    courier: Courier, courier_account: tuple[str, str], pop3_mailbox: Mailbox
+) -> None:
+    deliver_numbered(courier, courier_account[0], "INBOX", range(3))
+
+    assert run_sync(pop3_mailbox).fetched == 3
+    assert run_sync(pop3_mailbox).fetched == 0
+    assert Message.objects.filter(mailbox=pop3_mailbox).count() == 3
+
+
+def test_a_rebuilt_uidl_list_downloads_nothing_again_but_keeps_separate_identical_deliveries(
+    courier: Courier, courier_account: tuple[str, str], pop3_mailbox: Mailbox, local_policy: NetworkPolicy
+) -> None:
+    user = courier_account[0]
+    twice = raw_message(5)
+    courier.deliver(user, twice, "first")
+    courier.deliver(user, twice, "second")  # the same message delivered twice: two messages
+    deliver_numbered(courier, user, "INBOX", range(2))
+    assert run_sync(pop3_mailbox).fetched == 4
+    old_uids = set(Pop3Ledger.objects.filter(mailbox=pop3_mailbox).values_list("uid", flat=True))
+
+    rebuild_uidls(courier, user)
+    courier.deliver(user, twice, "third")  # and a third, genuinely new delivery of it
+    result = run_sync(pop3_mailbox)
+
+    assert result.fetched == 1
+    assert Message.objects.filter(mailbox=pop3_mailbox).count() == 5
+    ledger = Pop3Ledger.objects.filter(mailbox=pop3_mailbox, deleted_on_server_at__isnull=True)
+    config = courier_config(courier, "pop3", Security.SSL, local_policy, courier_account)
+    with Pop3Session(config) as pop:
+        listed = {uid for _number, uid in pop.uidl()}
+    assert set(ledger.values_list("uid", flat=True)) == listed
+    assert not listed & old_uids
+    assert run_sync(pop3_mailbox).fetched == 0
