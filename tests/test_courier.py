@@ -283,3 +283,20 @@ def test_a_rebuilt_uidl_list_downloads_nothing_again_but_keeps_separate_identica
     assert set(ledger.values_list("uid", flat=True)) == listed
     assert not listed & old_uids
     assert run_sync(pop3_mailbox).fetched == 0
+
+
+def test_flags_and_expunges_made_on_courier_come_down_with_the_next_sync(
+    courier: Courier, courier_account: tuple[str, str], courier_mailbox: Mailbox
+) -> None:
+    ids = deliver_numbered(courier, courier_account[0], "INBOX", range(3))
+    run_sync(courier_mailbox)
+    with courier.client(courier_account) as other:
+        other.select_folder("INBOX")
+        other.add_flags(other.search(["HEADER", "Message-ID", ids[1]]), [b"\\Seen", b"\\Flagged"])
+        other.delete_messages(other.search(["HEADER", "Message-ID", ids[2]]))
+        other.expunge()
+
+    assert run_sync(courier_mailbox).fetched == 0
+
+    stored = {m.message_id: (m.seen, m.flagged) for m in Message.objects.filter(mailbox=courier_mailbox)}
+    assert stored == {ids[0]: (False, False), ids[1]: (True, True)}
