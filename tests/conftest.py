@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, BrowserContext
 from pytest_django.plugin import DjangoDbBlocker
 
 from fetcher.mailnet import NetworkPolicy
+from tests.servers.courier import IMAP_CAPABILITY, Courier, start_courier
 from tests.servers.dovecot import Dovecot, start_dovecot
 from tests.servers.net import free_port
 from tests.servers.smtp import SmtpServer, start_smtp
@@ -294,6 +295,29 @@ def dovecot(mail_ca: trustme.CA) -> Iterator[Dovecot]:
 @pytest.fixture(scope="session")
 def dovecot_without_tls(mail_ca: trustme.CA) -> Iterator[Dovecot]:
     yield from _dovecot(mail_ca, tls=False)
+
+
+def _courier(mail_ca: trustme.CA, **options: str) -> Iterator[Courier]:
+    root = Path(tempfile.mkdtemp(prefix="postane-courier-"))
+    server = start_courier(root, mail_ca, MAIL_USERS, **options)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def courier(mail_ca: trustme.CA) -> Iterator[Courier]:
+    """Courier IMAP 5 and Courier POP3, each plain (with STARTTLS) and with implicit TLS: a second server
+    implementation beside Dovecot (the `INBOX.` namespace, no MOVE, SPECIAL-USE or CONDSTORE)."""
+    yield from _courier(mail_ca)
+
+
+@pytest.fixture(scope="session")
+def courier_without_uidplus(mail_ca: trustme.CA) -> Iterator[Courier]:
+    """Courier announcing no UIDPLUS: deletions must fall back to a plain EXPUNGE."""
+    yield from _courier(mail_ca, imap_capability=IMAP_CAPABILITY.replace(" UIDPLUS", ""))
 
 
 @pytest.fixture(scope="session")
