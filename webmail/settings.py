@@ -227,6 +227,8 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files Django writes (collectstatic) follow the umask: `./postane run` keeps its data folder private.
+FILE_UPLOAD_PERMISSIONS = None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
