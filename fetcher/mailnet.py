@@ -25,6 +25,20 @@ type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAIL_PORTS = frozenset({25, 110, 143, 465, 587, 993, 995})
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address in the last 32 bits
+# Special ranges that Python's is_global misses or that its versions judge differently.
+_SPECIAL = tuple(
+    (ipaddress.ip_network(network), reason)
+    for network, reason in [
+        ("fec0::/10", "a site-local address (deprecated, RFC 3879)"),
+        ("64:ff9b:1::/48", "a local-use NAT64 address"),
+        ("100::/64", "a discard-only address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("3fff::/20", "a documentation address"),
+        ("::/96", "an IPv4-compatible address (deprecated)"),
+        ("192.88.99.0/24", "a 6to4 relay address (deprecated)"),
+    ]
+)
 _FORBIDDEN_CHARACTERS = ("\r", "\n", "\0")
 
 
@@ -157,6 +171,8 @@ def forbidden_reason(ip: IPAddress) -> str | None:
     """Why Postane refuses this address by default, or None when it is public."""
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return forbidden_reason(embedded)
     checks: list[tuple[bool, str]] = [
@@ -171,6 +187,7 @@ def forbidden_reason(ip: IPAddress) -> str | None:
         ),
         (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
+        *((ip in network, reason) for network, reason in _SPECIAL),
         (not ip.is_global, "an address that is not publicly routable"),
     ]
     return next((reason for hit, reason in checks if hit), None)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import stat
 import subprocess
 import threading
 import urllib.error
@@ -19,9 +21,11 @@ from urllib.parse import urlencode
 
 import psutil
 import pytest
+import redis
 
 from tests.conftest import BASE_DIR, wait_for
 from tests.servers.net import free_port
+from webmail.launcher import _redis_major_version
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +109,30 @@ def log_in(run: Run, username: str, password: str) -> str:
         return str(response.read().decode())
 
 
+def assert_private(data_dir: Path) -> None:
+    """Nothing under the data folder is open to other local users (root: PostgreSQL's group may pass)."""
+    assert stat.S_IMODE(data_dir.stat().st_mode) == (0o710 if os.geteuid() == 0 else 0o700)
+    assert stat.S_IMODE((data_dir / "secrets.env").stat().st_mode) == 0o600
+    for path in data_dir.rglob("*"):
+        mode = path.lstat().st_mode
+        if not stat.S_ISSOCK(mode):  # PostgreSQL's socket sits in its 0700 folder
+            assert stat.S_IMODE(mode) & 0o077 == 0, f"{path} is {stat.S_IMODE(mode):o}"
+
+
+def assert_redis_wants_its_password(run: Run, data_dir: Path) -> None:
+    port = int(re.findall(r"Redis is up on 127\.0\.0\.1:(\d+)", run.text())[-1])
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port, socket_timeout=5).ping()
+    password = re.findall(r"(?m)^POSTANE_REDIS_PASSWORD=(\S+)$", (data_dir / "secrets.env").read_text())[0]
+    server = redis.Redis(port=port, password=password, socket_timeout=5)
+    assert server.ping()
+    system = shutil.which("redis-server")
+    if system is not None and _redis_major_version(system) >= 7:  # a maintained server is preferred
+        assert int(str(server.info("server")["redis_version"]).split(".")[0]) >= 7
+    cmdlines = " ".join(" ".join(child.cmdline()) for child in run.descendants())
+    assert password not in cmdlines  # the command line is every local user's to read
+
+
 def test_the_run_command_brings_up_everything_and_leaves_nothing_behind(data_dir: Path) -> None:
     run = start_run(data_dir)
     try:
@@ -123,15 +151,22 @@ def test_the_run_command_brings_up_everything_and_leaves_nothing_behind(data_dir
         assert (data_dir / "first-admin.txt").read_text().count(password) == 1
         assert (data_dir / "postgres" / "PG_VERSION").exists()
         assert (data_dir / "redis").is_dir()
+        assert_private(data_dir)
+        assert_redis_wants_its_password(run, data_dir)
     finally:
         stop_run(run)
 
-    # A second start reuses the data: same database, same administrator, same secrets.
+    # A second start reuses the data: same database, same administrator, same secrets. Folders an
+    # older version left open to everyone (0755, 0644) are closed again.
     secrets_before = (data_dir / "secrets.env").read_text()
+    for path in [data_dir, *(data_dir / "redis").rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     again = start_run(data_dir)
     try:
         assert "An administrator already exists" in again.text()
         assert "There is no mail here yet." in log_in(again, username, password)
         assert (data_dir / "secrets.env").read_text() == secrets_before
+        assert_private(data_dir)
+        assert_redis_wants_its_password(again, data_dir)
     finally:
         stop_run(again)

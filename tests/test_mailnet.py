@@ -61,6 +61,35 @@ def test_it_refuses_an_internal_address_in_every_spelling(host: str) -> None:
     assert caught.value.permanent
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "fec0::1",  # site-local, deprecated by RFC 3879 but still routed inside some networks
+        "[fedc:1::25]",
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b:1::808:808",  # local-use NAT64
+        "100::1",  # discard-only
+        "2001:db8::25",  # documentation
+        "3fff::25",  # documentation (RFC 9637)
+        "::10.0.0.1",  # IPv4-compatible, deprecated
+        "192.88.99.1",  # 6to4 relay anycast, deprecated
+    ],
+)
+def test_it_refuses_deprecated_and_special_ranges(host: str) -> None:
+    with pytest.raises(MailError) as caught:
+        check_endpoint(endpoint(host), DEFAULT)
+
+    assert caught.value.step is Step.POLICY
+
+
+def test_nat64_of_a_public_address_is_judged_by_the_address_inside() -> None:
+    target = check_endpoint(endpoint("64:ff9b::5db8:d70e"), DEFAULT)  # 93.184.215.14
+
+    assert target.address == "64:ff9b::5db8:d70e"
+
+
 def test_it_refuses_a_name_that_resolves_to_a_private_address(monkeypatch: pytest.MonkeyPatch) -> None:
     def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
         assert host == "mail.intranet.example"

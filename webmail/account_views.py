@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -16,6 +18,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts.auth import client_ip
 from accounts.forms import QueuedPasswordResetForm, SignupForm
 from accounts.models import User
 from webmail.forms import PreferencesForm
@@ -66,3 +69,26 @@ class PasswordReset(auth_views.PasswordResetView):
         if not settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL:  # no site mail server: an administrator resets them
             raise Http404("Password reset by email is not set up")
         return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        if not _reset_mail_allowed(self.request, form.cleaned_data["email"]):
+            # Counted whether or not an account has the address: the answer tells nothing about it.
+            form.add_error(
+                None,
+                _("Too many reset requests for this address or from your network. Try again in an hour."),
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_valid(form)
+
+
+def _reset_mail_allowed(request: HttpRequest, email: str) -> bool:
+    """Reset mail is a way to flood someone's inbox: a few per address and per client in an hour."""
+    address = hashlib.sha256(email.strip().casefold().encode()).hexdigest()
+    return _within(f"reset-mail:address:{address}", settings.WEBMAIL_PASSWORD_RESETS_PER_ADDRESS) and _within(
+        f"reset-mail:client:{client_ip(request)}", settings.WEBMAIL_PASSWORD_RESETS_PER_CLIENT
+    )
+
+
+def _within(key: str, limit: int, seconds: int = 3600) -> bool:
+    cache.add(key, 0, timeout=seconds)
+    return int(cache.incr(key)) <= limit

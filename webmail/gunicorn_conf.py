@@ -14,5 +14,10 @@ graceful_timeout = 10
 timeout = 60
 # No control socket in the user's home: nothing outside the data folder is touched.
 control_socket_disable = True
-# Behind a reverse proxy on the same host or network (docker compose), trust its X-Forwarded-*.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Behind a reverse proxy on the same host or network (docker compose), trust its X-Forwarded-*:
+# by default the same proxies the app believes about X-Forwarded-For.
+forwarded_allow_ips = (
+    os.environ.get("FORWARDED_ALLOW_IPS") or os.environ.get("WEBMAIL_TRUSTED_PROXIES") or "127.0.0.1,::1"
+)
+# Gunicorn has no setting that limits a request body (only the request line and headers, left at
+# their defaults): webmail.middleware.RequestBodyLimitMiddleware refuses one by its Content-Length.

