@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -326,6 +327,7 @@ def _apply(message: Message, parsed: mime.Parsed) -> None:
     )
     message.text_body = parsed.text
     message.html_body = parsed.html
+    message.body_source = parsed.text_source
     message.snippet = parsed.snippet
     message.has_attachments = any(not part.inline or part.filename for part in parsed.attachments)
     if parsed.date is not None and parsed.date <= timezone.now():
@@ -349,6 +351,7 @@ _DERIVED_FIELDS = [
     "base_subject",
     "text_body",
     "html_body",
+    "body_source",
     "snippet",
     "has_attachments",
     "sort_date",
@@ -389,7 +392,7 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
     for message in messages:
         # Large messages are read one at a time, each only when its turn comes.
         raw = raws.pop(message.pk, None) or Message.objects.values_list("raw", flat=True).get(pk=message.pk)
-        parsed = mime.parse(bytes(raw))
+        parsed = mime.parse(bytes(raw), language=settings.LANGUAGE_CODE)
         del raw
         _apply(message, parsed)
         chunk.documents.append(_search_document(parsed))
