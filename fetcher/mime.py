@@ -465,12 +465,12 @@ _MAX_ATTACHED_DEPTH = 3
 _MAX_ATTACHED_TEXTS = 50
 
 
-def _text_from_attached(leaves: list[_Leaf], parsed: Parsed, language: str, depth: int) -> None:
+def _text_from_attached(leaves: list[_Leaf], parsed: Parsed, raw: bytes, language: str, depth: int) -> None:
     """No text of its own (a forward as message/rfc822, a digest): show the attached messages' text."""
     found = [
         inner
         for leaf in leaves
-        if leaf.content_type == "message/rfc822" and (data := _attached_bytes(leaf)) is not None
+        if leaf.content_type == "message/rfc822" and (data := _attached_bytes(leaf, raw)) is not None
         for inner in [_parse(data, language, depth + 1)]
         if (inner.text or inner.html).strip()
     ][:_MAX_ATTACHED_TEXTS]
@@ -483,7 +483,9 @@ def _text_from_attached(leaves: list[_Leaf], parsed: Parsed, language: str, dept
     parsed.text_source = TEXT_FROM_ATTACHED
 
 
-def _attached_bytes(leaf: _Leaf) -> bytes | None:
+def _attached_bytes(leaf: _Leaf, raw: bytes) -> bytes | None:
+    if leaf.body is not None:  # a large message's part: its bytes are where the scan found them
+        return _decode_span(raw, *leaf.body, _encoding(leaf.part))
     payload = leaf.part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
     if not isinstance(inner, Message):
@@ -579,7 +581,7 @@ def _parse(raw: bytes, language: str, depth: int) -> Parsed:
     try:
         _fill(msg, leaves, parsed, _Charsets(msg, leaves, language))
         if not (parsed.text or parsed.html).strip() and depth < _MAX_ATTACHED_DEPTH:
-            _text_from_attached(leaves, parsed, language, depth)
+            _text_from_attached(leaves, parsed, raw, language, depth)
     except Exception as exc:  # a message is never lost for being strange; it is stored raw and flagged
         parsed.failed = True
         parsed.problems.append(f"unparseable: {exc.__class__.__name__}: {exc}")
@@ -699,11 +701,17 @@ def _headers_of(raw: bytes, start: int, body: int) -> EmailMessage:
     return cast(EmailMessage, BytesHeaderParser(policy=_POLICY).parsebytes(raw[start:body]))
 
 
-def _large_leaf(raw: bytes, span: tuple[int, int, int], index: int, problems: list[str]) -> _Leaf:
+_ANYTHING = re.compile(rb"\S")
+
+
+def _large_leaf(
+    raw: bytes, span: tuple[int, int, int], index: int, problems: list[str], headers: EmailMessage
+) -> _Leaf:
     start, body, end = span
-    headers = _headers_of(raw, start, body)
     leaf = _leaf(index, headers)
-    if leaf.content_type.startswith("text/") and leaf.disposition != "attachment":
+    # A multipart without parts is read as text, as `_walk` reads it (nothing at all: no leaf).
+    unsplit = leaf.content_type.startswith("multipart/") and _ANYTHING.search(raw, body, end) is not None
+    if (leaf.content_type.startswith("text/") or unsplit) and leaf.disposition != "attachment":
         stop = end
         if end - body > TEXT_LIMIT:
             stop = raw.rfind(b"\n", body, body + TEXT_LIMIT) + 1 or body + TEXT_LIMIT
@@ -711,7 +719,8 @@ def _large_leaf(raw: bytes, span: tuple[int, int, int], index: int, problems: li
                 f"{leaf.content_type} body: large message, read up to {TEXT_LIMIT // 1024} KB here"
             )
         part = BytesParser(policy=_POLICY).parsebytes(raw[start:body] + raw[body:stop])
-        return _leaf(index, part, _decoded_size(raw, body, end, _encoding(headers)), (body, end))
+        found = _leaf(index, part, _decoded_size(raw, body, end, _encoding(headers)), (body, end))
+        return dataclasses.replace(found, content_type="text/plain", unsplit=True) if unsplit else found
     return _leaf(index, headers, _decoded_size(raw, body, end, _encoding(headers)), (body, end))
 
 
@@ -724,19 +733,31 @@ def _large_message(raw: bytes, problems: list[str]) -> tuple[EmailMessage, list[
     top_body = _body_start(raw, 0, len(raw))
     msg = _headers_of(raw, 0, top_body)
     leaves: list[_Leaf] = []
-    stack = [(0, top_body, len(raw), 0)]
+    stack = [(0, top_body, len(raw), 0, False)]
     index = 0
     while stack and index < MAX_PARTS:
-        start, body, end, depth = stack.pop()
+        start, body, end, depth, in_digest = stack.pop()
         headers = msg if start == 0 else _headers_of(raw, start, body)
-        boundary = headers.get_boundary() if headers.get_content_maintype() == "multipart" else None
-        children = _child_spans(raw, body, end, boundary.encode("ascii", "replace")) if boundary else []
+        if in_digest:  # RFC 2046 5.1.5: a digest's parts are messages unless they say otherwise
+            headers.set_default_type("message/rfc822")
+        multipart = headers.get_content_maintype() == "multipart"
+        children = _large_children(raw, headers, body, end) if multipart else []
         if children and depth < _MAX_DEPTH:
-            stack.extend((s, _body_start(raw, s, e), e, depth + 1) for s, e in reversed(children))
+            digest = headers.get_content_type() == "multipart/digest"
+            stack.extend((s, _body_start(raw, s, e), e, depth + 1, digest) for s, e in reversed(children))
         else:
-            leaves.append(_large_leaf(raw, (start, body, end), index, problems))
+            leaves.append(_large_leaf(raw, (start, body, end), index, problems, headers))
         index += 1
     return msg, leaves
+
+
+def _large_children(raw: bytes, headers: EmailMessage, body: int, end: int) -> list[tuple[int, int]]:
+    """A multipart's parts by its boundary, else by its first delimiter line (as `_split_again`)."""
+    boundary = headers.get_boundary()
+    children = _child_spans(raw, body, end, boundary.encode("ascii", "replace")) if boundary else []
+    if not children and (found := _FIRST_DELIMITER.search(raw, body, end)):
+        children = _child_spans(raw, body, end, found[1].removesuffix(b"--"))
+    return children
 
 
 # --- one part's bytes, for downloads ------------------------------------------------------------------

@@ -224,3 +224,26 @@ def test_cr_cr_lf_mail_is_stored_as_it_came_and_read_as_the_server_meant(setting
     assert bytes(message.raw) == raw
     assert message.subject == "Sunucudan gelen"
     assert message.text_body == "İlk satır.\r\nİkinci satır.\r\n"
+
+
+# --- the same above 4 MB, where parts are found by scanning for boundaries -------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in FIXTURES.glob("*.eml")))
+def test_boundary_scanning_finds_the_same_text_names_and_letters(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = fixture(name, language="tr")
+
+    monkeypatch.setattr(mime, "LARGE_MESSAGE", 0)
+    scanned = fixture(name, language="tr")
+
+    assert (scanned.subject, scanned.from_, scanned.to) == (full.subject, full.from_, full.to)
+    assert (scanned.text.strip(), scanned.html.strip(), scanned.text_source) == (
+        full.text.strip(),
+        full.html.strip(),
+        full.text_source,
+    )
+    assert [(a.index, a.filename, a.content_type) for a in scanned.attachments] == [
+        (a.index, a.filename, a.content_type) for a in full.attachments
+    ]
