@@ -254,10 +254,24 @@ def _header(msg: Message, name: str, problems: list[str], charsets: _Charsets) -
     if value is None:
         return ""
     text = _unescape_8bit(str(value), charsets, problems, name)
+    if "\ufffd" in text and "=?" in _raw_value(
+        msg, name
+    ):  # an encoded word in a charset the registry does not know
+        text = _better_encoded_words(msg, name, text, charsets, problems)
     if "\n" in text or "\r" in text:
         problems.append(f"{name}: decodes to a line break; shown on one line")
         text = _WHITESPACE.sub(" ", text)
     return _clean(text, problems, name).strip()
+
+
+def _better_encoded_words(
+    msg: Message, name: str, text: str, charsets: _Charsets, problems: list[str]
+) -> str:
+    """Encoded words decoded with our charset aliases (iso-8859-8-i, gb2312 as gb18030), if that is better."""
+    mine = _raw_header(msg, name, charsets, problems := [*problems]) or ""
+    if mine.count("\ufffd") >= text.count("\ufffd"):
+        return text
+    return _WHITESPACE.sub(" ", mine) if "\n" in mine else mine
 
 
 def _raw_header(msg: Message, name: str, charsets: _Charsets, problems: list[str]) -> str | None:

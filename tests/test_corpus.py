@@ -49,11 +49,20 @@ def fix_surrogates(text: str | None) -> str:
 
 
 def matches_or_better(ours: str, pythons: str) -> bool:
-    """Equal, or equal where Python has U+FFFD for bytes it could not decode and we have letters."""
-    pattern = "".join(
-        ".+?" if run[0] == "\ufffd" else re.escape(run) for run in re.findall(r"\ufffd+|[^\ufffd]+", pythons)
+    """Equal, or equal where Python has U+FFFD for bytes it could not decode and we have letters.
+
+    A multi-byte charset Python read in the wrong codec (r017, gb2312) puts it off by a letter
+    around each U+FFFD: there, what Python read before its first U+FFFD and no U+FFFD of ours.
+    """
+    runs = re.findall(r"\ufffd+|[^\ufffd]+", pythons)
+    pattern = "".join(".+?" if run[0] == "\ufffd" else re.escape(run) for run in runs)
+    if re.fullmatch(pattern, ours, re.DOTALL) is not None:
+        return True
+    return (
+        "\ufffd" in pythons
+        and "\ufffd" not in ours
+        and ours.startswith(pythons.split("\ufffd", maxsplit=1)[0])
     )
-    return re.fullmatch(pattern, ours, re.DOTALL) is not None
 
 
 def expected_date(text: str | None) -> datetime | None:

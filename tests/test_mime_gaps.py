@@ -156,6 +156,10 @@ def test_raw_utf8_headers_stay_utf8_whatever_the_declared_charset() -> None:
     assert not [problem for problem in parsed.problems if "8-bit" in problem]
 
 
+def test_an_encoded_word_in_a_charset_python_does_not_know_is_read_by_its_alias() -> None:
+    assert fixture("encoded-word-in-charset-alias-iso-8859-8-i.eml").subject == "שלום עולם 2026"
+
+
 @needs_corpus
 @pytest.mark.parametrize(
     ("prefix", "subject"),
@@ -164,6 +168,8 @@ def test_raw_utf8_headers_stay_utf8_whatever_the_declared_charset() -> None:
         ("r098", "Die Hasen und die Frösche (Microsoft Outlook 00)"),
         ("r006", "Formação FrenetikPolis: Mega Campanha Final Verão | Cursos de Setembro"),
         ("r011", "Узнай как зарабатывать от 1000$ в неделю!"),
+        ("r012", "מענה 'אני לא נמצא': Invoice 02722027"),  # iso-8859-8-i in an encoded word
+        ("r017", "我把镜头拉近些，你们看看这个是什么屄，这种场合自然少不了内射"),  # gb2312 read as gb18030
     ],
 )
 def test_corpus_subjects_in_raw_legacy_charsets_have_no_replacement_characters(
