@@ -15,7 +15,7 @@ import email.header
 import email.utils
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -139,7 +139,7 @@ def decode_bytes(
     declared: str | None,
     problems: list[str],
     what: str,
-    guesses: Sequence[tuple[str, str]] = (),
+    guesses: Iterable[tuple[str, str]] = (),
 ) -> str:
     """Decode with the declared charset, else UTF-8, else `guesses`, else the fallback; never raises."""
     charset = normalise_charset(declared)
@@ -188,10 +188,13 @@ class _Charsets:
         best = charset_normalizer.from_bytes(data, cp_isolation=list(_DETECTABLE)).best()
         return best.encoding if best is not None else None
 
-    def guesses(self) -> list[tuple[str, str]]:
-        """For a body in no charset: the message's other charsets, then the reader's language."""
-        found = [(name, "declared") for name in self.declared]
-        return found + ([(self.language, "language")] if self.language else [])
+    def guesses(self) -> Iterator[tuple[str, str]]:
+        """For a body in no charset: the message's other charsets, then the reader's language.
+
+        A generator, so that a body which decodes as declared never reads the headers for them."""
+        yield from ((name, "declared") for name in self.declared)
+        if self.language:
+            yield self.language, "language"
 
     def header_text(self, data: bytes, problems: list[str], what: str) -> str:
         """Raw 8-bit header bytes: valid UTF-8 stays UTF-8; then declared, language, detected."""
