@@ -407,13 +407,15 @@ def _walk(msg: Message) -> list[_Leaf]:
     """Depth-first leaves, not descending into attached messages (they are attachments)."""
     leaves: list[_Leaf] = []
     stack = [msg]
-    index = 0
+    index = resplits = 0
     while stack and index < MAX_PARTS:
         part = stack.pop()
         leaf = _leaf(index, part)
         index += 1
         if leaf.content_type.startswith("multipart/") and not part.is_multipart():
-            split = _split_again(part, leaf.content_type)
+            # Each split parses the part again: a few per message, so nesting cannot multiply the work.
+            resplits += 1
+            split = _split_again(part, leaf.content_type) if resplits <= _MAX_RESPLITS else None
             if split is None:  # no part to be found: its content is the text
                 if _payload_bytes(part).strip():
                     leaves.append(dataclasses.replace(leaf, content_type="text/plain", unsplit=True))
@@ -428,6 +430,7 @@ def _walk(msg: Message) -> list[_Leaf]:
     return leaves
 
 
+_MAX_RESPLITS = 10
 _FIRST_DELIMITER = re.compile(rb'^--([^\s"]{1,200})[ \t]*\r?$', re.MULTILINE)
 
 
@@ -636,13 +639,21 @@ def _readable(raw: bytes) -> bytes:
         raw = raw.replace(b"\r\r\n", b"\r\n")
     if len(raw) > LARGE_MESSAGE or b"\n--" not in raw:  # large: its boundary scan takes such lines
         return raw
+    if not _SPACED_DASH_LINE.search(raw):
+        return raw
     boundaries = {quoted or bare for quoted, bare in _DECLARED_BOUNDARY.findall(raw)}
-    lines = {b"--" + boundary + end for boundary in boundaries for end in (b"", b"--")}
-    for boundary in boundaries:
-        trailed = re.compile(rb"^(--" + re.escape(boundary) + rb"(?:--)?)[ \t]+\S[^\r\n]*", re.MULTILINE)
-        if trailed.search(raw):  # a line that is another declared boundary stays as it is
-            raw = trailed.sub(lambda m: m[0] if m[0].rstrip() in lines else m[1], raw)
-    return raw
+    if not boundaries or len(boundaries) > _MAX_BOUNDARIES:
+        return raw
+    delimiters = {b"--" + boundary + end for boundary in boundaries for end in (b"--", b"")}
+    alternatives = b"|".join(re.escape(b) for b in sorted(boundaries, key=len, reverse=True))
+    trailed = re.compile(rb"^(--(?:" + alternatives + rb")(?:--)?)[ \t]+\S[^\r\n]*", re.MULTILINE)
+    # A line that is itself a declared boundary (one with a space in it, r073) stays as it is.
+    return trailed.sub(lambda line: line[0] if line[0].rstrip() in delimiters else line[1], raw)
+
+
+# A line starting with "--" that has text after white space: maybe a delimiter with trailing text.
+_SPACED_DASH_LINE = re.compile(rb"^--[^\r\n]*?[ \t]\S", re.MULTILINE)
+_MAX_BOUNDARIES = 50
 
 
 # --- large messages ---------------------------------------------------------------------------------
