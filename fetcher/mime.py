@@ -241,7 +241,7 @@ def _unescape_8bit(value: str, charsets: _Charsets, problems: list[str], what: s
 def _get(msg: Message, name: str, problems: list[str], charsets: _Charsets) -> Any:
     """A header, its raw 8-bit bytes decoded first: the registry would read them as UTF-8 with U+FFFD."""
     value = msg.get(name)
-    raw = _raw_value(msg, name) if value is not None and "\ufffd" in str(value) else ""
+    raw = _raw_value(msg, name) if isinstance(value, str) and "\ufffd" in value else ""
     if not _SURROGATES.search(raw):
         return value
     text = charsets.header_text(raw.encode("utf-8", "surrogateescape"), problems, name)
