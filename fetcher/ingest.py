@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import psycopg
+from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -327,6 +328,7 @@ def _apply(message: Message, parsed: mime.Parsed) -> None:
     )
     message.text_body = parsed.text
     message.html_body = parsed.html
+    message.body_source = parsed.text_source
     message.snippet = parsed.snippet
     message.has_attachments = any(not part.inline or part.filename for part in parsed.attachments)
     if parsed.date is not None and parsed.date <= timezone.now():
@@ -350,6 +352,7 @@ _DERIVED_FIELDS = [
     "base_subject",
     "text_body",
     "html_body",
+    "body_source",
     "snippet",
     "has_attachments",
     "sort_date",
@@ -402,7 +405,7 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
     for message in messages:
         # Large messages are read one at a time, each only when its turn comes.
         raw = raws.pop(message.pk, None) or Message.objects.values_list("raw", flat=True).get(pk=message.pk)
-        parsed = mime.parse(bytes(raw))
+        parsed = mime.parse(bytes(raw), language=settings.LANGUAGE_CODE)
         del raw
         _apply(message, parsed)
         chunk.documents.append(_search_document(parsed))

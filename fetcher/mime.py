@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import dataclasses
 import email.header
 import email.utils
 import functools
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -23,6 +25,8 @@ from email.parser import BytesHeaderParser, BytesParser
 from email.policy import EmailPolicy
 from html.parser import HTMLParser
 from typing import Any, cast
+
+import charset_normalizer
 
 MAX_PARTS = 500
 SNIPPET_LENGTH = 200
@@ -40,8 +44,19 @@ _CHARSET_ALIASES = {
     "gb2312": "gb18030",
     "gbk": "gb18030",
 }
+# The legacy charset a language's mail used before UTF-8: raw 8-bit bytes that no charset of
+# the message explains are read in the reader's language before a detector guesses.
+LANGUAGE_CHARSETS = {"tr": "windows-1254"}
 _WHITESPACE = re.compile(r"\s+")
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
+# What the detector may answer: the charsets mail was written in (left to itself it finds
+# HP Roman-8 or cp437 in a short Latin-1 subject).
+_DETECTABLE = (
+    *(f"cp{n}" for n in range(1250, 1259)),
+    *("koi8_r", "koi8_u", "iso8859_2", "iso8859_5", "iso8859_7", "iso8859_15"),
+    *("big5", "gb18030", "shift_jis", "euc_jp", "euc_kr"),
+)
+_ENCODED_WORD_CHARSET = re.compile(r"=\?([^?*\s]+)(?:\*[^?]*)?\?[bBqQ]\?")
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,10 @@ class Part:
     inline: bool
 
 
+TEXT_FROM_ATTACHED = "attached"
+TEXT_UNSPLIT = "unsplit"
+
+
 @dataclass
 class Parsed:
     subject: str = ""
@@ -80,6 +99,9 @@ class Parsed:
     problems: list[str] = field(default_factory=list)
     failed: bool = False
     body_type: str = ""  # text/html when the message has an HTML body, else text/plain (as get_body())
+    # Where the text shown came from when not from the message's own body: TEXT_FROM_ATTACHED
+    # (an attached or digested message) or TEXT_UNSPLIT (a multipart whose parts cannot be told apart).
+    text_source: str = ""
 
     @property
     def state(self) -> str:
@@ -112,8 +134,14 @@ def normalise_charset(name: str | None) -> str | None:
     return None
 
 
-def decode_bytes(data: bytes, declared: str | None, problems: list[str], what: str) -> str:
-    """Decode with the declared charset, else UTF-8, else the fallback; never raises."""
+def decode_bytes(
+    data: bytes,
+    declared: str | None,
+    problems: list[str],
+    what: str,
+    guesses: Iterable[tuple[str, str]] = (),
+) -> str:
+    """Decode with the declared charset, else UTF-8, else `guesses`, else the fallback; never raises."""
     charset = normalise_charset(declared)
     if declared and charset is None:
         problems.append(f"{what}: unknown charset {declared!r}")
@@ -125,8 +153,72 @@ def decode_bytes(data: bytes, declared: str | None, problems: list[str], what: s
     if charset:
         problems.append(f"{what}: bytes invalid in {charset}; decoded with replacement characters")
         return data.decode(charset, "replace")
+    for guess, how in guesses:
+        try:
+            text = data.decode(guess)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        problems.append(f"{what}: decoded as {guess} ({how})")
+        return text
     problems.append(f"{what}: decoded as {FALLBACK_CHARSET}")
     return data.decode(FALLBACK_CHARSET, "replace")
+
+
+class _Charsets:
+    """What a message tells about its charsets, for bytes that declare none (read when needed)."""
+
+    def __init__(self, msg: Message, leaves: list[_Leaf], language: str) -> None:
+        self._msg, self._leaves = msg, leaves
+        self.language = normalise_charset(LANGUAGE_CHARSETS.get(language.split("-", maxsplit=1)[0].lower()))
+
+    @functools.cached_property
+    def declared(self) -> list[str]:
+        """The Content-Type charsets of its parts, then the charsets of its encoded words."""
+        named = [leaf.charset for leaf in self._leaves]
+        named += _ENCODED_WORD_CHARSET.findall(" ".join(str(v) for _k, v in self._msg.raw_items()))
+        found = dict.fromkeys(normalise_charset(name) for name in named)
+        return [name for name in found if name and name not in {"utf-8", "ascii"}]
+
+    @functools.cached_property
+    def detected(self) -> str | None:
+        """One guess from all the raw 8-bit header bytes together: one header alone is too short."""
+        data = b"\n".join(
+            v.encode("utf-8", "surrogateescape") for _k, v in self._msg.raw_items() if _SURROGATES.search(v)
+        )
+        best = charset_normalizer.from_bytes(data, cp_isolation=list(_DETECTABLE)).best()
+        return best.encoding if best is not None else None
+
+    def guesses(self) -> Iterator[tuple[str, str]]:
+        """For a body in no charset: the message's other charsets, then the reader's language.
+
+        A generator, so that a body which decodes as declared never reads the headers for them."""
+        yield from ((name, "declared") for name in self.declared)
+        if self.language:
+            yield self.language, "language"
+
+    def header_text(self, data: bytes, problems: list[str], what: str) -> str:
+        """Raw 8-bit header bytes: valid UTF-8 stays UTF-8; then declared, language, detected."""
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        for charset, how in [*((c, "declared") for c in self.declared), (self.language, "language")]:
+            try:
+                text = data.decode(charset) if charset else None
+            except UnicodeDecodeError:
+                continue
+            if text is not None:
+                problems.append(f"{what}: 8-bit bytes read as {charset} ({how})")
+                return text
+        try:
+            text = data.decode(self.detected) if self.detected else None
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            problems.append(f"{what}: 8-bit bytes read as {self.detected} (detected)")
+            return text
+        problems.append(f"{what}: 8-bit bytes read as {FALLBACK_CHARSET} (fallback)")
+        return data.decode(FALLBACK_CHARSET, "replace")
 
 
 def _clean(text: str, problems: list[str], what: str) -> str:
@@ -136,60 +228,85 @@ def _clean(text: str, problems: list[str], what: str) -> str:
     return text
 
 
-def _unescape_8bit(value: str, charset_hint: str | None, problems: list[str], what: str) -> str:
+def _unescape_8bit(value: str, charsets: _Charsets, problems: list[str], what: str) -> str:
     """Raw 8-bit bytes in a header arrive as surrogate escapes; decode them properly."""
     if not _SURROGATES.search(value):
         return value
-    raw = value.encode("utf-8", "surrogateescape")
-    return decode_bytes(raw, charset_hint, problems, what)
+    return charsets.header_text(value.encode("utf-8", "surrogateescape"), problems, what)
 
 
 # --- headers ----------------------------------------------------------------------------------------
 
 
-def _header(msg: Message, name: str, problems: list[str], hint: str | None) -> str:
+def _get(msg: Message, name: str, problems: list[str], charsets: _Charsets) -> Any:
+    """A header, its raw 8-bit bytes decoded first: the registry would read them as UTF-8 with U+FFFD."""
+    value = msg.get(name)
+    raw = _raw_value(msg, name) if isinstance(value, str) and "\ufffd" in value else ""
+    if not _SURROGATES.search(raw):
+        return value
+    text = charsets.header_text(raw.encode("utf-8", "surrogateescape"), problems, name)
+    return _POLICY.header_fetch_parse(name, text)
+
+
+def _header(msg: Message, name: str, problems: list[str], charsets: _Charsets) -> str:
     try:
-        value = msg.get(name)
+        value = _get(msg, name, problems, charsets)
     except Exception as exc:  # the header parser itself failed: decode the raw value by hand
         problems.append(f"{name}: {exc.__class__.__name__} while parsing")
-        value = _raw_header(msg, name, hint, problems)
+        value = _raw_header(msg, name, charsets, problems)
     if value is None:
         return ""
-    text = _unescape_8bit(str(value), hint, problems, name)
+    text = _unescape_8bit(str(value), charsets, problems, name)
+    if "\ufffd" in text and "=?" in _raw_value(
+        msg, name
+    ):  # an encoded word in a charset the registry does not know
+        text = _better_encoded_words(msg, name, text, charsets, problems)
     if "\n" in text or "\r" in text:
         problems.append(f"{name}: decodes to a line break; shown on one line")
         text = _WHITESPACE.sub(" ", text)
     return _clean(text, problems, name).strip()
 
 
-def _raw_header(msg: Message, name: str, hint: str | None, problems: list[str]) -> str | None:
+def _better_encoded_words(
+    msg: Message, name: str, text: str, charsets: _Charsets, problems: list[str]
+) -> str:
+    """Encoded words decoded with our charset aliases (iso-8859-8-i, gb2312 as gb18030), if that is better."""
+    mine = _raw_header(msg, name, charsets, problems := [*problems]) or ""
+    if mine.count("\ufffd") >= text.count("\ufffd"):
+        return text
+    return _WHITESPACE.sub(" ", mine) if "\n" in mine else mine
+
+
+def _raw_header(msg: Message, name: str, charsets: _Charsets, problems: list[str]) -> str | None:
     for key, raw in msg.raw_items():
         if key.lower() == name.lower():
             pieces = []
             for chunk, charset in email.header.decode_header(str(raw)):
-                if isinstance(chunk, bytes):
-                    pieces.append(decode_bytes(chunk, charset or hint, problems, name))
+                if isinstance(chunk, bytes) and charset is None:
+                    pieces.append(charsets.header_text(chunk, problems, name))
+                elif isinstance(chunk, bytes):
+                    pieces.append(decode_bytes(chunk, charset, problems, name))
                 else:
                     pieces.append(chunk)
             return "".join(pieces)
     return None
 
 
-def _addresses(msg: Message, name: str, problems: list[str], hint: str | None) -> list[Address]:
+def _addresses(msg: Message, name: str, problems: list[str], charsets: _Charsets) -> list[Address]:
     try:
-        header: Any = msg.get(name)
+        header: Any = _get(msg, name, problems, charsets)
         if header is None:
             return []
         found = [
             Address(
-                _unescape_8bit(addr.display_name, hint, problems, name),
-                _unescape_8bit(addr.addr_spec, hint, problems, name),
+                _unescape_8bit(addr.display_name, charsets, problems, name),
+                _unescape_8bit(addr.addr_spec, charsets, problems, name),
             )
             for addr in header.addresses
         ]
     except Exception as exc:
         problems.append(f"{name}: {exc.__class__.__name__}; read with the lenient parser")
-        text = _header(msg, name, problems, hint)
+        text = _header(msg, name, problems, charsets)
         found = [Address(n, a) for n, a in email.utils.getaddresses([text]) if a or n]
     return [
         Address(_clean(a.name, problems, name), _clean(a.address, problems, name)) for a in found if a.address
@@ -239,6 +356,13 @@ class _Leaf:
     named: bool  # the raw headers mention a name or filename
     size: int | None = None  # decoded size when known without decoding `part` (large messages)
     body: tuple[int, int] | None = None  # where the encoded body lies in the raw bytes (large messages)
+    old_name: str = ""  # a name= the Content-Type parser could not read (`type/sub name=x`, no ";")
+    unsplit: bool = False  # a multipart whose parts could not be found, read as plain text
+
+
+# Old mailers wrote "Content-Type: application/octet-stream\n\tname=x.pdf" without the ";"; the
+# header registry then reads the whole value as invalid (text/plain) and the name is lost.
+_OLD_CONTENT_TYPE = re.compile(r'\s*([\w!#$&^.+-]+/[\w!#$&^.+-]+)\s+name\s*=\s*"?([^";]+)', re.IGNORECASE)
 
 
 def _leaf(index: int, part: Message, size: int | None = None, body: tuple[int, int] | None = None) -> _Leaf:
@@ -256,35 +380,47 @@ def _leaf(index: int, part: Message, size: int | None = None, body: tuple[int, i
     raw = " ".join(
         str(value) for key, value in part.raw_items() if key.lower().startswith("content-")
     ).lower()
-    return _Leaf(index, part, content_type, charset, disposition.lower(), "name" in raw, size, body)
+    leaf = _Leaf(index, part, content_type, charset, disposition.lower(), "name" in raw, size, body)
+    if leaf.named and (old := _OLD_CONTENT_TYPE.match(_raw_value(part, "content-type"))):
+        leaf = dataclasses.replace(leaf, content_type=old[1].lower(), old_name=old[2].strip())
+    return leaf
 
 
-def _text_of(leaf: _Leaf, problems: list[str]) -> str:
+def _text_of(leaf: _Leaf, problems: list[str], charsets: _Charsets) -> str:
     what = f"{leaf.content_type} body"
     data = _payload_bytes(leaf.part)
-    return _clean(decode_bytes(data, leaf.charset, problems, what), problems, what)
+    return _clean(decode_bytes(data, leaf.charset, problems, what, charsets.guesses()), problems, what)
 
 
-def _filename(leaf: _Leaf, problems: list[str], hint: str | None) -> str:
+def _filename(leaf: _Leaf, problems: list[str], charsets: _Charsets) -> str:
     if not leaf.named:
         return ""
     try:
-        name = leaf.part.get_filename() or ""
+        name = leaf.part.get_filename() or leaf.old_name
     except Exception as exc:
         problems.append(f"attachment name: {exc.__class__.__name__}")
-        name = ""
-    return _clean(_unescape_8bit(name, hint, problems, "attachment name"), problems, "attachment name")
+        name = leaf.old_name
+    return _clean(_unescape_8bit(name, charsets, problems, "attachment name"), problems, "attachment name")
 
 
 def _walk(msg: Message) -> list[_Leaf]:
     """Depth-first leaves, not descending into attached messages (they are attachments)."""
     leaves: list[_Leaf] = []
     stack = [msg]
-    index = 0
+    index = resplits = 0
     while stack and index < MAX_PARTS:
         part = stack.pop()
         leaf = _leaf(index, part)
         index += 1
+        if leaf.content_type.startswith("multipart/") and not part.is_multipart():
+            # Each split parses the part again: a few per message, so nesting cannot multiply the work.
+            resplits += 1
+            split = _split_again(part, leaf.content_type) if resplits <= _MAX_RESPLITS else None
+            if split is None:  # no part to be found: its content is the text
+                if _payload_bytes(part).strip():
+                    leaves.append(dataclasses.replace(leaf, content_type="text/plain", unsplit=True))
+                continue
+            part = split
         if part.is_multipart() and leaf.content_type != "message/rfc822":
             children = part.get_payload()
             if isinstance(children, list):
@@ -294,16 +430,32 @@ def _walk(msg: Message) -> list[_Leaf]:
     return leaves
 
 
+_MAX_RESPLITS = 10
+_FIRST_DELIMITER = re.compile(rb'^--([^\s"]{1,200})[ \t]*\r?$', re.MULTILINE)
+
+
+def _split_again(part: Message, content_type: str) -> Message | None:
+    """A multipart Python could not split (no boundary, or not the one its lines use), split by
+    the first delimiter line it has, as other readers do; None when it has none."""
+    body = _payload_bytes(part)
+    found = _FIRST_DELIMITER.search(body)
+    if found is None:
+        return None
+    head = f'Content-Type: {content_type}; boundary="'.encode() + found[1].removesuffix(b"--") + b'"\n\n'
+    again = BytesParser(policy=_POLICY).parsebytes(head + body)
+    return again if again.is_multipart() and again.get_payload() else None
+
+
 def _is_attachment(leaf: _Leaf, filename: str) -> bool:
     if leaf.disposition == "attachment" or leaf.content_type == "message/rfc822":
         return True
     return bool(filename) or leaf.content_type.split("/")[0] not in {"text", "multipart"}
 
 
-def _collect_parts(leaves: list[_Leaf], parsed: Parsed, hint: str | None) -> None:
+def _collect_parts(leaves: list[_Leaf], parsed: Parsed, charsets: _Charsets) -> None:
     for leaf in leaves:
-        filename = _filename(leaf, parsed.problems, hint)
-        if _take_as_body(leaf, parsed):
+        filename = _filename(leaf, parsed.problems, charsets)
+        if _take_as_body(leaf, parsed, charsets):
             if filename:  # shown as the body, and downloadable under its name too
                 parsed.attachments.append(_attachment(leaf, filename))
             continue
@@ -311,21 +463,58 @@ def _collect_parts(leaves: list[_Leaf], parsed: Parsed, hint: str | None) -> Non
             parsed.attachments.append(_attachment(leaf, filename))
         elif leaf.content_type.startswith("text/") and leaf.content_type != "text/html":
             # A further inline text part: mail clients show it after the first one.
-            more = _text_of(leaf, parsed.problems)
+            more = _text_of(leaf, parsed.problems, charsets)
             parsed.text = f"{parsed.text}\n\n{more}" if parsed.text else more
 
 
-def _take_as_body(leaf: _Leaf, parsed: Parsed) -> bool:
+def _take_as_body(leaf: _Leaf, parsed: Parsed, charsets: _Charsets) -> bool:
     """The first inline text/plain and text/html parts are the body, even when they carry a name."""
     if (leaf.disposition or "inline") != "inline":
         return False
     if leaf.content_type == "text/plain" and parsed.body_type == "":
-        parsed.text, parsed.body_type = _text_of(leaf, parsed.problems), leaf.content_type
+        parsed.text, parsed.body_type = _text_of(leaf, parsed.problems, charsets), leaf.content_type
+        parsed.text_source = TEXT_UNSPLIT if leaf.unsplit else ""
         return True
     if leaf.content_type == "text/html" and parsed.body_type != "text/html":
-        parsed.html, parsed.body_type = _text_of(leaf, parsed.problems), leaf.content_type
+        parsed.html, parsed.body_type = _text_of(leaf, parsed.problems, charsets), leaf.content_type
         return True
     return False
+
+
+_MAX_ATTACHED_DEPTH = 3
+_MAX_ATTACHED_TEXTS = 50
+
+
+def _text_from_attached(leaves: list[_Leaf], parsed: Parsed, raw: bytes, language: str, depth: int) -> None:
+    """No text of its own (a forward as message/rfc822, a digest): show the attached messages' text."""
+    found = [
+        inner
+        for leaf in leaves
+        if leaf.content_type == "message/rfc822" and (data := _attached_bytes(leaf, raw)) is not None
+        for inner in [_parse(data, language, depth + 1)]
+        if (inner.text or inner.html).strip()
+    ][:_MAX_ATTACHED_TEXTS]
+    if not found:
+        return
+    if len(found) == 1:
+        parsed.text, parsed.html = found[0].text, found[0].html
+    else:
+        parsed.text = "\n\n".join((inner.text or html_to_text(inner.html)).strip() for inner in found)
+    parsed.text_source = TEXT_FROM_ATTACHED
+
+
+def _attached_bytes(leaf: _Leaf, raw: bytes) -> bytes | None:
+    if leaf.body is not None:  # a large message's part: its bytes are where the scan found them
+        return _decode_span(raw, *leaf.body, _encoding(leaf.part))
+    payload = leaf.part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if not isinstance(inner, Message):
+        return None
+    data = inner.as_bytes()
+    encoding = _encoding(leaf.part)
+    if encoding in {"base64", "quoted-printable"}:  # RFC 2046 forbids it; mailers do it all the same
+        data = _decode_span(data, 0, len(data), encoding)
+    return data
 
 
 def _attachment(leaf: _Leaf, filename: str) -> Part:
@@ -385,10 +574,19 @@ class _CachingPolicy(EmailPolicy):
 _POLICY = _CachingPolicy()
 
 
-def parse(raw: bytes) -> Parsed:
-    """Everything Postane derives from a message's bytes. Never raises."""
+def parse(raw: bytes, *, language: str = "") -> Parsed:
+    """Everything Postane derives from a message's bytes. Never raises.
+
+    `language` is the reader's (e.g. "tr"): bytes in no declared charset are read in its legacy
+    charset (LANGUAGE_CHARSETS) before a detector guesses.
+    """
+    return _parse(raw, language, 0)
+
+
+def _parse(raw: bytes, language: str, depth: int) -> Parsed:
     parsed = Parsed()
     try:
+        raw = _readable(raw)
         if len(raw) > LARGE_MESSAGE:
             msg, leaves = _large_message(raw, parsed.problems)
         else:
@@ -401,7 +599,9 @@ def parse(raw: bytes) -> Parsed:
         parsed.problems.append(f"unparseable: {exc.__class__.__name__}")
         return parsed
     try:
-        _fill(msg, leaves, parsed)
+        _fill(msg, leaves, parsed, _Charsets(msg, leaves, language))
+        if not (parsed.text or parsed.html).strip() and depth < _MAX_ATTACHED_DEPTH:
+            _text_from_attached(leaves, parsed, raw, language, depth)
     except Exception as exc:  # a message is never lost for being strange; it is stored raw and flagged
         parsed.failed = True
         parsed.problems.append(f"unparseable: {exc.__class__.__name__}: {exc}")
@@ -409,19 +609,51 @@ def parse(raw: bytes) -> Parsed:
     return parsed
 
 
-def _fill(msg: EmailMessage, leaves: list[_Leaf], parsed: Parsed) -> None:
-    hint = _leaf(0, msg).charset
+def _fill(msg: EmailMessage, leaves: list[_Leaf], parsed: Parsed, charsets: _Charsets) -> None:
     problems = parsed.problems
-    parsed.subject = _header(msg, "subject", problems, hint)
-    parsed.from_ = _addresses(msg, "from", problems, hint)
-    parsed.to = _addresses(msg, "to", problems, hint)
-    parsed.cc = _addresses(msg, "cc", problems, hint)
-    parsed.reply_to = _addresses(msg, "reply-to", problems, hint)
+    parsed.subject = _header(msg, "subject", problems, charsets)
+    parsed.from_ = _addresses(msg, "from", problems, charsets)
+    parsed.to = _addresses(msg, "to", problems, charsets)
+    parsed.cc = _addresses(msg, "cc", problems, charsets)
+    parsed.reply_to = _addresses(msg, "reply-to", problems, charsets)
     parsed.date = _date(msg, problems)
     parsed.message_id = next(iter(_message_ids(_raw_value(msg, "message-id"))), "")[:998]
     parsed.in_reply_to = next(iter(_message_ids(_raw_value(msg, "in-reply-to"))), "")[:998]
     parsed.references = _message_ids(_raw_value(msg, "references"))[-50:]
-    _collect_parts(leaves, parsed, hint)
+    _collect_parts(leaves, parsed, charsets)
+
+
+_DECLARED_BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^"\s;]{1,200}))', re.IGNORECASE)
+
+
+def _readable(raw: bytes) -> bytes:
+    """The bytes as their sender meant them; the stored raw message is never changed.
+
+    - A Maildir file with CRLF line ends that a POP3 or IMAP server sends as CR CR LF: one line
+      end each, not two (every header would end the header block).
+    - A delimiter line with text after the boundary (`--b trailing`): the boundary alone, as
+      other readers take it (Python's parser requires nothing but white space there).
+    """
+    first = raw.find(b"\n")
+    if first > 1 and raw[first - 2 : first] == b"\r\r":
+        raw = raw.replace(b"\r\r\n", b"\r\n")
+    if len(raw) > LARGE_MESSAGE or b"\n--" not in raw:  # large: its boundary scan takes such lines
+        return raw
+    if not _SPACED_DASH_LINE.search(raw):
+        return raw
+    boundaries = {quoted or bare for quoted, bare in _DECLARED_BOUNDARY.findall(raw)}
+    if not boundaries or len(boundaries) > _MAX_BOUNDARIES:
+        return raw
+    delimiters = {b"--" + boundary + end for boundary in boundaries for end in (b"--", b"")}
+    alternatives = b"|".join(re.escape(b) for b in sorted(boundaries, key=len, reverse=True))
+    trailed = re.compile(rb"^(--(?:" + alternatives + rb")(?:--)?)[ \t]+\S[^\r\n]*", re.MULTILINE)
+    # A line that is itself a declared boundary (one with a space in it, r073) stays as it is.
+    return trailed.sub(lambda line: line[0] if line[0].rstrip() in delimiters else line[1], raw)
+
+
+# A line starting with "--" that has text after white space: maybe a delimiter with trailing text.
+_SPACED_DASH_LINE = re.compile(rb"^--[^\r\n]*?[ \t]\S", re.MULTILINE)
+_MAX_BOUNDARIES = 50
 
 
 # --- large messages ---------------------------------------------------------------------------------
@@ -497,11 +729,17 @@ def _headers_of(raw: bytes, start: int, body: int) -> EmailMessage:
     return cast(EmailMessage, BytesHeaderParser(policy=_POLICY).parsebytes(raw[start:body]))
 
 
-def _large_leaf(raw: bytes, span: tuple[int, int, int], index: int, problems: list[str]) -> _Leaf:
+_ANYTHING = re.compile(rb"\S")
+
+
+def _large_leaf(
+    raw: bytes, span: tuple[int, int, int], index: int, problems: list[str], headers: EmailMessage
+) -> _Leaf:
     start, body, end = span
-    headers = _headers_of(raw, start, body)
     leaf = _leaf(index, headers)
-    if leaf.content_type.startswith("text/") and leaf.disposition != "attachment":
+    # A multipart without parts is read as text, as `_walk` reads it (nothing at all: no leaf).
+    unsplit = leaf.content_type.startswith("multipart/") and _ANYTHING.search(raw, body, end) is not None
+    if (leaf.content_type.startswith("text/") or unsplit) and leaf.disposition != "attachment":
         stop = end
         if end - body > TEXT_LIMIT:
             stop = raw.rfind(b"\n", body, body + TEXT_LIMIT) + 1 or body + TEXT_LIMIT
@@ -509,7 +747,8 @@ def _large_leaf(raw: bytes, span: tuple[int, int, int], index: int, problems: li
                 f"{leaf.content_type} body: large message, read up to {TEXT_LIMIT // 1024} KB here"
             )
         part = BytesParser(policy=_POLICY).parsebytes(raw[start:body] + raw[body:stop])
-        return _leaf(index, part, _decoded_size(raw, body, end, _encoding(headers)), (body, end))
+        found = _leaf(index, part, _decoded_size(raw, body, end, _encoding(headers)), (body, end))
+        return dataclasses.replace(found, content_type="text/plain", unsplit=True) if unsplit else found
     return _leaf(index, headers, _decoded_size(raw, body, end, _encoding(headers)), (body, end))
 
 
@@ -522,19 +761,31 @@ def _large_message(raw: bytes, problems: list[str]) -> tuple[EmailMessage, list[
     top_body = _body_start(raw, 0, len(raw))
     msg = _headers_of(raw, 0, top_body)
     leaves: list[_Leaf] = []
-    stack = [(0, top_body, len(raw), 0)]
+    stack = [(0, top_body, len(raw), 0, False)]
     index = 0
     while stack and index < MAX_PARTS:
-        start, body, end, depth = stack.pop()
+        start, body, end, depth, in_digest = stack.pop()
         headers = msg if start == 0 else _headers_of(raw, start, body)
-        boundary = headers.get_boundary() if headers.get_content_maintype() == "multipart" else None
-        children = _child_spans(raw, body, end, boundary.encode("ascii", "replace")) if boundary else []
+        if in_digest:  # RFC 2046 5.1.5: a digest's parts are messages unless they say otherwise
+            headers.set_default_type("message/rfc822")
+        multipart = headers.get_content_maintype() == "multipart"
+        children = _large_children(raw, headers, body, end) if multipart else []
         if children and depth < _MAX_DEPTH:
-            stack.extend((s, _body_start(raw, s, e), e, depth + 1) for s, e in reversed(children))
+            digest = headers.get_content_type() == "multipart/digest"
+            stack.extend((s, _body_start(raw, s, e), e, depth + 1, digest) for s, e in reversed(children))
         else:
-            leaves.append(_large_leaf(raw, (start, body, end), index, problems))
+            leaves.append(_large_leaf(raw, (start, body, end), index, problems, headers))
         index += 1
     return msg, leaves
+
+
+def _large_children(raw: bytes, headers: EmailMessage, body: int, end: int) -> list[tuple[int, int]]:
+    """A multipart's parts by its boundary, else by its first delimiter line (as `_split_again`)."""
+    boundary = headers.get_boundary()
+    children = _child_spans(raw, body, end, boundary.encode("ascii", "replace")) if boundary else []
+    if not children and (found := _FIRST_DELIMITER.search(raw, body, end)):
+        children = _child_spans(raw, body, end, found[1].removesuffix(b"--"))
+    return children
 
 
 # --- one part's bytes, for downloads ------------------------------------------------------------------
@@ -542,6 +793,7 @@ def _large_message(raw: bytes, problems: list[str]) -> tuple[EmailMessage, list[
 
 def part_content(raw: bytes, index: int) -> bytes | None:
     """The decoded bytes of the part numbered `index` (as in `Part.index`); None when there is none."""
+    raw = _readable(raw)
     if len(raw) > LARGE_MESSAGE:
         leaves = _large_message(raw, [])[1]
     else:

@@ -104,6 +104,8 @@ class Message(models.Model):
     base_subject = models.CharField(max_length=255, blank=True, db_default="")  # no Re:, Fwd:, YNT:, İLT: ...
     text_body = models.TextField(blank=True)
     html_body = models.TextField(blank=True)
+    # Where the body shown came from when not the message's own: mime.TEXT_FROM_ATTACHED, TEXT_UNSPLIT.
+    body_source = models.CharField(max_length=16, blank=True, db_default="")
     snippet = models.CharField(max_length=300, blank=True)
     has_attachments = models.BooleanField(default=False)
     search_vector = SearchVectorField(null=True, blank=True)

@@ -8,6 +8,10 @@ Where Postane does better than the manifest's `expected` (what Python's email pa
   attachments, so cid: images and stray files stay reachable (r044, r067, r068, r073);
 - unknown charsets (r024-r027) decode with a fallback instead of raising LookupError;
 - a multipart message without a boundary shows its content as text instead of nothing (r084);
+- a multipart Python cannot split (no boundary, or one its lines do not use) is split by its own
+  delimiter lines, or shown as text, so a body is found where Python finds none (r070, r075, r081, r086);
+- raw 8-bit header bytes in a legacy charset are decoded (declared charsets, then the reader's
+  language, then a detector) where Python shows U+FFFD (r006, r011, r022, r023, r098);
 - subjects lose trailing whitespace.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from io import StringIO
@@ -43,6 +48,23 @@ def fix_surrogates(text: str | None) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def matches_or_better(ours: str, pythons: str) -> bool:
+    """Equal, or equal where Python has U+FFFD for bytes it could not decode and we have letters.
+
+    A multi-byte charset Python read in the wrong codec (r017, gb2312) puts it off by a letter
+    around each U+FFFD: there, what Python read before its first U+FFFD and no U+FFFD of ours.
+    """
+    runs = re.findall(r"\ufffd+|[^\ufffd]+", pythons)
+    pattern = "".join(".+?" if run[0] == "\ufffd" else re.escape(run) for run in runs)
+    if re.fullmatch(pattern, ours, re.DOTALL) is not None:
+        return True
+    return (
+        "\ufffd" in pythons
+        and "\ufffd" not in ours
+        and ours.startswith(pythons.split("\ufffd", maxsplit=1)[0])
+    )
+
+
 def expected_date(text: str | None) -> datetime | None:
     try:
         value = parsedate_to_datetime(text) if text else None
@@ -63,14 +85,17 @@ def test_each_message_is_read_as_well_as_python_or_better(entry: dict[str, Any])
     parsed = mime.parse(raw)
 
     assert not parsed.failed, parsed.problems
-    assert parsed.subject == fix_surrogates(expected["subject"]).strip()
+    assert matches_or_better(parsed.subject, fix_surrogates(expected["subject"]).strip())
     assert [address.address for address in parsed.from_] == [
         fix_surrogates(a) for a in expected["from_addresses"]
     ]
     assert parsed.date == expected_date(expected["date"])
     unbounded = "defect: NoBoundaryInMultipartDefect" in parsed.problems  # better: shown as text (r084)
-    assert (parsed.body_type or None) == expected["body_type"] or (
-        unbounded and parsed.body_type == "text/plain"
+    found_more = expected["body_type"] is None and (parsed.text or parsed.html).strip()  # better (r081)
+    assert (
+        (parsed.body_type or None) == expected["body_type"]
+        or found_more
+        or (unbounded and parsed.body_type == "text/plain")
     )
     ours = [(part.filename, part.content_type) for part in parsed.attachments]
     has_attached_message = any(part.content_type == "message/rfc822" for part in parsed.attachments)
