@@ -22,6 +22,8 @@ class User(AbstractUser):
     undo_seconds = models.PositiveSmallIntegerField(
         _("undo window for sending"), null=True, blank=True, validators=[MaxValueValidator(60)]
     )
+    # The language the person last read Postane in: the parser's guess for mail in an undeclared charset.
+    language = models.CharField(max_length=10, blank=True, db_default="", editable=False)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -28,7 +28,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from accounts.models import Mailbox, Protocol
+from accounts.models import Mailbox, Protocol, User
 from fetcher import leases, mime, search, threads
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
@@ -402,16 +402,25 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
     small = [message.pk for message in messages if message.size <= LARGE_MESSAGE]
     raws = dict(Message.objects.filter(id__in=small).values_list("id", "raw"))
     chunk = _ParsedChunk(messages, [], [])
+    languages = _owner_languages(messages)
     for message in messages:
         # Large messages are read one at a time, each only when its turn comes.
         raw = raws.pop(message.pk, None) or Message.objects.values_list("raw", flat=True).get(pk=message.pk)
-        parsed = mime.parse(bytes(raw), language=settings.LANGUAGE_CODE)
+        parsed = mime.parse(
+            bytes(raw), language=languages.get(message.mailbox.owner_id) or settings.LANGUAGE_CODE
+        )
         del raw
         _apply(message, parsed)
         chunk.documents.append(_search_document(parsed))
         chunk.attachments.extend(_attachment_rows(message, parsed))
     _join_conversations(messages)
     return chunk
+
+
+def _owner_languages(messages: list[Message]) -> dict[int, str]:
+    """Each owner's reading language (accounts.User.language), for mail in an undeclared charset."""
+    owners = {message.mailbox.owner_id for message in messages}
+    return dict(User.objects.filter(pk__in=owners).exclude(language="").values_list("pk", "language"))
 
 
 def _join_conversations(messages: list[Message]) -> None:
