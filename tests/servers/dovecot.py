@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import imaplib
 import os
 import pwd
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 from tests.servers.net import free_port, wait_for_port
 
@@ -48,6 +53,15 @@ class Dovecot:
         os.chown(path, self.mail_uid, self.mail_gid)
         return path
 
+    @contextlib.contextmanager
+    def client(self, account: tuple[str, str]) -> Iterator[IMAPClient]:
+        """The account as another mail client sees it, over plain IMAP on this machine."""
+        client = IMAPClient("127.0.0.1", port=self.ports["imap"], ssl=False, timeout=10)
+        client.login(*account)
+        yield client
+        with contextlib.suppress(OSError, IMAPClientError, imaplib.IMAP4.error):
+            client.logout()
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -69,10 +83,46 @@ def _service_users() -> tuple[str, str, pwd.struct_passwd]:
 SPARE_USERS = 300
 
 
-def start_dovecot(root: Path, ca: trustme.CA | None, users: dict[str, str], *, tls: bool = True) -> Dovecot:
+_SPECIAL_USE_NAMESPACE = """namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+  mailbox Archive {
+    special_use = \\Archive
+    auto = subscribe
+  }
+}"""
+# What Courier and many cPanel hosts look like: every folder under "INBOX." and no SPECIAL-USE flags.
+_COURIER_LIKE_NAMESPACE = """namespace inbox {
+  inbox = yes
+  separator = .
+  prefix = INBOX.
+}"""
+
+
+def start_dovecot(
+    root: Path, ca: trustme.CA | None, users: dict[str, str], *, tls: bool = True, courier_like: bool = False
+) -> Dovecot:
     """Dovecot with POP3 (plain and implicit TLS) and IMAP (plain and implicit TLS) on free ports.
 
     With tls=False nothing offers TLS, so STARTTLS is missing: the connection test must say so.
+    With courier_like=True the personal namespace is `INBOX.` with `.` as separator and no folder
+    carries a SPECIAL-USE flag, as on Courier.
     """
     internal_user, login_user, mail_owner = _service_users()
     spare = [f"spare{number:03d}" for number in range(SPARE_USERS)]
@@ -123,30 +173,7 @@ userdb {{
   args = uid={mail_owner.pw_uid} gid={mail_owner.pw_gid} home={root}/home/%u
 }}
 mail_location = maildir:~/Maildir
-namespace inbox {{
-  inbox = yes
-  separator = /
-  mailbox Sent {{
-    special_use = \\Sent
-    auto = subscribe
-  }}
-  mailbox Drafts {{
-    special_use = \\Drafts
-    auto = subscribe
-  }}
-  mailbox Trash {{
-    special_use = \\Trash
-    auto = subscribe
-  }}
-  mailbox Junk {{
-    special_use = \\Junk
-    auto = subscribe
-  }}
-  mailbox Archive {{
-    special_use = \\Archive
-    auto = subscribe
-  }}
-}}
+{_COURIER_LIKE_NAMESPACE if courier_like else _SPECIAL_USE_NAMESPACE}
 pop3_uidl_format = %08Xu%08Xv
 service imap-login {{
   inet_listener imap {{

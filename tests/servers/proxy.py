@@ -16,6 +16,7 @@ class FaultyProxy:
     port: int = field(default_factory=free_port)
     cut_after: int | None = None  # bytes from the server after which both sides are closed
     stall_after: int | None = None  # bytes from the server after which nothing more is forwarded
+    cut_on: bytes | None = None  # a client command containing this closes both sides (as Courier does)
     _listener: socket.socket | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopped: threading.Event = field(default_factory=threading.Event)
@@ -53,6 +54,11 @@ class FaultyProxy:
             while not self._stopped.is_set():
                 data = source.recv(65536)
                 if not data:
+                    break
+                if not from_server and self.cut_on is not None and self.cut_on in data:
+                    line_start = data.rfind(b"\n", 0, data.index(self.cut_on)) + 1
+                    sink.sendall(data[:line_start])  # the commands before it are answered
+                    self._stopped.wait(0.5)
                     break
                 if from_server and self.stall_after is not None and sent + len(data) > self.stall_after:
                     self._stopped.wait()  # hold the connection open and silent
