@@ -10,14 +10,15 @@ under the personal namespace (NAMESPACE, RFC 2342).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from accounts.models import Mailbox
 from fetcher.mailnet import MailError
 from fetcher.models import Folder, FolderRole
 from fetcher.protocols import Folder as ImapFolder
 from fetcher.protocols import ImapSession
-from fetcher.search import turkish_lower
+from fetcher.search import fold, turkish_lower
 
 logger = logging.getLogger(__name__)
 
@@ -182,3 +183,45 @@ def wanted_locally(mailbox: Mailbox, role: str) -> Folder:
         defaults={"role": role, "pending_create": True, "synced": True},
     )
     return folder
+
+
+# --- showing folders: a tree without the namespace prefix ---------------------------------------------
+
+_SHOWN_FIRST = [
+    *(FolderRole.INBOX, FolderRole.SENT, FolderRole.DRAFTS),
+    *(FolderRole.ARCHIVE, FolderRole.JUNK, FolderRole.TRASH),
+]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One line of a mailbox's folder tree: a folder, or a level of the hierarchy with no folder here."""
+
+    folder: Folder | None
+    label: str
+    depth: int
+    path: str  # "Work › 2024", for a list without indentation (the move menu)
+
+
+def tree(mailbox_folders: Sequence[Folder]) -> list[Shown]:
+    """INBOX and the role folders first, by their translated role names; then the others as a tree
+    on the server's delimiter ("INBOX.Work.2024" is Work › 2024), without the namespace prefix."""
+    roles = [f for f in mailbox_folders if f.role != FolderRole.OTHER and not f.local]
+    roles.sort(key=lambda folder: _SHOWN_FIRST.index(FolderRole(folder.role)))
+    shown = [Shown(f, str(f.get_role_display()), 0, str(f.get_role_display())) for f in roles]
+    others = {_parts(f): f for f in mailbox_folders if f not in roles}
+    seen: set[tuple[str, ...]] = set()
+    for parts in sorted(others, key=lambda parts: [(fold(part), part) for part in parts]):
+        for depth in range(len(parts)):
+            level = parts[: depth + 1]
+            if level not in seen:
+                seen.add(level)
+                shown.append(Shown(others.get(level), level[-1], depth, " › ".join(level)))
+    return shown
+
+
+def _parts(folder: Folder) -> tuple[str, ...]:
+    if folder.local or not folder.delimiter:
+        return (folder.name,)
+    relative = relative_name(folder.name, folder.delimiter)
+    return tuple(part for part in relative.split(folder.delimiter) if part) or (folder.name,)
