@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, BrowserContext
 from pytest_django.plugin import DjangoDbBlocker
 
 from fetcher.mailnet import NetworkPolicy
+from tests.servers.courier import Courier, start_courier
 from tests.servers.dovecot import Dovecot, start_dovecot
 from tests.servers.net import free_port
 from tests.servers.smtp import SmtpServer, start_smtp
@@ -292,6 +293,19 @@ def dovecot_without_tls(mail_ca: trustme.CA) -> Iterator[Dovecot]:
 def dovecot_courier_like(mail_ca: trustme.CA) -> Iterator[Dovecot]:
     """Dovecot laid out as Courier is: folders under `INBOX.` (separator `.`), no SPECIAL-USE flags."""
     yield from _dovecot(mail_ca, tls=True, courier_like=True)
+
+
+@pytest.fixture(scope="session")
+def courier(mail_ca: trustme.CA) -> Iterator[Courier]:
+    """Courier IMAP 5 and Courier POP3, each plain (with STARTTLS) and with implicit TLS: a second server
+    implementation beside Dovecot (the `INBOX.` namespace, no MOVE, SPECIAL-USE or CONDSTORE)."""
+    root = Path(tempfile.mkdtemp(prefix="postane-courier-"))
+    server = start_courier(root, mail_ca, MAIL_USERS)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

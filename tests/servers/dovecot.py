@@ -2,42 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
-import imaplib
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
-from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
 
-from tests.servers.net import free_port, wait_for_port
+from tests.servers.local import LocalMailServer, free_mail_ports, with_spare_users
+from tests.servers.net import wait_for_port
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
 
 @dataclass
-class Dovecot:
-    root: Path
-    tls: bool
-    ports: dict[str, int]
-    users: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    mail_uid: int = 0
-    mail_gid: int = 0
-    spare_users: list[str] = field(default_factory=list)
-
-    def fresh_user(self) -> tuple[str, str]:
-        """An account no test has used yet (made at start-up: Dovecot reads its passwd file then)."""
-        user = self.spare_users.pop()
-        return user, self.users[user]
+class Dovecot(LocalMailServer):
+    tls: bool = True
 
     def messages_on_server(self, user: str) -> int:
         return sum(1 for sub in ("new", "cur") for _ in (self.maildir(user) / sub).iterdir())
@@ -52,24 +35,6 @@ class Dovecot:
         path.write_bytes(raw)
         os.chown(path, self.mail_uid, self.mail_gid)
         return path
-
-    @contextlib.contextmanager
-    def client(self, account: tuple[str, str]) -> Iterator[IMAPClient]:
-        """The account as another mail client sees it, over plain IMAP on this machine."""
-        client = IMAPClient("127.0.0.1", port=self.ports["imap"], ssl=False, timeout=10)
-        client.login(*account)
-        yield client
-        with contextlib.suppress(OSError, IMAPClientError, imaplib.IMAP4.error):
-            client.logout()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def _service_users() -> tuple[str, str, pwd.struct_passwd]:
@@ -125,12 +90,11 @@ def start_dovecot(
     carries a SPECIAL-USE flag, as on Courier.
     """
     internal_user, login_user, mail_owner = _service_users()
-    spare = [f"spare{number:03d}" for number in range(SPARE_USERS)]
-    users = {**users, **{name: f"{name}-password" for name in spare}}
+    users, spare = with_spare_users(users, SPARE_USERS)
     # Dovecot's unprivileged processes must reach the passwd file and the homes: a world-traversable
     # root outside pytest's private (0700) temporary folders.
     root.chmod(0o755)
-    ports = {name: free_port() for name in ("pop3", "pop3s", "imap", "imaps")}
+    ports = free_mail_ports()
     for folder in ("run", "state", "home"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "passwd").write_text(
@@ -215,7 +179,7 @@ service stats {{
     process = subprocess.Popen(
         [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    server = Dovecot(root, tls, ports, users, process, mail_owner.pw_uid, mail_owner.pw_gid, spare)
+    server = Dovecot(root, ports, users, process, mail_owner.pw_uid, mail_owner.pw_gid, spare, tls=tls)
     listening = [ports["pop3"], ports["imap"]] + ([ports["pop3s"], ports["imaps"]] if tls else [])
     for port in listening:
         if not wait_for_port(port, 20, process):
