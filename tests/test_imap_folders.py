@@ -1,4 +1,4 @@
-"""IMAP folders on servers without SPECIAL-USE (Courier's layout, from a Dovecot configured like it):
+"""IMAP folders on servers without SPECIAL-USE (a Dovecot configured like Courier, and a real Courier):
 roles by name, role folders created when needed, sent copies that reach the server's Sent, a
 folder list that fails, and folders made by another client showing at the next poll."""
 
@@ -19,6 +19,7 @@ from fetcher.protocols import Folder as ImapFolder
 from fetcher.services import message_archive, message_delete
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox
+from tests.servers.courier import Courier
 from tests.servers.dovecot import Dovecot
 from tests.servers.proxy import FaultyProxy
 from tests.servers.smtp import ScriptedHandler, SmtpServer, start_smtp
@@ -309,3 +310,72 @@ def test_a_folder_made_by_another_client_is_synced_by_the_next_poll(
     assert run_sync(mailbox).fetched == 1
 
     assert Message.objects.filter(mailbox=mailbox, folder__name="INBOX.Yeni İşler").exists()
+
+
+# --- the same against a real Courier IMAP ------------------------------------------------------------------
+
+
+@pytest.fixture
+def courier_account(courier: Courier) -> tuple[str, str]:
+    return courier.fresh_user()
+
+
+@pytest.fixture
+def courier_mailbox(
+    courier: Courier, courier_account: tuple[str, str], smtp: SmtpServer, local_mail_settings: None
+) -> Mailbox:
+    sending: dict[str, Any] = {"smtp_port": smtp.port, "smtp_security": "none", "smtp_same_login": False}
+    box = account_mailbox(courier_account, courier.ports["imaps"], protocol="imap", **sending)
+    box.smtp_login = "alice"
+    box.set_smtp_password(MAIL_USERS["alice"])
+    box.save()
+    return box
+
+
+@pytest.fixture
+def courier_server(courier: Courier, courier_account: tuple[str, str]) -> Iterator[IMAPClient]:
+    with courier.client(courier_account) as client:
+        yield client
+
+
+def test_courier_delete_moves_to_inbox_trash_found_by_name(
+    courier: Courier, courier_account: tuple[str, str], courier_mailbox: Mailbox, courier_server: IMAPClient
+) -> None:
+    courier.make_folder(courier_account[0], "INBOX.Trash")
+    courier.deliver(courier_account[0], raw_message(1), "one")
+    run_sync(courier_mailbox)
+    assert roles_of(courier_mailbox)["INBOX.Trash"] == FolderRole.TRASH
+
+    message_delete(message=Message.objects.get(mailbox=courier_mailbox))
+    run_sync(courier_mailbox)
+
+    assert courier.messages_on_server(courier_account[0], "INBOX.Trash") == 1
+    assert on_server(courier_server, "INBOX") == []
+    assert Message.objects.get(mailbox=courier_mailbox).folder.name == "INBOX.Trash"
+
+
+def test_courier_inbox_sent_gets_the_sent_copy_before_any_sync(
+    courier: Courier, courier_account: tuple[str, str], courier_mailbox: Mailbox, courier_server: IMAPClient
+) -> None:
+    courier.make_folder(courier_account[0], "INBOX.Sent")
+
+    raw = send(courier_mailbox)
+
+    assert [m.replace(b"\r\n", b"\n") for m in on_server(courier_server, "INBOX.Sent")] == [
+        raw.replace(b"\r\n", b"\n")
+    ]
+
+
+def test_courier_archive_is_created_as_inbox_archive_on_archive(
+    courier: Courier, courier_account: tuple[str, str], courier_mailbox: Mailbox, courier_server: IMAPClient
+) -> None:
+    courier.deliver(courier_account[0], raw_message(1), "one")
+    run_sync(courier_mailbox)
+
+    message_archive(message=Message.objects.get(mailbox=courier_mailbox))
+    run_sync(courier_mailbox)
+
+    assert courier.messages_on_server(courier_account[0], "INBOX.Archive") == 1
+    assert on_server(courier_server, "INBOX") == []
+    archived = Message.objects.get(mailbox=courier_mailbox)
+    assert (archived.folder.name, archived.folder.role) == ("INBOX.Archive", FolderRole.ARCHIVE)
