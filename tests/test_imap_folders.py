@@ -4,6 +4,7 @@ folder list that fails, and folders made by another client showing at the next p
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -379,3 +380,23 @@ def test_courier_archive_is_created_as_inbox_archive_on_archive(
     assert on_server(courier_server, "INBOX") == []
     archived = Message.objects.get(mailbox=courier_mailbox)
     assert (archived.folder.name, archived.folder.role) == ("INBOX.Archive", FolderRole.ARCHIVE)
+
+
+def test_courier_dropping_the_connection_on_a_folder_name_that_is_not_utf8_still_syncs_inbox(
+    courier: Courier, courier_account: tuple[str, str], courier_mailbox: Mailbox
+) -> None:
+    courier.deliver(courier_account[0], raw_message(1), "one")
+    # Latin-5 bytes an old client left in a folder name: Courier drops the connection on LIST.
+    bad = courier.maildir(courier_account[0]) / os.fsdecode(b".Kar\xfd\xfe\xff")
+    for sub in ("new", "cur", "tmp"):
+        (bad / sub).mkdir(parents=True)
+    (bad / "maildirfolder").touch()
+    for path in (bad, *bad.iterdir()):
+        os.chown(path, courier.mail_uid, courier.mail_gid)
+
+    result = run_sync(courier_mailbox)
+
+    assert result.status == "done"
+    assert Message.objects.filter(mailbox=courier_mailbox, folder__name="INBOX").count() == 1
+    courier_mailbox.refresh_from_db()
+    assert courier_mailbox.last_error_kind == "folders"  # the note says the list failed
