@@ -764,6 +764,11 @@ class ImapSession(_Session[_CheckedIMAPClient]):
         found = _APPENDUID.search(_text(answer))
         return (int(found[1]), int(found[2])) if found else None
 
+    def uids_with_message_id(self, message_id: str) -> list[int]:
+        """UIDs in the selected folder whose Message-ID header is this one (imapclient quotes it)."""
+        criteria = ["HEADER", "Message-ID", message_id]
+        return sorted(self._command("UID SEARCH", lambda: self._client().search(criteria)))
+
     def uids(self, above: int = 0) -> list[int]:
         criteria = ["UID", f"{above + 1}:*"] if above else ["ALL"]
         found = self._command("UID SEARCH", lambda: self._client().search(criteria))

@@ -462,12 +462,16 @@ def _push_sent_copies(imap: ImapSession, mailbox: Mailbox) -> bool:
     """Append to the server's Sent the copies kept here because it could not take them at sending
     time. Each then lives in that folder as if fetched from it (by APPENDUID, else as an orphan that
     is matched by content when the folder is read), so the sync does not bring it back twice."""
-    copies = list(Message.objects.filter(mailbox=mailbox, pending_append=True).only("id", "folder_id"))
+    copies = list(Message.objects.filter(mailbox=mailbox, pending_append=True).only("id", "message_id"))
     if not copies:
         return False
     sent = folders.server_folder(imap, mailbox, FolderRole.SENT)
+    imap.select(sent.name)
     for copy in copies:
-        placed = imap.append(sent.name, selectors.raw_of(copy), flags=["\\Seen"])
+        # Appended already by a sync that died before it could record it? Then that copy is the one.
+        there = imap.uids_with_message_id(copy.message_id) if copy.message_id else []
+        placed = (int(sent.uidvalidity or 0), there[0]) if there else None
+        placed = placed or imap.append(sent.name, selectors.raw_of(copy), flags=["\\Seen"])
         _adopt_sent_copy(sent, copy, placed)
     Folder.objects.filter(mailbox=mailbox, local=True, role=FolderRole.SENT, messages__isnull=True).delete()
     return True

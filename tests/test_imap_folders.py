@@ -243,24 +243,30 @@ def test_mail_sent_before_the_first_sync_finds_a_sent_folder_by_its_turkish_name
     assert "INBOX.Sent" not in {name for _flags, _delimiter, name in server.list_folders()}
 
 
+def send_while_append_fails(mailbox: Mailbox, dovecot: Dovecot) -> bytes:
+    """Send while the IMAP server drops every APPEND (SMTP takes the message); then the server is back."""
+    proxy = FaultyProxy(dovecot.ports["imap"], cut_on=b" APPEND ").start()
+    Mailbox.objects.filter(pk=mailbox.pk).update(incoming_port=proxy.port, incoming_security="none")
+    mailbox.refresh_from_db()
+    try:
+        raw = send(mailbox)
+    finally:
+        proxy.stop()
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        incoming_port=dovecot.ports["imaps"], incoming_security="ssl"
+    )
+    return raw
+
+
 def test_a_sent_copy_the_server_could_not_take_is_appended_by_the_next_sync_and_kept_once(
     mailbox: Mailbox, server: IMAPClient, dovecot_courier_like: Dovecot
 ) -> None:
     server.create_folder("INBOX.Sent")
     run_sync(mailbox)
-    proxy = FaultyProxy(dovecot_courier_like.ports["imap"], cut_on=b" APPEND ").start()
-    Mailbox.objects.filter(pk=mailbox.pk).update(incoming_port=proxy.port, incoming_security="none")
-    mailbox.refresh_from_db()
-    try:
-        raw = send(mailbox)  # SMTP took it; the IMAP server dropped the APPEND
-    finally:
-        proxy.stop()
+    raw = send_while_append_fails(mailbox, dovecot_courier_like)
     stranded = Message.objects.get(mailbox=mailbox)
     assert (stranded.folder.local, stranded.pending_append) == (True, True)
     assert on_server(server, "INBOX.Sent") == []
-    Mailbox.objects.filter(pk=mailbox.pk).update(
-        incoming_port=dovecot_courier_like.ports["imaps"], incoming_security="ssl"
-    )
 
     run_sync(mailbox)
     run_sync(mailbox)
@@ -269,6 +275,21 @@ def test_a_sent_copy_the_server_could_not_take_is_appended_by_the_next_sync_and_
     copies = list(Message.objects.filter(mailbox=mailbox))
     assert [(m.folder.name, m.pending_append, bytes(m.raw)) for m in copies] == [("INBOX.Sent", False, raw)]
     assert not Folder.objects.filter(mailbox=mailbox, local=True).exists()
+
+
+def test_a_sent_copy_already_appended_by_a_sync_that_died_is_not_appended_twice(
+    mailbox: Mailbox, server: IMAPClient, dovecot_courier_like: Dovecot
+) -> None:
+    server.create_folder("INBOX.Sent")
+    run_sync(mailbox)
+    raw = send_while_append_fails(mailbox, dovecot_courier_like)
+    server.append("INBOX.Sent", raw, flags=["\\Seen"])  # the APPEND went through; its record did not
+
+    run_sync(mailbox)
+    run_sync(mailbox)
+
+    assert on_server(server, "INBOX.Sent") == [raw]
+    assert [m.folder.name for m in Message.objects.filter(mailbox=mailbox)] == ["INBOX.Sent"]
 
 
 def test_a_draft_reaches_a_drafts_folder_made_when_the_server_has_none(
