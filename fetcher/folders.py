@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from accounts.models import Mailbox
 from fetcher.mailnet import MailError
-from fetcher.models import Folder, FolderRole
+from fetcher.models import Folder, FolderRole, ImapMessage, Message
 from fetcher.protocols import Folder as ImapFolder
 from fetcher.protocols import ImapSession
 from fetcher.search import fold, turkish_lower
@@ -164,11 +164,19 @@ def create_pending(imap: ImapSession, mailbox: Mailbox) -> None:
         try:
             found = server_folder(imap, mailbox, pending.role)
         except MailError as error:
+            # Moving into a folder the server does not have would fail every sync: the messages go
+            # back where the server keeps them (nothing is lost; the person can try again).
             logger.warning("mailbox %s: no %s folder on the server (%s)", mailbox.pk, pending.role, error)
+            _undo_moves_into(pending)
             continue
         if found.pk != pending.pk:  # the server had (or now has) it under its own name
             pending.messages.update(folder=found)
             pending.delete()
+
+
+def _undo_moves_into(pending: Folder) -> None:
+    for row in ImapMessage.objects.filter(message__folder=pending).only("folder_id", "message_id"):
+        Message.objects.filter(pk=row.message_id).update(folder_id=row.folder_id, pending_move=False)
 
 
 def wanted_locally(mailbox: Mailbox, role: str) -> Folder:

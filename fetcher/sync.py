@@ -465,14 +465,18 @@ def _push_sent_copies(imap: ImapSession, mailbox: Mailbox) -> bool:
     copies = list(Message.objects.filter(mailbox=mailbox, pending_append=True).only("id", "message_id"))
     if not copies:
         return False
-    sent = folders.server_folder(imap, mailbox, FolderRole.SENT)
-    imap.select(sent.name)
-    for copy in copies:
-        # Appended already by a sync that died before it could record it? Then that copy is the one.
-        there = imap.uids_with_message_id(copy.message_id) if copy.message_id else []
-        placed = (int(sent.uidvalidity or 0), there[0]) if there else None
-        placed = placed or imap.append(sent.name, selectors.raw_of(copy), flags=["\\Seen"])
-        _adopt_sent_copy(sent, copy, placed)
+    try:
+        sent = folders.server_folder(imap, mailbox, FolderRole.SENT)
+        imap.select(sent.name)
+        for copy in copies:
+            # Appended already by a sync that died before it could record it? Then that copy is the one.
+            there = imap.uids_with_message_id(copy.message_id) if copy.message_id else []
+            placed = (int(sent.uidvalidity or 0), there[0]) if there else None
+            placed = placed or imap.append(sent.name, selectors.raw_of(copy), flags=["\\Seen"])
+            _adopt_sent_copy(sent, copy, placed)
+    except MailError as error:  # refused (a full mailbox...): the copies wait here; the mail still comes in
+        logger.warning("mailbox %s: sent copies not appended yet: %s", mailbox.pk, error)
+        return True
     Folder.objects.filter(mailbox=mailbox, local=True, role=FolderRole.SENT, messages__isnull=True).delete()
     return True
 
