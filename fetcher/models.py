@@ -223,6 +223,9 @@ class ImapDeletion(models.Model):
     folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="imap_deletions")
     uidvalidity = models.BigIntegerField()
     uid = models.BigIntegerField()
+    # What the message was, so the sync deletes that UID only while it still names this message.
+    message_id = models.CharField(max_length=998, blank=True, default="", db_default="")
+    size = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

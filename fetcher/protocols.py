@@ -8,6 +8,7 @@ exception closes without QUIT, so the server applies no deletion from a failed r
 
 from __future__ import annotations
 
+import ast
 import base64
 import imaplib
 import poplib
@@ -77,9 +78,19 @@ class ServerConfig:
 
 
 def _text(value: bytes | str | Any) -> str:
+    """A server's words as text: bytes decoded, and an exception by its arguments (poplib and
+    imapclient raise with the server's bytes, whose str() would read `b'-ERR Login failed.'`)."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace").strip()
-    return str(value).strip()
+    if isinstance(value, BaseException) and value.args:
+        return " ".join(_text(arg) for arg in value.args).strip()
+    text = str(value).strip()
+    if len(text) > 2 and text[:2] in {"b'", 'b"'} and text[-1] == text[1]:
+        with suppress(ValueError, SyntaxError):  # a bytes repr inside a message: read it back
+            literal = ast.literal_eval(text)
+            if isinstance(literal, bytes):
+                return _text(literal)
+    return text
 
 
 def _quietly(close: Callable[[], object]) -> None:
@@ -296,13 +307,26 @@ class Pop3Session(_Session[_POP3]):
         try:
             if "PLAIN" in mechanisms:
                 client.auth_plain(self.config.login, self.config.password.reveal())
-                return
-            client.user(self.config.login)
-            client.pass_(self.config.password.reveal())
+            else:
+                client.user(self.config.login)
+                client.pass_(self.config.password.reveal())
         except poplib.error_proto as exc:
             raise MailError(
                 Step.AUTH, "The server refused the login.", permanent=True, server_text=_text(exc)
             ) from exc
+        except (OSError, EOFError) as exc:
+            raise _lost(Step.AUTH, exc) from exc
+        self._enable_utf8(client)
+
+    def _enable_utf8(self, client: _POP3) -> None:
+        """Say UTF8 (RFC 6856) when offered: without it Courier replaces every message whose
+        headers carry raw UTF-8 by a "Cannot display Unicode content" notice of its own."""
+        if "UTF8" not in self.capabilities:
+            return
+        try:
+            client.utf8()
+        except poplib.error_proto:
+            pass  # the server keeps its old behaviour; nothing else depends on it
         except (OSError, EOFError) as exc:
             raise _lost(Step.AUTH, exc) from exc
 
@@ -464,6 +488,10 @@ class _CheckedIMAPClient(IMAPClient):  # type: ignore[misc]
         return _IMAP4(self._target, self.ssl_context if self.ssl else None)
 
 
+class StaleUidsError(MailError):
+    """The selected folder's UIDVALIDITY is not the one a UID command was meant for."""
+
+
 @dataclass(frozen=True)
 class Folder:
     name: str
@@ -494,6 +522,8 @@ def _authenticate_plain_ir(client: _CheckedIMAPClient, login: str, password: str
 
 
 class ImapSession(_Session[_CheckedIMAPClient]):
+    selected_uidvalidity: int | None = None  # of the folder the last SELECT opened
+
     def _farewell(self, client: _CheckedIMAPClient, *, ended_well: bool) -> None:
         _quietly(client.logout)
 
@@ -713,27 +743,46 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             highestmodseq=int(found[b"HIGHESTMODSEQ"]) if b"HIGHESTMODSEQ" in found else None,
         )
 
-    def select(self, folder: str) -> None:
-        """Open a folder read-only: fetching never changes a flag on the server."""
-        self._command(f"EXAMINE {folder}", lambda: self._client().select_folder(folder, readonly=True))
+    def select(self, folder: str) -> int:
+        """Open a folder read-write (SELECT) and return the UIDVALIDITY it answers with.
 
-    def select_writable(self, folder: str) -> None:
-        self._command(f"SELECT {folder}", lambda: self._client().select_folder(folder))
+        Read-write because Courier saves a folder's UIDs only when it is opened so: read-only
+        (EXAMINE, STATUS) it hands out temporary ones that shift when mail is added and a new
+        UIDVALIDITY each session. Fetching still changes no flag: every body is read with BODY.PEEK.
+        """
+        answer = self._command(f"SELECT {folder}", lambda: self._client().select_folder(folder))
+        self.selected_uidvalidity = int(answer.get(b"UIDVALIDITY", 0))
+        return self.selected_uidvalidity
 
-    def store_flags(self, uids: list[int], flag: str, *, add: bool) -> None:
+    select_writable = select
+
+    def _same_folder_state(self, uidvalidity: int | None) -> None:
+        """A UID command names the messages we mean only under the UIDVALIDITY they were read with."""
+        if uidvalidity is not None and uidvalidity != self.selected_uidvalidity:
+            raise StaleUidsError(
+                Step.PROTOCOL,
+                "The folder's UIDVALIDITY changed on the server: its UIDs name other messages now.",
+                permanent=False,
+            )
+
+    def store_flags(self, uids: list[int], flag: str, *, add: bool, uidvalidity: int | None = None) -> None:
         """Add or remove one system flag (\\Seen, \\Flagged, \\Answered) on these messages."""
+        self._same_folder_state(uidvalidity)
         client = self._client()
         change = client.add_flags if add else client.remove_flags
         for start in range(0, len(uids), 1000):
             chunk = uids[start : start + 1000]
             self._command("UID STORE", partial(change, chunk, [flag], silent=True))
 
-    def move(self, uids: list[int], target: str) -> dict[int, tuple[int, int]]:
+    def move(
+        self, uids: list[int], target: str, *, uidvalidity: int | None = None
+    ) -> dict[int, tuple[int, int]]:
         """Move messages of the selected folder to `target` (UID MOVE, RFC 6851; else COPY and expunge).
 
         Returns old UID -> (UIDVALIDITY, new UID) of the target when the server reports it
         (COPYUID, RFC 4315), so a moved message is not taken for new mail there.
         """
+        self._same_folder_state(uidvalidity)
         client = self._client()
         client._imap.untagged_responses.pop("COPYUID", None)
         if client.has_capability("MOVE"):
@@ -744,17 +793,35 @@ class ImapSession(_Session[_CheckedIMAPClient]):
         untagged = client._imap.untagged_responses.pop("COPYUID", None)
         return _copyuid("COPYUID " + _text(untagged[-1]) if untagged else _text(answer))
 
-    def delete(self, uids: list[int]) -> None:
+    def delete(self, uids: list[int], *, uidvalidity: int | None = None) -> None:
         """Delete messages of the selected folder on the server (\\Deleted, then expunge them)."""
+        self._same_folder_state(uidvalidity)
         self._expunge(uids)
 
     def _expunge(self, uids: list[int]) -> None:
         client = self._client()
-        self._command("UID STORE", partial(client.add_flags, uids, [DELETED], silent=True))
         if client.has_capability("UIDPLUS"):  # only these messages, not others marked \Deleted elsewhere
+            self._command("UID STORE", partial(client.add_flags, uids, [DELETED], silent=True))
             self._command("UID EXPUNGE", partial(client.uid_expunge, uids))
-        else:
+            return
+        # A plain EXPUNGE removes every message marked \Deleted, also those another client only
+        # marked: their mark is lifted for the moment of our EXPUNGE, then set again.
+        others = sorted(set(self._command("UID SEARCH", lambda: client.search(["DELETED"]))) - set(uids))
+        if others:
+            self._command("UID STORE", partial(client.remove_flags, others, [DELETED], silent=True))
+        self._command("UID STORE", partial(client.add_flags, uids, [DELETED], silent=True))
+        try:
             self._command("EXPUNGE", client.expunge)
+        finally:
+            if others:
+                self._command("UID STORE", partial(client.add_flags, others, [DELETED], silent=True))
+
+    def search_message_id(self, message_id: str) -> list[int]:
+        """UIDs of the selected folder's messages with this Message-ID (the library quotes it)."""
+        found = self._command(
+            "UID SEARCH", lambda: self._client().search(["HEADER", "Message-ID", message_id])
+        )
+        return sorted(int(uid) for uid in found)
 
     def append(self, folder: str, raw: bytes, *, flags: list[str]) -> tuple[int, int] | None:
         """Add a message to a folder (a sent copy to Sent, a draft to Drafts); the library quotes the
@@ -831,7 +898,7 @@ class ImapSession(_Session[_CheckedIMAPClient]):
         result = {}
         for uid, data in found.items():
             header = next((value for key, value in data.items() if key.startswith(b"BODY[HEADER")), b"")
-            message_id = _text(bytes(header)).partition(":")[2].strip()
+            message_id = "".join(_text(bytes(header)).partition(":")[2].split())  # unfolded
             result[uid] = (message_id, int(data.get(b"RFC822.SIZE", 0)))
         return result
 

@@ -225,7 +225,10 @@ def message_delete_for_good(*, message: Message) -> None:
         location = ImapMessage.objects.filter(message=message).first()
         if location is not None and location.uidvalidity:
             ImapDeletion.objects.get_or_create(
-                folder_id=location.folder_id, uidvalidity=location.uidvalidity, uid=location.uid
+                folder_id=location.folder_id,
+                uidvalidity=location.uidvalidity,
+                uid=location.uid,
+                defaults={"message_id": message.message_id, "size": message.size},
             )
         _push_soon(message)
         message.delete()

@@ -23,7 +23,7 @@ from functools import partial
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import BinaryField, F, Func, Q, Value
 from django.utils import timezone
 
 from accounts.crypto import EncryptionKeyError
@@ -155,7 +155,7 @@ def _sync_pop3(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
     with Pop3Session(config.incoming_config(mailbox)) as pop:
         listing = _pop3_listing(pop)
         known = set(Pop3Ledger.objects.filter(mailbox=mailbox).values_list("uid", flat=True))
-        new = [(number, uid) for number, uid in listing if uid not in known]
+        new = _recognise_restored(pop, mailbox, listing, [(n, uid) for n, uid in listing if uid not in known])
         _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
         fetched, finished = _fetch_pop3(pop, mailbox, token, new, deadline)
         to_delete = _pop3_deletions(pop, mailbox, listing) if finished else []
@@ -175,6 +175,37 @@ def _pop3_listing(pop: Pop3Session) -> list[tuple[int, str]]:
     # No UIDL: a fingerprint of the header block identifies a message instead (docs/architecture.md).
     count, _size = pop.stat()
     return [(number, ingest.fingerprint(pop.top_headers(number))) for number in range(1, count + 1)]
+
+
+def _recognise_restored(
+    pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int, str]], new: list[tuple[int, str]]
+) -> list[tuple[int, str]]:
+    """New UIDLs that are stored messages under a new name (a restored mailbox, a rebuilt UIDL
+    list) take over their ledger rows instead of being downloaded again. Each new message is
+    matched by its header block (TOP n 0) against the ledger rows whose UIDL vanished from the
+    server in this listing, one to one, so two genuinely separate identical deliveries are both
+    kept. The vanished rows left over are gone from the server, and marked so."""
+    listed = {uid for _number, uid in listing}
+    vanished = Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True).exclude(
+        uid__in=listed
+    )
+    if not new or not vanished.exists():
+        return new
+    by_header: dict[str, list[int]] = {}
+    head = Func(
+        F("message__raw"), Value(1), Value(64 * 1024), function="substring", output_field=BinaryField()
+    )
+    for pk, block in vanished.filter(message__isnull=False).annotate(head=head).values_list("pk", "head"):
+        by_header.setdefault(ingest.fingerprint(bytes(block)), []).append(pk)
+    remaining = []
+    for number, uid in new:
+        rows = by_header.get(ingest.fingerprint(pop.top_headers(number))) if by_header else None
+        if rows:
+            Pop3Ledger.objects.filter(pk=rows.pop()).update(uid=uid)
+        else:
+            remaining.append((number, uid))
+    vanished.update(deleted_on_server_at=timezone.now())  # re-pointed rows are listed now: not these
+    return remaining
 
 
 def _fetch_pop3(
@@ -379,18 +410,25 @@ def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
 def _sync_imap_folder(
     imap: ImapSession, mailbox: Mailbox, folder: Folder, status: FolderStatus, run: _ImapRun
 ) -> tuple[int, bool]:
-    same_validity = folder.uidvalidity == status.uidvalidity
-    if same_validity and folder.pk in run.dirty_folders:
-        _push_flags(imap, folder)  # changes made here go up first; the server's then come down
-    elif same_validity and status.highestmodseq is not None and status.highestmodseq == folder.highest_modseq:
+    if (
+        folder.uidvalidity == status.uidvalidity
+        and folder.pk not in run.dirty_folders
+        and status.highestmodseq is not None
+        and status.highestmodseq == folder.highest_modseq
+    ):
         return 0, True  # CONDSTORE says nothing changed: this folder cost one round trip
-    imap.select(folder.name)
+    # SELECT's UIDVALIDITY is the one that counts: Courier's STATUS of a folder never opened
+    # read-write answers with a temporary one.
+    uidvalidity = imap.select(folder.name)
+    same_validity = folder.uidvalidity == uidvalidity
+    if same_validity and folder.pk in run.dirty_folders:
+        _push_flags(imap, folder, uidvalidity)  # changes made here go up first; the server's then come down
     if folder.uidvalidity is None:
-        Folder.objects.filter(pk=folder.pk).update(uidvalidity=status.uidvalidity)
-        folder.uidvalidity = status.uidvalidity
+        Folder.objects.filter(pk=folder.pk).update(uidvalidity=uidvalidity)
+        folder.uidvalidity = uidvalidity
         new = imap.uids()
     elif not same_validity:
-        new = _imap_remap(imap, mailbox, folder, status.uidvalidity)
+        new = _imap_remap(imap, mailbox, folder, uidvalidity)
     else:
         server_uids = set(imap.uids())
         known = ingest.remove_expunged(folder=folder, server_uids=server_uids)
@@ -422,15 +460,60 @@ def _pending_changes(mailbox: Mailbox) -> set[tuple[int, str]]:
         return {(folder_id, kind) for folder_id, kind in cursor.fetchall()}
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What we know of a server message: where it was (UIDVALIDITY, UID) and what it is."""
+
+    uidvalidity: int
+    uid: int
+    message_id: str
+    size: int | None  # None: a row from before sizes were kept (then nothing can be compared)
+
+
+def _is_the_message(known: _Known, found: tuple[str, int] | None) -> bool:
+    if found is None:
+        return False
+    if not known.message_id and known.size is None:
+        return True  # nothing to compare it with: the UIDVALIDITY check is all there is
+    return found[0] == known.message_id and (known.size is None or found[1] == known.size)
+
+
+def _server_uids(imap: ImapSession, uidvalidity: int, wanted: list[_Known]) -> list[int | None]:
+    """The UID each message has now in the selected folder, or None: a destructive command never
+    trusts a stored UID alone (a server's mistake must not delete other mail). A UID whose
+    Message-ID or size differs, or one from another UIDVALIDITY, is looked up by Message-ID."""
+    current = [known.uid for known in wanted if known.uidvalidity == uidvalidity]
+    found = imap.fetch_ids(current) if current else {}
+    located: list[int | None] = []
+    taken: set[int] = set()
+    for known in wanted:
+        uid = known.uid if known.uidvalidity == uidvalidity else None
+        if uid is None or uid in taken or not _is_the_message(known, found.get(uid)):
+            uid = _look_up(imap, known, taken)
+        if uid is not None:
+            taken.add(uid)
+        located.append(uid)
+    return located
+
+
+def _look_up(imap: ImapSession, known: _Known, taken: set[int]) -> int | None:
+    if not known.message_id:
+        return None
+    candidates = [uid for uid in imap.search_message_id(known.message_id) if uid not in taken]
+    found = imap.fetch_ids(candidates) if candidates else {}
+    return next((uid for uid in candidates if _is_the_message(known, found.get(uid))), None)
+
+
 def _push_deletions(imap: ImapSession, mailbox: Mailbox) -> None:
-    """Delete on the server what was deleted for good here (a stale UIDVALIDITY names nothing: dropped)."""
+    """Delete on the server what was deleted for good here: only what is still the same message."""
     pending = list(ImapDeletion.objects.filter(folder__mailbox=mailbox).select_related("folder"))
     for folder in {row.folder for row in pending}:
         rows = [row for row in pending if row.folder == folder]
-        uids = [row.uid for row in rows if row.uidvalidity == folder.uidvalidity]
+        uidvalidity = imap.select(folder.name)
+        wanted = [_Known(row.uidvalidity, row.uid, row.message_id, row.size) for row in rows]
+        uids = sorted({uid for uid in _server_uids(imap, uidvalidity, wanted) if uid is not None})
         if uids:
-            imap.select_writable(folder.name)
-            imap.delete(uids)
+            imap.delete(uids, uidvalidity=uidvalidity)
         ImapDeletion.objects.filter(pk__in=[row.pk for row in rows]).delete()
 
 
@@ -444,18 +527,37 @@ def _push_moves(imap: ImapSession, mailbox: Mailbox) -> None:
         if row.uidvalidity == row.folder.uidvalidity:  # else the folder's remap finds it first
             groups.setdefault((row.folder, row.message.folder), []).append(row)
     for (source, target), rows in groups.items():
-        imap.select_writable(source.name)
-        _record_moves(rows, target, imap.move([row.uid for row in rows], target.name))
+        uidvalidity = imap.select(source.name)
+        if uidvalidity != source.uidvalidity:
+            continue  # the source's UIDs name other messages now: its sync re-matches them, then we move
+        wanted = [_Known(row.uidvalidity, row.uid, row.message.message_id, row.message.size) for row in rows]
+        located = _server_uids(imap, uidvalidity, wanted)
+        here = {uid: row for row, uid in zip(rows, located, strict=True) if uid is not None}
+        if here:
+            new_uids = imap.move(sorted(here), target.name, uidvalidity=uidvalidity)
+            _record_moves(here, target, new_uids)
 
 
-def _record_moves(rows: list[ImapMessage], target: Folder, new_uids: dict[int, tuple[int, int]]) -> None:
-    """Point each row at its new place. Without COPYUID the row waits in the target as an orphan
-    (UIDVALIDITY 0) and is matched by content when the target is next read, not downloaded again."""
-    for row in rows:
-        uidvalidity, uid = new_uids.get(row.uid, (0, -row.pk))
-        ImapMessage.objects.filter(pk=row.pk).update(folder=target, uidvalidity=uidvalidity, uid=uid)
-        # Moved again meanwhile? Then its folder differs from this target and the marker stays.
-        Message.objects.filter(pk=row.message.pk, folder=target).update(pending_move=False)
+def _record_moves(rows: dict[int, ImapMessage], target: Folder, new_uids: dict[int, tuple[int, int]]) -> None:
+    """Point each row (by its UID on the server) at its new place. Without COPYUID the row waits in
+    the target as an orphan (UIDVALIDITY 0), matched by content when the target is next read.
+
+    A COPYUID that names a UID already stored in the target means our view of the target is
+    stale (temporary UIDs, a server's mistake): the row waits as an orphan, and the target is
+    read again as after a UIDVALIDITY change, matching its messages by content, not downloading.
+    """
+    for old_uid, row in rows.items():
+        uidvalidity, uid = new_uids.get(old_uid, (0, -row.pk))
+        with transaction.atomic():
+            taken = ImapMessage.objects.filter(folder=target, uidvalidity=uidvalidity, uid=uid).exclude(
+                pk=row.pk
+            )
+            if uidvalidity and taken.exists():
+                uidvalidity, uid = 0, -row.pk
+                Folder.objects.filter(pk=target.pk).update(uidvalidity=0, highest_modseq=None)
+            ImapMessage.objects.filter(pk=row.pk).update(folder=target, uidvalidity=uidvalidity, uid=uid)
+            # Moved again meanwhile? Then its folder differs from this target and the marker stays.
+            Message.objects.filter(pk=row.message.pk, folder=target).update(pending_move=False)
 
 
 def _push_sent_copies(imap: ImapSession, mailbox: Mailbox) -> bool:
@@ -491,27 +593,26 @@ def _adopt_sent_copy(sent: Folder, copy: Message, placed: tuple[int, int] | None
 _PUSHED_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}
 
 
-def _push_flags(imap: ImapSession, folder: Folder) -> int:
-    """Send flags changed in Postane to the server: for a flag changed here, the local value wins.
+def _push_flags(imap: ImapSession, folder: Folder, uidvalidity: int) -> int:
+    """Send flags changed in Postane to the (selected) folder: for a flag changed here, the local value wins.
 
     Only the flags that changed here are stored, so another client's change to a different
     flag survives and comes back with the refresh that follows. A message changed again while
     the push ran keeps its pending flags: only rows still holding what was pushed are cleared.
     """
     rows = list(
-        ImapMessage.objects.filter(folder=folder, uidvalidity=int(folder.uidvalidity or 0))
+        ImapMessage.objects.filter(folder=folder, uidvalidity=uidvalidity)
         .exclude(message__pending_flags={})
         .select_related("message")
         .only("uid", "message__id", "message__pending_flags")
     )
     if not rows:
         return 0
-    imap.select_writable(folder.name)
     for field, flag in _PUSHED_FLAGS.items():
         for add in (True, False):
             uids = [row.uid for row in rows if row.message.pending_flags.get(field) is add]
             if uids:
-                imap.store_flags(uids, flag, add=add)
+                imap.store_flags(uids, flag, add=add, uidvalidity=uidvalidity)
     for row in rows:
         Message.objects.filter(id=row.message.id, pending_flags=row.message.pending_flags).update(
             pending_flags={}

@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, BrowserContext
 from pytest_django.plugin import DjangoDbBlocker
 
 from fetcher.mailnet import NetworkPolicy
-from tests.servers.courier import Courier, start_courier
+from tests.servers.courier import IMAP_CAPABILITY, Courier, start_courier
 from tests.servers.dovecot import Dovecot, start_dovecot
 from tests.servers.net import free_port
 from tests.servers.smtp import SmtpServer, start_smtp
@@ -295,17 +295,27 @@ def dovecot_courier_like(mail_ca: trustme.CA) -> Iterator[Dovecot]:
     yield from _dovecot(mail_ca, tls=True, courier_like=True)
 
 
-@pytest.fixture(scope="session")
-def courier(mail_ca: trustme.CA) -> Iterator[Courier]:
-    """Courier IMAP 5 and Courier POP3, each plain (with STARTTLS) and with implicit TLS: a second server
-    implementation beside Dovecot (the `INBOX.` namespace, no MOVE, SPECIAL-USE or CONDSTORE)."""
+def _courier(mail_ca: trustme.CA, **options: str) -> Iterator[Courier]:
     root = Path(tempfile.mkdtemp(prefix="postane-courier-"))
-    server = start_courier(root, mail_ca, MAIL_USERS)
+    server = start_courier(root, mail_ca, MAIL_USERS, **options)
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def courier(mail_ca: trustme.CA) -> Iterator[Courier]:
+    """Courier IMAP 5 and Courier POP3, each plain (with STARTTLS) and with implicit TLS: a second server
+    implementation beside Dovecot (the `INBOX.` namespace, no MOVE, SPECIAL-USE or CONDSTORE)."""
+    yield from _courier(mail_ca)
+
+
+@pytest.fixture(scope="session")
+def courier_without_uidplus(mail_ca: trustme.CA) -> Iterator[Courier]:
+    """Courier announcing no UIDPLUS: deletions must fall back to a plain EXPUNGE."""
+    yield from _courier(mail_ca, imap_capability=IMAP_CAPABILITY.replace(" UIDPLUS", ""))
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from imapclient import IMAPClient
 
 from accounts.models import Mailbox
 from fetcher import protocols
-from fetcher.models import Folder, ImapDeletion, Message
-from fetcher.services import message_delete, message_move
+from fetcher.models import Folder, ImapDeletion, ImapMessage, Message
+from fetcher.services import message_delete, message_delete_for_good, message_move
 from tests.factories import account_mailbox
 from tests.test_imap_sync import account, mailbox, run_sync, server, stored
 from tests.test_pop3_sync import raw_message
@@ -92,3 +92,45 @@ def test_a_message_cannot_move_to_another_mailbox_folder(mailbox: Mailbox, serve
 
     with pytest.raises(ValueError, match="own mailbox"):
         message_move(message=first, folder=other)
+
+
+def test_a_delete_never_removes_another_message_that_took_the_stored_uid(
+    mailbox: Mailbox, server: IMAPClient
+) -> None:
+    first, second = synced(mailbox, server)
+    # A server's mistake (or temporary UIDs): our record of `first` names `second`'s UID.
+    taken = second.imap.uid
+    ImapMessage.objects.filter(message=second).update(uid=99)
+    ImapMessage.objects.filter(message=first).update(uid=taken)
+
+    message_delete_for_good(message=Message.objects.get(pk=first.pk))
+    run_sync(mailbox)
+
+    assert subjects_on_server(server, "INBOX") == [
+        "Merhaba 1"
+    ]  # the one deleted here, looked up by Message-ID
+
+
+def test_a_copyuid_naming_a_stored_uid_reads_the_target_again_instead_of_crashing(
+    mailbox: Mailbox, server: IMAPClient
+) -> None:
+    first, second = synced(mailbox, server)
+    server.append("Archive", raw_message(7))
+    run_sync(mailbox)
+    kept = Message.objects.get(mailbox=mailbox, folder__name="Archive")
+    server.select_folder("Archive", readonly=True)
+    next_uid = server.folder_status("Archive", ["UIDNEXT"])[b"UIDNEXT"]
+    ImapMessage.objects.filter(message=kept).update(uid=next_uid)  # our view of Archive is stale
+
+    message_move(message=first, folder=Folder.objects.get(mailbox=mailbox, name="Archive"))
+    assert run_sync(mailbox).status == "done"
+
+    assert subjects_on_server(server, "Archive") == ["Merhaba 0", "Merhaba 7"]
+    assert run_sync(mailbox).fetched == 0
+    assert Message.objects.filter(mailbox=mailbox).count() == 3
+    server.select_folder("Archive", readonly=True)
+    on_server = set(server.search(["ALL"]))
+    assert {
+        row.uid for row in ImapMessage.objects.filter(folder__name="Archive", folder__mailbox=mailbox)
+    } == on_server
+    assert Message.objects.get(pk=second.pk).folder.name == "INBOX"

@@ -87,8 +87,13 @@ def _mail_owner() -> pwd.struct_passwd:
     return pwd.getpwnam("mail") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
 
 
-def start_courier(root: Path, ca: trustme.CA, users: dict[str, str]) -> Courier:
-    """Courier with IMAP and POP3, each plain (with STARTTLS) and with implicit TLS."""
+def start_courier(
+    root: Path, ca: trustme.CA, users: dict[str, str], *, imap_capability: str = IMAP_CAPABILITY
+) -> Courier:
+    """Courier with IMAP and POP3, each plain (with STARTTLS) and with implicit TLS.
+
+    `imap_capability` is what IMAP announces (Courier's IMAP_CAPABILITY), e.g. without UIDPLUS.
+    """
     if not (PREFIX / "usr/bin/imapd").exists():
         raise RuntimeError(f"Courier is not unpacked at {PREFIX}: {INSTALL_HINT}")
     if os.geteuid() != 0:
@@ -112,7 +117,7 @@ def start_courier(root: Path, ca: trustme.CA, users: dict[str, str]) -> Courier:
     cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
     cert.private_key_and_cert_chain_pem.write_to_path(str(root / "etc" / "server.pem"))
     script = root / "start.sh"
-    script.write_text(_start_script(root, ports))
+    script.write_text(_start_script(root, ports, imap_capability))
     for mount_point in (Path("/etc/courier"), Path("/run/courier")):
         mount_point.mkdir(parents=True, exist_ok=True)  # empty on the host; /run is a tmpfs
     with (root / "courier.log").open("wb") as log:
@@ -162,7 +167,7 @@ def _library_path() -> str:
     )
 
 
-def _start_script(root: Path, ports: dict[str, int]) -> str:
+def _start_script(root: Path, ports: dict[str, int], capability: str) -> str:
     """The shell that runs inside the mount namespace: authdaemond and one couriertcpd per port."""
     prefix = shlex.quote(str(PREFIX))
     tcpd = (
@@ -182,7 +187,7 @@ export LD_LIBRARY_PATH={shlex.quote(_library_path())}
 export GAMIN_DEBUG_SERVER={prefix}/usr/libexec/gam_server
 export TLS_CERTFILE=/etc/courier/server.pem TLS_VERIFYPEER=NONE
 export COURIERTLS={prefix}/usr/bin/couriertls
-export IMAP_CAPABILITY="{IMAP_CAPABILITY}" IMAP_CAPABILITY_TLS="{IMAP_CAPABILITY} AUTH=PLAIN"
+export IMAP_CAPABILITY="{capability}" IMAP_CAPABILITY_TLS="{capability} AUTH=PLAIN"
 export IMAP_KEYWORDS=1 IMAP_ACL=1 IMAP_USELOCKS=1 IMAP_TRASHFOLDERNAME=Trash IMAP_EMPTYTRASH= IMAP_UMASK=022
 export IMAP_IDLE_TIMEOUT=60 IMAP_MOVE_EXPUNGE_TO_TRASH=0 IMAP_CHECK_ALL_FOLDERS=0 IMAP_MAILBOX_SANITY_CHECK=1
 export POP3AUTH="" POP3AUTH_TLS="LOGIN PLAIN" MIME_UNICODE_MESSAGE_TYPE=message/global

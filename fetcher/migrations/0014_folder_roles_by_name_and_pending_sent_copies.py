@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fetcher', '0012_outgoing_server_draft'),
+        ('fetcher', '0013_imap_deletion_identity'),
     ]
 
     operations = [
