@@ -18,7 +18,7 @@ from fetcher.mailnet import MailError
 from fetcher.models import Folder, FolderRole, ImapMessage, Message
 from fetcher.protocols import Folder as ImapFolder
 from fetcher.protocols import ImapSession
-from fetcher.search import fold, turkish_lower
+from fetcher.search import fold
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ SPECIAL_USE = {
 }
 UNSELECTABLE = {"\\noselect", "\\nonexistent"}
 
-# Best name first. Compared in Turkish lower case, so "SENT", "Sent" and "sent" are one name.
+# Best name first. Compared folded (Turkish lower case, then ç ğ ı ö ş ü as c g i o s u), so "SENT ITEMS",
+# "Sent items" and "sent ıtems" are one name, and so are "Çöp Kutusu" and "Cop Kutusu".
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
     FolderRole.SENT: (
         "Sent",
@@ -53,9 +54,7 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     FolderRole.JUNK: ("Junk", "Spam", "Junk E-mail", "Junk Email", "Önemsiz", "İstenmeyen"),
     FolderRole.ARCHIVE: ("Archive", "Archives", "Arşiv"),
 }
-_RANKS = {
-    turkish_lower(name): (role, rank) for role, names in ROLE_NAMES.items() for rank, name in enumerate(names)
-}
+_RANKS = {fold(name): (role, rank) for role, names in ROLE_NAMES.items() for rank, name in enumerate(names)}
 # The name a folder gets when Postane creates it for a role (what other clients recognise too).
 CREATED_NAMES = {role: names[0] for role, names in ROLE_NAMES.items()}
 
@@ -80,7 +79,7 @@ def _name_rank(folder: ImapFolder, prefix: str) -> tuple[str, int] | None:
     relative = relative_name(folder.name, folder.delimiter, prefix)
     if folder.delimiter and folder.delimiter in relative:
         return None  # a subfolder ("Work.Sent") is the user's own
-    return _RANKS.get(turkish_lower(relative.strip()))
+    return _RANKS.get(fold(relative.strip()))
 
 
 def roles(folders: Iterable[ImapFolder], prefix: str = "") -> dict[str, str]:

@@ -41,7 +41,7 @@ def test_roles_come_from_the_names_people_use_with_or_without_the_namespace_pref
     found = folders.roles(
         listed(
             "INBOX",
-            "INBOX.Sent Items",
+            "INBOX.sent items",
             "INBOX.Drafts",
             "INBOX.Deleted Messages",
             "INBOX.SPAM",
@@ -54,7 +54,7 @@ def test_roles_come_from_the_names_people_use_with_or_without_the_namespace_pref
 
     assert found == {
         "INBOX": FolderRole.INBOX,
-        "INBOX.Sent Items": FolderRole.SENT,
+        "INBOX.sent items": FolderRole.SENT,
         "INBOX.Drafts": FolderRole.DRAFTS,
         "INBOX.Deleted Messages": FolderRole.TRASH,
         "INBOX.SPAM": FolderRole.JUNK,
