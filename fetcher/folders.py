@@ -124,7 +124,8 @@ def server_folder(imap: ImapSession, mailbox: Mailbox, role: str) -> Folder:
 
 
 def _found_or_made(imap: ImapSession, mailbox: Mailbox, role: str) -> Folder:
-    listed = imap.folders()
+    overview = imap.overview()  # RETURN (SPECIAL-USE): some servers flag roles only when asked so
+    listed = overview[0] if overview else imap.folders()
     namespace = imap.personal_namespace()
     prefix = namespace[0] if namespace else ""
     name = next((name for name, found in roles(listed, prefix).items() if found == role), None)

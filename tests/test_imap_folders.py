@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import trustme
+from django.test import Client
+from django.urls import reverse
 from imapclient import IMAPClient
 
 from accounts.models import Mailbox
@@ -319,6 +321,10 @@ def test_a_folder_list_that_fails_still_syncs_inbox_and_leaves_a_note(
     mailbox.refresh_from_db()
     assert mailbox.last_error_kind == "folders"
     assert "folder list" in mailbox.last_error_message
+    reader = Client()
+    reader.force_login(mailbox.owner)
+    page = reader.get(reverse("mailbox_list")).content.decode()
+    assert 'data-testid="sync-note"' in page  # the mailbox page says so, though the sync went well
 
 
 def test_a_folder_made_by_another_client_is_synced_by_the_next_poll(
