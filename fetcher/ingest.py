@@ -135,19 +135,26 @@ def inbox_of(mailbox: Mailbox) -> Folder:
 
 
 def special_folder(mailbox: Mailbox, role: str) -> Folder | None:
-    """The mailbox's Trash, Archive...: the server's (special-use) for IMAP, a local one for POP3."""
+    """The mailbox's Trash, Archive...: the server's for IMAP (by its SPECIAL-USE flag or its name,
+    `fetcher.folders`; None until a listing found it), a local one for POP3."""
     if mailbox.protocol == Protocol.POP3:
-        folder, _created = Folder.objects.get_or_create(
-            mailbox=mailbox,
-            role=role,
-            defaults={"name": str(role).capitalize()},  # shown by its role
-        )
-        return folder
+        return pop3_folder(mailbox, role)
     return Folder.objects.filter(mailbox=mailbox, role=role, synced=True).order_by("id").first()
 
 
+def pop3_folder(mailbox: Mailbox, role: str) -> Folder:
+    """A POP3 mailbox's own Sent, Trash...: POP3 servers have only an inbox."""
+    folder, _created = Folder.objects.get_or_create(
+        mailbox=mailbox,
+        role=role,
+        defaults={"name": str(role).capitalize()},  # shown by its role
+    )
+    return folder
+
+
 def local_folder(mailbox: Mailbox, role: str) -> Folder:
-    """A folder of Postane's own in an IMAP mailbox, for what the server cannot hold."""
+    """A folder of Postane's own in an IMAP mailbox, for what the server cannot hold yet (a sent
+    copy while the server is unreachable: the next sync moves it to the server's Sent)."""
     folder, _created = Folder.objects.get_or_create(
         mailbox=mailbox,
         role=role,
@@ -157,16 +164,17 @@ def local_folder(mailbox: Mailbox, role: str) -> Folder:
     return folder
 
 
-def store_local(*, mailbox: Mailbox, folder: Folder, raw: bytes) -> int:
-    """Keep a message that came from Postane itself (a sent copy): stored like fetched mail, read."""
+def store_local(*, mailbox: Mailbox, folder: Folder, raw: bytes, pending_append: bool = False) -> int:
+    """Keep a message that came from Postane itself (a sent copy): stored like fetched mail, read.
+
+    `pending_append`: the IMAP server's Sent could not take it; the next sync appends it there.
+    """
     with transaction.atomic():
         [message_pk] = _copy_messages(mailbox, folder, [raw], [{"seen": True}])
+        if pending_append:
+            Message.objects.filter(pk=message_pk).update(pending_append=True)
     transaction.on_commit(lambda: queue_parsing([message_pk]))
     return message_pk
-
-
-def trash_of(mailbox: Mailbox) -> Folder | None:
-    return special_folder(mailbox, FolderRole.TRASH)
 
 
 # Stage one writes with COPY: the ORM's multi-row INSERT spends more time building and escaping

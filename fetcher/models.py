@@ -51,6 +51,10 @@ class Folder(models.Model):
     synced = models.BooleanField(default=True, db_default=True)
     # Postane's own folder in an IMAP mailbox (a Sent copy when the server has none): not on the server.
     local = models.BooleanField(default=False, db_default=False)
+    # IMAP: the hierarchy delimiter the server gave ("." on Courier), to show "INBOX.Work.2024" as a tree.
+    delimiter = models.CharField(max_length=1, blank=True, default="", db_default="")
+    # IMAP: a role folder asked for here (Trash on a delete) that the next sync creates on the server.
+    pending_create = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints: ClassVar = [
@@ -119,6 +123,8 @@ class Message(models.Model):
     # Moved here to another folder and not yet on the IMAP server (its ImapMessage row says where it is).
     pending_move = models.BooleanField(default=False, db_default=False)
     show_images = models.BooleanField(default=False, db_default=False)  # the reader allowed remote images
+    # IMAP: a sent copy kept here because the server's Sent could not take it; the next sync appends it.
+    pending_append = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes: ClassVar = [

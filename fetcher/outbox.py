@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import compose, config, ingest, leases, mime, safehtml
+from fetcher import compose, config, folders, ingest, leases, mime, safehtml
 from fetcher.mailnet import MailError
 from fetcher.models import FolderRole, Message, OutgoingMessage, OutgoingState
 from fetcher.protocols import ImapSession, SmtpSession
@@ -215,24 +215,24 @@ def _record_sent(outgoing: OutgoingMessage, refused: dict[str, str]) -> None:
 
 def keep_sent_copy(outgoing: OutgoingMessage) -> None:
     """Sent mail is kept: IMAP appends it to the server's Sent folder (its sync then brings it back
-    here, once); POP3 keeps it in Postane's own Sent folder, as does IMAP when that fails."""
+    here, once); POP3 keeps it in Postane's own Sent folder. When the IMAP server cannot take it
+    now, the copy waits in Postane's own Sent, marked for the next sync to append it."""
     mailbox, raw = outgoing.mailbox, bytes(outgoing.raw or b"")
-    imap = mailbox.protocol == Protocol.IMAP
-    if imap and mailbox.smtp_saves_sent:
-        return
-    sent = ingest.special_folder(mailbox, FolderRole.SENT)
-    if imap and sent is not None and _append_to_sent(outgoing, sent.name, raw):
-        return
-    folder = sent if not imap and sent is not None else ingest.local_folder(mailbox, FolderRole.SENT)
-    ingest.store_local(mailbox=mailbox, folder=folder, raw=raw)
+    if mailbox.protocol == Protocol.POP3:
+        ingest.store_local(mailbox=mailbox, folder=ingest.pop3_folder(mailbox, FolderRole.SENT), raw=raw)
+    elif not mailbox.smtp_saves_sent and not _append_to_sent(outgoing, raw):
+        folder = ingest.local_folder(mailbox, FolderRole.SENT)
+        ingest.store_local(mailbox=mailbox, folder=folder, raw=raw, pending_append=True)
 
 
-def _append_to_sent(outgoing: OutgoingMessage, folder: str, raw: bytes) -> bool:
+def _append_to_sent(outgoing: OutgoingMessage, raw: bytes) -> bool:
+    """Append to the server's Sent, finding it (or making it) first if no sync has listed it yet."""
     try:
         with ImapSession(config.incoming_config(outgoing.mailbox)) as imap:
-            imap.append(folder, raw, flags=["\\Seen"])
-    except MailError as error:  # the message left; only the server copy is missing
-        logger.warning("outgoing %s: no copy in the server's Sent (%s)", outgoing.pk, error.message)
+            sent = folders.server_folder(imap, outgoing.mailbox, FolderRole.SENT)
+            imap.append(sent.name, raw, flags=["\\Seen"])
+    except MailError as error:  # the message left; the server copy follows with a later sync
+        logger.warning("outgoing %s: no copy in the server's Sent yet (%s)", outgoing.pk, error.message)
         return False
     return True
 
@@ -279,9 +279,8 @@ def draft_to_server(*, outgoing_id: int | str) -> bool:
         return False
     if timezone.now() - outgoing.updated_at < timedelta(seconds=DRAFT_TO_SERVER_DELAY):
         return False  # still being written: the task queued by the latest save takes it
-    drafts = ingest.special_folder(outgoing.mailbox, FolderRole.DRAFTS)
     saved_at = outgoing.server_draft_saved_at
-    if drafts is None or (saved_at is not None and saved_at >= outgoing.updated_at):
+    if saved_at is not None and saved_at >= outgoing.updated_at:
         return False
     claimed = OutgoingMessage.objects.filter(pk=outgoing.pk, server_draft_saved_at=saved_at).update(
         server_draft_saved_at=timezone.now()
@@ -290,6 +289,7 @@ def draft_to_server(*, outgoing_id: int | str) -> bool:
         return False
     raw = compose.build(_draft_of(outgoing))
     with ImapSession(config.incoming_config(outgoing.mailbox)) as imap:
+        drafts = folders.server_folder(imap, outgoing.mailbox, FolderRole.DRAFTS)  # made if missing
         placed = imap.append(drafts.name, raw, flags=["\\Draft", "\\Seen"])
         _drop_server_draft(imap, outgoing)
     OutgoingMessage.objects.filter(pk=outgoing.pk).update(

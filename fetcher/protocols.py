@@ -499,6 +499,14 @@ class Folder:
     delimiter: str
 
 
+def _folders(listing: list[tuple[Any, Any, Any]]) -> list[Folder]:
+    """imapclient's (flags, delimiter, name) triples as Folders, names decoded."""
+    return [
+        Folder(name=str(name), flags=tuple(_text(flag) for flag in flags), delimiter=_text(delimiter or b""))
+        for flags, delimiter, name in listing
+    ]
+
+
 def _authenticate_plain_ir(client: _CheckedIMAPClient, login: str, password: str) -> None:
     """AUTHENTICATE PLAIN with the initial response on the command line (SASL-IR, RFC 4959).
 
@@ -600,12 +608,39 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             ) from exc
         except (OSError, EOFError) as exc:
             raise _lost(Step.FOLDERS, exc) from exc
-        return [
-            Folder(
-                name=str(name), flags=tuple(_text(flag) for flag in flags), delimiter=_text(delimiter or b"")
-            )
-            for flags, delimiter, name in listing
-        ]
+        return _folders(listing)
+
+    def reopen(self) -> None:
+        """Connect and log in again: Courier drops the connection on a LIST it cannot answer."""
+        self._close()
+        self.client = self._connect(self._check(), verify=True)
+        try:
+            self._login(self.client)
+        except BaseException:
+            self._close()
+            raise
+
+    def personal_namespace(self) -> tuple[str, str] | None:
+        """Prefix and delimiter of the personal namespace (RFC 2342): ("INBOX.", ".") on Courier.
+
+        None when the server does not say (no NAMESPACE, or no personal namespace).
+        """
+        client = self._client()
+        if not client.has_capability("NAMESPACE"):
+            return None
+        personal = self._command("NAMESPACE", client.namespace).personal or ()
+        if not personal:
+            return None
+        prefix, delimiter = personal[0]
+        return _text(prefix or ""), _text(delimiter or "")
+
+    def create(self, name: str) -> None:
+        """Create a folder and subscribe to it, so other clients show it too; imapclient encodes
+        and quotes the name."""
+        client = self._client()
+        self._command(f"CREATE {name}", partial(client.create_folder, name))
+        with suppress(MailError):  # a folder that cannot be subscribed is still there
+            self._command(f"SUBSCRIBE {name}", partial(client.subscribe_folder, name))
 
     def _command(self, what: str, call: Callable[[], Any]) -> Any:
         """Run one IMAP command; errors become MailError naming it."""
@@ -638,38 +673,56 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             return lists, imap.untagged_responses.pop("STATUS", [])
 
         lists, statuses = self._command("LIST-STATUS", run)
-        folders = [
-            Folder(
-                name=str(name), flags=tuple(_text(flag) for flag in flags), delimiter=_text(delimiter or b"")
-            )
-            for flags, delimiter, name in client._proc_folder_list(lists)
-        ]
+        folders = _folders(client._proc_folder_list(lists))
         subscribed = {
             folder.name for folder in folders if "\\subscribed" in {f.lower() for f in folder.flags}
         }
         return folders, subscribed, _statuses(statuses)
 
-    def statuses(self, names: list[str]) -> dict[str, FolderStatus] | None:
-        """STATUS of these folders, every command written before any answer is read: one round trip.
+    def statuses(
+        self, names: list[str], *, listing: bool = True
+    ) -> tuple[dict[str, FolderStatus] | None, list[Folder] | None]:
+        """STATUS of these folders and the folder list (LIST), every command written before any
+        answer is read: one round trip, so a folder made by another client shows at once.
 
-        None when the server refuses one (a folder deleted or renamed there): list them again.
-        Folder names go through imapclient's encoding and quoting.
+        Statuses are None when the server refuses one (a folder deleted or renamed there): list
+        them again. The list is None when LIST failed; the session is then reopened, since
+        Courier drops the connection on a folder name it cannot answer. Folder names go through
+        imapclient's encoding and quoting; LIST holds only constants.
         """
         client = self._client()
         imap = client._imap
         items = "(UIDVALIDITY UIDNEXT MESSAGES" + (" HIGHESTMODSEQ)" if self.condstore else ")")
 
-        def run() -> tuple[list[str], list[Any]]:
-            imap.untagged_responses.pop("STATUS", None)
+        def run() -> tuple[list[str], list[Any], tuple[str, list[Any]] | None]:
+            for kind in ("STATUS", "LIST"):
+                imap.untagged_responses.pop(kind, None)
             tags = [imap._command("STATUS", client._normalise_folder(name), items) for name in names]
+            listed_tag = imap._command("LIST", '""', '"*"') if listing else None
             answers = [imap._command_complete("STATUS", tag)[0] for tag in tags]
-            return answers, imap.untagged_responses.pop("STATUS", [])
+            lines = imap.untagged_responses.pop("STATUS", [])
+            if listed_tag is None:
+                return answers, lines, None
+            try:  # the statuses are good even if the server chokes on its folder list
+                typ = imap._command_complete("LIST", listed_tag)[0]
+            except (imaplib.IMAP4.error, imaplib.IMAP4.abort, OSError, EOFError):
+                return answers, lines, ("BROKEN", [])
+            return answers, lines, (typ, imap.untagged_responses.pop("LIST", []))
 
-        answers, lines = self._command("STATUS", run)
+        answers, lines, listed = self._command("STATUS", run)
         found = _statuses(lines)
+        folders = self._listed(listed[1]) if listed is not None and listed[0] == "OK" else None
+        if listed is not None and listed[0] == "BROKEN":
+            self.reopen()
         if any(answer != "OK" for answer in answers) or not set(names) <= set(found):
+            return None, folders
+        return found, folders
+
+    def _listed(self, lines: list[Any]) -> list[Folder] | None:
+        try:
+            return _folders(self._client()._proc_folder_list(lines))
+        except (IMAPClientError, ValueError, UnicodeError):
             return None
-        return found
 
     def subscribed(self) -> set[str]:
         listing = self._command("LSUB", lambda: self._client().list_sub_folders())
@@ -777,6 +830,11 @@ class ImapSession(_Session[_CheckedIMAPClient]):
         answer = self._command(f"APPEND {folder}", partial(client.append, folder, raw, flags=flags))
         found = _APPENDUID.search(_text(answer))
         return (int(found[1]), int(found[2])) if found else None
+
+    def uids_with_message_id(self, message_id: str) -> list[int]:
+        """UIDs in the selected folder whose Message-ID header is this one (imapclient quotes it)."""
+        criteria = ["HEADER", "Message-ID", message_id]
+        return sorted(self._command("UID SEARCH", lambda: self._client().search(criteria)))
 
     def uids(self, above: int = 0) -> list[int]:
         criteria = ["UID", f"{above + 1}:*"] if above else ["ALL"]

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import Passwords, connection_settings
-from fetcher import config, ingest, leases
+from fetcher import config, folders, ingest, leases
 from fetcher.mailnet import Step
 from fetcher.models import (
     Folder,
@@ -244,7 +244,8 @@ def message_move(*, message: Message, folder: Folder) -> Message:
 
 
 def message_delete(*, message: Message) -> None:
-    """Delete as mail clients do: into the mailbox's Trash, and from Trash (or without one) for good.
+    """Delete as mail clients do: into the mailbox's Trash, and from Trash for good. An IMAP
+    server without a Trash gets one (`INBOX.Trash` on Courier) with the next sync.
 
     POP3 with "also delete on the server": the next sync deletes the server's copy (ours stays
     in Trash until it is emptied).
@@ -253,7 +254,7 @@ def message_delete(*, message: Message) -> None:
         Pop3Ledger.objects.filter(mailbox_id=message.mailbox_id, message=message).update(
             delete_requested=True
         )
-    trash = ingest.trash_of(message.mailbox)
+    trash = _role_folder(message.mailbox, FolderRole.TRASH)
     if trash is not None and message.folder_id != trash.pk:
         message_move(message=message, folder=trash)
     else:
@@ -279,9 +280,17 @@ def message_delete_for_good(*, message: Message) -> None:
 
 
 def message_archive(*, message: Message) -> Message:
-    """Into the mailbox's Archive (the server's special-use Archive; a local one for POP3)."""
-    archive = ingest.special_folder(message.mailbox, FolderRole.ARCHIVE)
+    """Into the mailbox's Archive (the server's, found by flag or name; a local one for POP3)."""
+    archive = _role_folder(message.mailbox, FolderRole.ARCHIVE)
     return message_move(message=message, folder=archive) if archive is not None else message
+
+
+def _role_folder(mailbox: Mailbox, role: str) -> Folder | None:
+    """The role's folder. An IMAP server without one gets it when the next sync pushes the move
+    (`folders.create_pending`): this process never talks to a mail server."""
+    if mailbox.protocol == Protocol.IMAP:
+        return folders.wanted_locally(mailbox, role)
+    return ingest.special_folder(mailbox, role)
 
 
 def message_show_images(*, message: Message, always_from_sender: bool = False) -> None:

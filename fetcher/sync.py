@@ -21,13 +21,14 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import BinaryField, F, Func, Q, Value
 from django.utils import timezone
 
 from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, MailboxState, Protocol, Retention
-from fetcher import config, ingest, leases
+from fetcher import config, folders, ingest, leases, selectors
 from fetcher.mailnet import MailError, Step
 from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
 from fetcher.protocols import Folder as ImapFolder
@@ -296,24 +297,7 @@ def _pop3_deletions(pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int,
 # --- IMAP ---------------------------------------------------------------------------------------------
 
 IMAP_BATCH = 500
-_SPECIAL_USE = {
-    "\\sent": FolderRole.SENT,
-    "\\drafts": FolderRole.DRAFTS,
-    "\\trash": FolderRole.TRASH,
-    "\\junk": FolderRole.JUNK,
-    "\\archive": FolderRole.ARCHIVE,
-}
-_UNSELECTABLE = {"\\noselect", "\\nonexistent"}
-
-
-def _role(folder: ImapFolder) -> str:
-    if folder.name.upper() == "INBOX":
-        return FolderRole.INBOX
-    flags = {flag.lower() for flag in folder.flags}
-    return next((role for flag, role in _SPECIAL_USE.items() if flag in flags), FolderRole.OTHER)
-
-
-FOLDER_LIST_EVERY = timedelta(minutes=30)
+FOLDER_LIST_EVERY = timedelta(minutes=30)  # a full listing (subscriptions too) at least this often
 
 
 def _imap_folders(
@@ -321,40 +305,104 @@ def _imap_folders(
 ) -> tuple[list[tuple[str, str]], dict[str, FolderStatus]]:
     """The folders to sync with their statuses, in one round trip either way.
 
-    Between two listings (FOLDER_LIST_EVERY, or new settings) the known folders' STATUS is
-    asked, pipelined: servers answer that faster than a LIST-STATUS of every folder. A
-    refused STATUS (a folder gone on the server) falls back to a listing at once.
+    Between two full listings (FOLDER_LIST_EVERY, or new settings) the known folders' STATUS is
+    asked, pipelined with a plain LIST: servers answer that faster than a LIST-STATUS of every
+    folder, and a folder made by another client shows in the next poll. A refused STATUS (a
+    folder gone on the server) or a changed folder list falls back to a full listing at once.
+    A listing that fails still syncs the folders known here (`_known_folders`).
     """
     listed_at = mailbox.folders_listed_at
     synced = {name: folder for name, folder in known.items() if folder.synced and not folder.local}
     if synced and listed_at is not None and timezone.now() - listed_at < FOLDER_LIST_EVERY:
-        statuses = imap.statuses(sorted(synced))
-        if statuses is not None:
+        statuses, listed = imap.statuses(sorted(synced), listing=mailbox.last_error_kind != Step.FOLDERS)
+        if statuses is not None and (listed is None or _listing_digest(listed) == _last_digest(mailbox)):
             return [(name, folder.role) for name, folder in sorted(synced.items())], statuses
-    chosen, statuses = _listed_folders(imap, mailbox)
-    names = [name for name, _role in chosen]
-    Folder.objects.filter(mailbox=mailbox, local=False).exclude(name__in=names).update(synced=False)
-    Folder.objects.filter(mailbox=mailbox, name__in=names, synced=False).update(synced=True)
-    Mailbox.objects.filter(pk=mailbox.pk).update(folders_listed_at=timezone.now())
+    try:
+        chosen, statuses, listed = _listed_folders(imap, mailbox)
+    except MailError as error:
+        return _known_folders(imap, mailbox, known, error), {}
+    _record_listing(mailbox, known, chosen, listed)
     return chosen, statuses
+
+
+def _listing_digest(listed: list[ImapFolder]) -> str:
+    names = sorted(folder.name for folder in listed if not folders.unselectable(folder))
+    return hashlib.sha256("\0".join(names).encode()).hexdigest()
+
+
+def _digest_key(mailbox: Mailbox) -> str:
+    return f"imap-folders:{mailbox.pk}"
+
+
+def _last_digest(mailbox: Mailbox) -> str | None:
+    """What the last full listing saw (in the cache: losing it costs one full listing, no mail)."""
+    found = cache.get(_digest_key(mailbox))
+    return found if isinstance(found, str) else None
+
+
+def _record_listing(
+    mailbox: Mailbox, known: dict[str, Folder], chosen: list[tuple[str, str]], listed: list[ImapFolder]
+) -> None:
+    """Mark what is synced now and make rows for new folders (with the server's delimiter)."""
+    names = [name for name, _role in chosen]
+    delimiter = next((folder.delimiter for folder in listed if folder.delimiter), "")
+    ours = Folder.objects.filter(mailbox=mailbox, local=False, pending_create=False)
+    if {name for name, folder in known.items() if folder.synced and not folder.local} != set(names):
+        ours.exclude(name__in=names).update(synced=False)
+        ours.filter(name__in=names, synced=False).update(synced=True)
+    for name, role in chosen:
+        if name not in known:
+            known[name], _created = Folder.objects.get_or_create(
+                mailbox=mailbox, name=name, defaults={"role": role, "delimiter": delimiter}
+            )
+    if any(folder.delimiter != delimiter for name, folder in known.items() if name in names):
+        ours.filter(name__in=names).exclude(delimiter=delimiter).update(delimiter=delimiter)
+    listed_fields: dict[str, object] = {"folders_listed_at": timezone.now()}
+    if mailbox.last_error_kind == Step.FOLDERS:  # the note of a failed listing is over
+        listed_fields |= {"last_error_kind": "", "last_error_message": ""}
+    Mailbox.objects.filter(pk=mailbox.pk).update(**listed_fields)
+    cache.set(_digest_key(mailbox), _listing_digest(listed), timeout=None)
+
+
+def _known_folders(
+    imap: ImapSession, mailbox: Mailbox, known: dict[str, Folder], error: MailError
+) -> list[tuple[str, str]]:
+    """The folder list could not be read (Courier drops the connection on a folder name that is
+    not valid UTF-8): sync the folders known here, and INBOX, and leave a note on the mailbox."""
+    logger.warning("mailbox %s: the folder list failed, syncing the known folders: %s", mailbox.pk, error)
+    note = f"The folder list could not be read ({error}); the folders known here were synced."
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        folders_listed_at=timezone.now(),
+        last_error_at=timezone.now(),
+        last_error_kind=Step.FOLDERS,
+        last_error_message=note[:2000],
+    )
+    imap.reopen()
+    if "INBOX" not in known:
+        known["INBOX"] = ingest.inbox_of(mailbox)
+    names = {name for name, folder in known.items() if folder.synced and not folder.local}
+    names = {name for name in names if not known[name].pending_create} | {"INBOX"}
+    return [(name, known[name].role) for name in sorted(names)]
 
 
 def _listed_folders(
     imap: ImapSession, mailbox: Mailbox
-) -> tuple[list[tuple[str, str]], dict[str, FolderStatus]]:
-    """The chosen folders, or every subscribed one; INBOX and the special folders always.
+) -> tuple[list[tuple[str, str]], dict[str, FolderStatus], list[ImapFolder]]:
+    """The chosen folders, or every subscribed one; INBOX and the role folders always.
 
     With LIST-STATUS the statuses come in the same round trip; otherwise they are asked per folder.
+    Roles come from SPECIAL-USE flags, else from the folders' names (`fetcher.folders`).
     """
     overview = imap.overview()
-    folders, subscribed, statuses = overview if overview else (imap.folders(), None, {})
-    listed = {f.name: f for f in folders if not {flag.lower() for flag in f.flags} & _UNSELECTABLE}
+    listed, subscribed, statuses = overview if overview else (imap.folders(), None, {})
+    namespace = imap.personal_namespace() if not overview else None
+    roles = folders.roles(listed, namespace[0] if namespace else "")
     if mailbox.imap_folders:
         wanted = set(mailbox.imap_folders)
     else:
         wanted = subscribed if subscribed is not None else imap.subscribed()
-    wanted |= {name for name, folder in listed.items() if _role(folder) != FolderRole.OTHER}
-    return [(name, _role(listed[name])) for name in sorted(wanted) if name in listed], statuses
+    wanted |= {name for name, role in roles.items() if role != FolderRole.OTHER}
+    return [(name, roles[name]) for name in sorted(wanted) if name in roles], statuses, listed
 
 
 @dataclass(frozen=True)
@@ -372,8 +420,11 @@ def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
         if any(kind == "deleted" for _folder, kind in pending):
             _push_deletions(imap, mailbox)
         if any(kind == "moved" for _folder, kind in pending):
+            folders.create_pending(imap, mailbox)  # a Trash or Archive asked for here, before moving into it
             _push_moves(imap, mailbox)
         known = {folder.name: folder for folder in Folder.objects.filter(mailbox=mailbox)}
+        if any(folder.local for folder in known.values()) and _push_sent_copies(imap, mailbox):
+            known = {folder.name: folder for folder in Folder.objects.filter(mailbox=mailbox)}
         chosen, statuses = _imap_folders(imap, mailbox, known)
         for name, role in chosen:
             folder = known.get(name) or Folder.objects.create(mailbox=mailbox, name=name, role=role)
@@ -538,6 +589,36 @@ def _record_moves(rows: dict[int, ImapMessage], target: Folder, new_uids: dict[i
             ImapMessage.objects.filter(pk=row.pk).update(folder=target, uidvalidity=uidvalidity, uid=uid)
             # Moved again meanwhile? Then its folder differs from this target and the marker stays.
             Message.objects.filter(pk=row.message.pk, folder=target).update(pending_move=False)
+
+
+def _push_sent_copies(imap: ImapSession, mailbox: Mailbox) -> bool:
+    """Append to the server's Sent the copies kept here because it could not take them at sending
+    time. Each then lives in that folder as if fetched from it (by APPENDUID, else as an orphan that
+    is matched by content when the folder is read), so the sync does not bring it back twice."""
+    copies = list(Message.objects.filter(mailbox=mailbox, pending_append=True).only("id", "message_id"))
+    if not copies:
+        return False
+    try:
+        sent = folders.server_folder(imap, mailbox, FolderRole.SENT)
+        imap.select(sent.name)
+        for copy in copies:
+            # Appended already by a sync that died before it could record it? Then that copy is the one.
+            there = imap.uids_with_message_id(copy.message_id) if copy.message_id else []
+            placed = (int(sent.uidvalidity or 0), there[0]) if there else None
+            placed = placed or imap.append(sent.name, selectors.raw_of(copy), flags=["\\Seen"])
+            _adopt_sent_copy(sent, copy, placed)
+    except MailError as error:  # refused (a full mailbox...): the copies wait here; the mail still comes in
+        logger.warning("mailbox %s: sent copies not appended yet: %s", mailbox.pk, error)
+        return True
+    Folder.objects.filter(mailbox=mailbox, local=True, role=FolderRole.SENT, messages__isnull=True).delete()
+    return True
+
+
+def _adopt_sent_copy(sent: Folder, copy: Message, placed: tuple[int, int] | None) -> None:
+    uidvalidity, uid = placed if placed and placed[0] == sent.uidvalidity else (0, -copy.pk)
+    with transaction.atomic():
+        ImapMessage.objects.create(folder=sent, uidvalidity=uidvalidity, uid=uid, message=copy)
+        Message.objects.filter(pk=copy.pk).update(folder=sent, pending_append=False)
 
 
 _PUSHED_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}

@@ -276,9 +276,9 @@ def mail_ca_file(mail_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) 
     return str(path)
 
 
-def _dovecot(mail_ca: trustme.CA, *, tls: bool) -> Iterator[Dovecot]:
+def _dovecot(mail_ca: trustme.CA, *, tls: bool, courier_like: bool = False) -> Iterator[Dovecot]:
     root = Path(tempfile.mkdtemp(prefix="postane-dovecot-"))
-    server = start_dovecot(root, mail_ca, MAIL_USERS, tls=tls)
+    server = start_dovecot(root, mail_ca, MAIL_USERS, tls=tls, courier_like=courier_like)
     try:
         yield server
     finally:
@@ -295,6 +295,12 @@ def dovecot(mail_ca: trustme.CA) -> Iterator[Dovecot]:
 @pytest.fixture(scope="session")
 def dovecot_without_tls(mail_ca: trustme.CA) -> Iterator[Dovecot]:
     yield from _dovecot(mail_ca, tls=False)
+
+
+@pytest.fixture(scope="session")
+def dovecot_courier_like(mail_ca: trustme.CA) -> Iterator[Dovecot]:
+    """Dovecot laid out as Courier is: folders under `INBOX.` (separator `.`), no SPECIAL-USE flags."""
+    yield from _dovecot(mail_ca, tls=True, courier_like=True)
 
 
 def _courier(mail_ca: trustme.CA, **options: str) -> Iterator[Courier]:

@@ -286,3 +286,43 @@ def test_a_long_conversation_takes_one_row_however_many_pages_its_messages_span(
     assert html.count('data-testid="message-row"') == 6
     assert '<span class="thread-count">56</span>' in html
     assert 'data-testid="older"' not in html
+
+
+def test_the_sidebar_shows_imap_folders_as_a_tree_without_the_namespace_and_roles_by_name(
+    alice: Any,
+) -> None:
+    user, _pop3, client = alice
+    box = account_mailbox(("alice-imap", "unused"), 993, owner=user, protocol="imap", name="Courier")
+    for name, role in [
+        ("INBOX", "inbox"),
+        ("INBOX.Sent", "sent"),
+        ("INBOX.Trash", "trash"),
+        ("INBOX.Work.2024", ""),
+        ("INBOX.Work.2023", ""),
+        ("INBOX.Ödemeler", ""),
+    ]:
+        Folder.objects.create(mailbox=box, name=name, role=role, delimiter=".")
+
+    html = page(client, reverse("home"))
+    sidebar = html[html.index('class="folders mailboxes"') :]
+    imap_lines = sidebar[sidebar.index("Courier") :]
+    labels = re.findall(r'data-testid="folder(?:-level)?">([^<]+)<', imap_lines)
+
+    assert labels == ["Inbox", "Sent", "Trash", "Ödemeler", "Work", "2023", "2024"]
+    assert "INBOX." not in sidebar
+    assert 'class="folder sub depth-1' in sidebar  # 2023 and 2024 sit under Work
+    assert "Work › 2024" in html  # the move menu names the path
+
+
+def test_the_sidebar_names_role_folders_in_the_readers_language(alice: Any) -> None:
+    user, _pop3, client = alice
+    box = account_mailbox(("alice-imap", "unused"), 993, owner=user, protocol="imap", name="Courier")
+    Folder.objects.create(mailbox=box, name="INBOX.Trash", role="trash", delimiter=".")
+
+    client.cookies["postane_language"] = "tr"
+
+    html = page(client, reverse("home"))
+
+    sidebar = html[html.index('class="folders mailboxes"') :]
+    assert 'data-testid="folder">Çöp<' in sidebar
+    assert 'data-testid="folder">Gelen kutusu<' not in sidebar  # no INBOX row here: none was made

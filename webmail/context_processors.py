@@ -8,6 +8,7 @@ from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Mailbox, User
 from accounts.selectors import mailboxes_of
+from fetcher import folders
 from fetcher.models import Folder
 from fetcher.selectors import VIEW_ROLES, folders_of
 
@@ -16,20 +17,19 @@ from fetcher.selectors import VIEW_ROLES, folders_of
 class Sidebar:
     """Each mailbox with its folders and unread counts, and the unread count of each view."""
 
-    mailboxes: list[tuple[Mailbox, list[Folder]]]
+    mailboxes: list[tuple[Mailbox, list[folders.Shown]]]  # each mailbox's folders as a tree
     unread: dict[str, int]
 
     @classmethod
     def of(cls, user: User) -> Sidebar:
-        folders = folders_of(user)
         grouped: dict[Mailbox, list[Folder]] = {}
         unread = dict.fromkeys(VIEW_ROLES, 0)
-        for folder in folders:
+        for folder in folders_of(user):
             grouped.setdefault(folder.mailbox, []).append(folder)
             view = next((view for view, role in VIEW_ROLES.items() if role == folder.role), None)
             if view:
                 unread[view] += folder.unread  # type: ignore[attr-defined]
-        return cls(list(grouped.items()), unread)
+        return cls([(mailbox, folders.tree(found)) for mailbox, found in grouped.items()], unread)
 
 
 def site(request: HttpRequest) -> dict[str, object]:

@@ -48,10 +48,46 @@ def _service_users() -> tuple[str, str, pwd.struct_passwd]:
 SPARE_USERS = 300
 
 
-def start_dovecot(root: Path, ca: trustme.CA | None, users: dict[str, str], *, tls: bool = True) -> Dovecot:
+_SPECIAL_USE_NAMESPACE = """namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+  mailbox Archive {
+    special_use = \\Archive
+    auto = subscribe
+  }
+}"""
+# What Courier and many cPanel hosts look like: every folder under "INBOX." and no SPECIAL-USE flags.
+_COURIER_LIKE_NAMESPACE = """namespace inbox {
+  inbox = yes
+  separator = .
+  prefix = INBOX.
+}"""
+
+
+def start_dovecot(
+    root: Path, ca: trustme.CA | None, users: dict[str, str], *, tls: bool = True, courier_like: bool = False
+) -> Dovecot:
     """Dovecot with POP3 (plain and implicit TLS) and IMAP (plain and implicit TLS) on free ports.
 
     With tls=False nothing offers TLS, so STARTTLS is missing: the connection test must say so.
+    With courier_like=True the personal namespace is `INBOX.` with `.` as separator and no folder
+    carries a SPECIAL-USE flag, as on Courier.
     """
     internal_user, login_user, mail_owner = _service_users()
     users, spare = with_spare_users(users, SPARE_USERS)
@@ -101,30 +137,7 @@ userdb {{
   args = uid={mail_owner.pw_uid} gid={mail_owner.pw_gid} home={root}/home/%u
 }}
 mail_location = maildir:~/Maildir
-namespace inbox {{
-  inbox = yes
-  separator = /
-  mailbox Sent {{
-    special_use = \\Sent
-    auto = subscribe
-  }}
-  mailbox Drafts {{
-    special_use = \\Drafts
-    auto = subscribe
-  }}
-  mailbox Trash {{
-    special_use = \\Trash
-    auto = subscribe
-  }}
-  mailbox Junk {{
-    special_use = \\Junk
-    auto = subscribe
-  }}
-  mailbox Archive {{
-    special_use = \\Archive
-    auto = subscribe
-  }}
-}}
+{_COURIER_LIKE_NAMESPACE if courier_like else _SPECIAL_USE_NAMESPACE}
 pop3_uidl_format = %08Xu%08Xv
 service imap-login {{
   inet_listener imap {{

@@ -17,6 +17,7 @@ class FaultyProxy:
     cut_after: int | None = None  # bytes from the server after which both sides are closed
     stall_after: int | None = None  # bytes from the server after which nothing more is forwarded
     bytes_per_second: int | None = None  # forward at most this fast in either direction (a slow line)
+    cut_on: bytes | None = None  # a client command containing this closes both sides (as Courier does)
     _listener: socket.socket | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopped: threading.Event = field(default_factory=threading.Event)
@@ -54,6 +55,11 @@ class FaultyProxy:
             while not self._stopped.is_set():
                 data = source.recv(max(self.bytes_per_second // 10, 1) if self.bytes_per_second else 65536)
                 if not data:
+                    break
+                if not from_server and self.cut_on is not None and self.cut_on in data:
+                    line_start = data.rfind(b"\n", 0, data.index(self.cut_on)) + 1
+                    sink.sendall(data[:line_start])  # the commands before it are answered
+                    self._stopped.wait(0.5)
                     break
                 if from_server and self.stall_after is not None and sent + len(data) > self.stall_after:
                     self._stopped.wait()  # hold the connection open and silent
