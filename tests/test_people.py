@@ -75,6 +75,33 @@ def test_an_address_is_locked_out_after_five_failures_with_any_names(client: Cli
     assert log_in(client, "alice", PASSWORD, address="203.0.113.8").status_code == 302
 
 
+def test_another_users_login_from_the_same_address_does_not_clear_her_failures(
+    client: Client, alice: User
+) -> None:
+    User.objects.create_user("mallory", password="mallory's own long password")
+    for _ in range(4):
+        log_in(client, "alice", "guess", address="203.0.113.50")
+    assert (
+        log_in(Client(), "mallory", "mallory's own long password", address="203.0.113.50").status_code == 302
+    )
+
+    log_in(client, "alice", "guess", address="203.0.113.50")
+
+    assert log_in(client, "alice", PASSWORD, address="198.51.100.77").status_code == 429
+
+
+def test_a_good_login_clears_only_her_own_failures(client: Client, alice: User) -> None:
+    for _ in range(4):
+        log_in(client, "alice", "typo", address="203.0.113.60")
+    assert log_in(client, "alice", PASSWORD, address="203.0.113.60").status_code == 302
+    client.post("/logout/")
+
+    for _ in range(4):
+        log_in(client, "alice", "typo again", address="203.0.113.61")
+
+    assert log_in(client, "alice", PASSWORD, address="203.0.113.61").status_code == 302
+
+
 def test_an_unknown_user_name_is_locked_out_the_same_way(client: Client) -> None:
     for _ in range(5):
         log_in(client, "ghost", "wrong")

@@ -142,7 +142,8 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = WEBMAIL_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=WEBMAIL_LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per user and per address
-AXES_RESET_ON_SUCCESS = True
+AXES_RESET_ON_SUCCESS = True  # only the signed-in user name's failures (accounts/lockout.py)
+AXES_HANDLER = "accounts.lockout.OwnFailuresHandler"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_CLIENT_IP_CALLABLE = "accounts.auth.client_ip"
