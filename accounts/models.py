@@ -193,13 +193,15 @@ class Mailbox(models.Model):
 
 
 # The settings a connection test covers: a saved mailbox must match the test it passed.
-CONNECTION_FIELDS = (
+INCOMING_CONNECTION_FIELDS = (
     "protocol",
     "incoming_host",
     "incoming_port",
     "incoming_security",
     "incoming_login",
     "incoming_fingerprint",
+)
+SMTP_CONNECTION_FIELDS = (
     "smtp_host",
     "smtp_port",
     "smtp_security",
@@ -207,6 +209,7 @@ CONNECTION_FIELDS = (
     "smtp_login",
     "smtp_fingerprint",
 )
+CONNECTION_FIELDS = INCOMING_CONNECTION_FIELDS + SMTP_CONNECTION_FIELDS
 
 
 class ConnectionTestStatus(models.TextChoices):

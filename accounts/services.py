@@ -15,7 +15,15 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts import crypto
-from accounts.models import CONNECTION_FIELDS, ConnectionTest, Mailbox, MailboxState, User
+from accounts.models import (
+    CONNECTION_FIELDS,
+    INCOMING_CONNECTION_FIELDS,
+    SMTP_CONNECTION_FIELDS,
+    ConnectionTest,
+    Mailbox,
+    MailboxState,
+    User,
+)
 
 EDITABLE_FIELDS = (
     "name",
@@ -54,6 +62,48 @@ def connection_settings(values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in CONNECTION_FIELDS}
 
 
+def password_destination_changes(*, mailbox: Mailbox | None, values: dict[str, Any], smtp: bool) -> list[str]:
+    """The fields in `values` that would send the saved incoming (or SMTP) password somewhere new.
+
+    Change any of them and the password must be typed again, so that whoever holds a session
+    cannot point a mailbox at their own server and collect the password.
+
+    Compared with the saved row, not the instance: a bound ModelForm has already written the
+    new values into its instance. The incoming password also goes to the SMTP server when the
+    logins are shared.
+    """
+    saved = Mailbox.objects.filter(pk=mailbox.pk).values(*CONNECTION_FIELDS).first() if mailbox else None
+    if saved is None:
+        return []
+    if smtp:
+        fields: tuple[str, ...] = SMTP_CONNECTION_FIELDS
+    elif values.get("smtp_same_login", saved["smtp_same_login"]):  # SMTP's own login does not matter then
+        fields = INCOMING_CONNECTION_FIELDS + tuple(f for f in SMTP_CONNECTION_FIELDS if f != "smtp_login")
+    else:
+        fields = INCOMING_CONNECTION_FIELDS
+    return [name for name in fields if name in values and values[name] != saved[name]]
+
+
+def tested_secret(test: ConnectionTest | None, values: dict[str, Any], *, smtp: bool) -> str:
+    """The password typed for a connection test of exactly these settings ("" if none was typed)."""
+    if test is None or any(test.settings.get(name) != values.get(name) for name in CONNECTION_FIELDS):
+        return ""
+    digest = test.smtp_password_digest if smtp else test.incoming_password_digest
+    if not digest:  # the test reused the stored password: it proves nothing was typed
+        return ""
+    return test.smtp_password_encrypted if smtp else test.incoming_password_encrypted
+
+
+def stored_secret(*, mailbox: Mailbox | None, values: dict[str, Any], smtp: bool) -> str:
+    """The saved password, if the settings still send it where it was saved for; else ""."""
+    if mailbox is None or password_destination_changes(mailbox=mailbox, values=values, smtp=smtp):
+        return ""
+    saved = Mailbox.objects.filter(pk=mailbox.pk).values_list(
+        "smtp_password_encrypted" if smtp else "incoming_password_encrypted", flat=True
+    )
+    return saved.first() or ""
+
+
 def _secret(typed: str, tested: str, stored: str, what: str) -> str:
     if typed:
         return crypto.encrypt(typed)
@@ -78,10 +128,11 @@ def mailbox_save(
     for name in EDITABLE_FIELDS:
         if name in values:
             setattr(target, name, values[name])
+    now = {name: getattr(target, name) for name in CONNECTION_FIELDS}
     target.incoming_password_encrypted = _secret(
         passwords.incoming,
-        test.incoming_password_encrypted if test else "",
-        target.incoming_password_encrypted,
+        tested_secret(test, now, smtp=False),
+        stored_secret(mailbox=mailbox, values=now, smtp=False),
         "incoming",
     )
     if target.smtp_same_login:
@@ -89,8 +140,8 @@ def mailbox_save(
     else:
         target.smtp_password_encrypted = _secret(
             passwords.smtp,
-            test.smtp_password_encrypted if test else "",
-            target.smtp_password_encrypted,
+            tested_secret(test, now, smtp=True),
+            stored_secret(mailbox=mailbox, values=now, smtp=True),
             "SMTP",
         )
     target.state = MailboxState.IDLE if target.enabled else MailboxState.DISABLED
