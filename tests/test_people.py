@@ -145,6 +145,17 @@ def test_a_user_changes_her_password(client: Client, alice: User) -> None:
     assert log_in(client, "alice", "a new Ünİcode passphrase").status_code == 302
 
 
+def test_a_new_password_needs_at_least_twelve_characters(client: Client, alice: User) -> None:
+    log_in(client, "alice", PASSWORD)
+
+    def change_to(new: str) -> int:
+        data = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+        return int(client.post("/account/password/", data).status_code)
+
+    assert change_to("kısa-parola") == 200  # 11 characters
+    assert change_to("kısa-parola!") == 302  # 12
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.mailservers
 def test_a_password_reset_link_arrives_by_real_smtp_and_sets_a_new_password(
