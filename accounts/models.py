@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import ClassVar
 
 from django.conf import settings
@@ -210,6 +211,10 @@ SMTP_CONNECTION_FIELDS = (
     "smtp_fingerprint",
 )
 CONNECTION_FIELDS = INCOMING_CONNECTION_FIELDS + SMTP_CONNECTION_FIELDS
+
+
+# A save may use a test (and the password it holds) this long; beat deletes older tests.
+CONNECTION_TEST_VALID_FOR = timedelta(hours=1)
 
 
 class ConnectionTestStatus(models.TextChoices):

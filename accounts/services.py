@@ -10,13 +10,14 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts import crypto
 from accounts.models import (
     CONNECTION_FIELDS,
+    CONNECTION_TEST_VALID_FOR,
     INCOMING_CONNECTION_FIELDS,
     SMTP_CONNECTION_FIELDS,
     ConnectionTest,
@@ -153,6 +154,13 @@ def mailbox_save(
     if test is not None:
         test.delete()
     return target
+
+
+def connection_tests_purge() -> int:
+    """Delete the connection tests no save may use any more, and the encrypted passwords they hold."""
+    expired = timezone.now() - CONNECTION_TEST_VALID_FOR
+    deleted, _by_model = ConnectionTest.objects.filter(created_at__lte=expired).delete()
+    return deleted
 
 
 def mailbox_set_enabled(*, mailbox: Mailbox, enabled: bool) -> Mailbox:

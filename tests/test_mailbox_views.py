@@ -10,19 +10,24 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts import crypto
 from accounts.models import CONNECTION_FIELDS, ConnectionTest, Mailbox, User
-from accounts.services import MissingPasswordError, Passwords, mailbox_save
+from accounts.services import MissingPasswordError, Passwords, connection_settings, mailbox_save
+from accounts.tasks import purge_connection_tests
 from fetcher.services import connection_test_start
-from tests.conftest import MAIL_USERS, WorkerProcess, database_url_for_subprocess
+from tests.conftest import MAIL_USERS, WorkerProcess, database_url_for_subprocess, wait_for
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp import SmtpServer
+from webmail.forms import MailboxForm
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
 
@@ -441,3 +446,46 @@ def test_the_services_refuse_the_stored_password_for_a_changed_host(
         mailbox_save(owner=alice, mailbox=saved_mailbox, values=values, passwords=Passwords())
     assert not ConnectionTest.objects.exists()
     assert Mailbox.objects.get().incoming_host == "localhost"
+
+
+def test_beat_purges_connection_tests_and_their_passwords_once_no_save_can_use_them(
+    alice: User, celery_worker: WorkerProcess, settings: Any
+) -> None:
+    def test_row(age: timedelta) -> ConnectionTest:
+        row = ConnectionTest.objects.create(
+            owner=alice, settings={}, incoming_password_encrypted=crypto.encrypt("held for a save")
+        )
+        ConnectionTest.objects.filter(id=row.id).update(created_at=timezone.now() - age)
+        return row
+
+    old, recent = test_row(timedelta(hours=1, minutes=1)), test_row(timedelta(minutes=59))
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "accounts.tasks.purge_connection_tests" in schedule
+
+    purge_connection_tests.delay()
+
+    wait_for(lambda: not ConnectionTest.objects.filter(id=old.id).exists(), "the old test to be purged")
+    assert ConnectionTest.objects.filter(id=recent.id).exists()
+
+
+def test_a_test_past_its_use_cannot_lend_its_password_to_a_save(
+    alice_client: Client, alice: User, data_for: Callable[..., dict[str, Any]]
+) -> None:
+    data = data_for(enabled=None)
+    form = MailboxForm(data, owner=alice)
+    assert form.is_valid(), form.errors
+    old = ConnectionTest.objects.create(
+        owner=alice,
+        settings=connection_settings(form.cleaned_data),
+        incoming_password_encrypted=crypto.encrypt(MAIL_USERS["alice"]),
+        incoming_password_digest=crypto.secret_digest(MAIL_USERS["alice"]),
+    )
+    ConnectionTest.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(hours=2))
+
+    response = alice_client.post(
+        reverse("mailbox_add"), {**data, "incoming_password": "", "connection_test": old.id, "action": "save"}
+    )
+
+    assert response.status_code == 200
+    assert "Enter the password." in response.content.decode()
+    assert not Mailbox.objects.exists()

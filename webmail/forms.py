@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
@@ -13,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import crypto
-from accounts.models import ConnectionTest, Mailbox, Retention, User
+from accounts.models import CONNECTION_TEST_VALID_FOR, ConnectionTest, Mailbox, Retention, User
 from accounts.services import (
     Passwords,
     connection_settings,
@@ -26,7 +25,6 @@ from fetcher.mailnet import normalise_fingerprint
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-TEST_VALID_FOR = timedelta(hours=1)
 _CONTROL_CHARACTERS = ("\r", "\n", "\0")
 _HOST_NAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -208,7 +206,8 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
     def _find_test(self, test_id: uuid.UUID | None) -> ConnectionTest | None:
         if test_id is None:
             return None
-        return ConnectionTest.objects.filter(id=test_id, owner=self.owner).first()
+        fresh = timezone.now() - CONNECTION_TEST_VALID_FOR
+        return ConnectionTest.objects.filter(id=test_id, owner=self.owner, created_at__gt=fresh).first()
 
     def _check_passwords(self, data: dict[str, Any]) -> None:
         self._check_password(data, "incoming_password", smtp=False, missing=_("Enter the password."))
@@ -235,7 +234,7 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def _check_tested(self, data: dict[str, Any]) -> None:
         test = self.test
-        fresh = test is not None and timezone.now() - test.created_at < TEST_VALID_FOR
+        fresh = test is not None and timezone.now() - test.created_at < CONNECTION_TEST_VALID_FOR
         same = (
             test is not None
             and test.settings == connection_settings(data)

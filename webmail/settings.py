@@ -274,6 +274,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(WEBMAIL_DISPATCH_SECONDS),
         "options": {"expires": float(WEBMAIL_DISPATCH_SECONDS)},
     },
+    "purge-connection-tests": {
+        "task": "accounts.tasks.purge_connection_tests",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
     "requeue-unparsed": {
         "task": "fetcher.tasks.requeue_unparsed",
         "schedule": 300.0,
