@@ -234,8 +234,13 @@ def compose_autosave(request: HttpRequest, outgoing_id: uuid.UUID | None = None)
     if mailbox is None:
         raise Http404("No such mailbox")
     original = message_of(user, request.POST["original"]) if request.POST.get("original") else None
-    values = {name: request.POST.get(name, "") for name in ("to", "cc", "bcc", "subject", "text")}
-    values["html"] = request.POST.get("html", "") if request.POST.get("rich") else ""
+    # No NUL (PostgreSQL text cannot hold one): the form refuses it, the autosave drops it.
+    typed = {
+        name: request.POST.get(name, "").replace("\0", "")
+        for name in ("to", "cc", "bcc", "subject", "text", "html")
+    }
+    values = {name: typed[name] for name in ("to", "cc", "bcc", "subject", "text")}
+    values["html"] = typed["html"] if request.POST.get("rich") else ""
     values["subject"] = " ".join(values["subject"].split())  # no line breaks in a subject, typed or pasted
     for name in ("to", "cc", "bcc"):
         try:
