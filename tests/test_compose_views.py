@@ -175,6 +175,16 @@ def test_forward_as_attachment_sends_the_original_as_an_eml(alice: Any) -> None:
     assert outgoing.in_reply_to == ""
 
 
+def test_a_message_forwarded_as_attachment_gets_a_name_without_bidi_controls(alice: Any) -> None:
+    original = stored(alice[1], mail("Fatura\u202efdp.exe"))[0]
+    fields = {"mailbox": str(alice[1].pk), "to": "cem@example.net", "subject": "Fwd", "action": "save"}
+
+    alice[2].post(reverse("compose"), fields | {"original": str(original.public_id), "mode": "attach"})
+
+    [attached] = OutgoingMessage.objects.get(owner=alice[0]).attachments.all()
+    assert attached.filename == "Faturafdp.exe.eml"
+
+
 def test_autosave_keeps_what_it_can_and_never_refuses(alice: Any, bob: Any) -> None:
     url = reverse("compose_autosave")
     fields = {"mailbox": str(alice[1].pk), "to": "dilek@example.net", "subject": "Yarım", "text": "Yazı"}

@@ -179,6 +179,36 @@ def test_attachments_download_with_a_safe_name_our_type_and_nosniff(alice: Any) 
     assert archive.read("resim.png") == PNG
 
 
+BIDI_NAMES = {
+    "fatura\u202efdp.exe": "faturafdp.exe",  # RIGHT-TO-LEFT OVERRIDE: shown as "faturaexe.pdf"
+    "rapor\u2067gpj.bat\u2069.txt": "raporgpj.bat.txt",  # an isolate
+    "x\u200fy\u061cz\u200b.png": "xyz.png",  # marks and a zero-width space
+}
+
+
+def test_bidi_and_other_format_characters_never_show_in_attachment_names(alice: Any) -> None:
+    files = [(name, "application/octet-stream", b"MZ") for name in BIDI_NAMES]
+    message = stored(alice[1], mail("Fatura", attachments=files))[0]
+    client = alice[2]
+
+    html = page(client, reverse("message", args=[message.public_id]))
+    downloads = [
+        client.get(reverse("message_part", args=[message.public_id, a.part]))["Content-Disposition"]
+        for a in message.attachments.all()
+    ]
+    archive = zipfile.ZipFile(
+        io.BytesIO(client.get(reverse("message_parts_zip", args=[message.public_id])).content)
+    )
+
+    for shown in BIDI_NAMES.values():
+        assert f">{shown}</a>" in html
+    for character in ("\u202e", "\u2067", "\u2069", "\u200f", "\u061c", "\u200b"):
+        assert character not in html
+    for header in downloads:
+        assert "%E2%80%AE" not in header and "%E2%81%A7" not in header and "%E2%80%8F" not in header
+    assert sorted(archive.namelist()) == sorted(BIDI_NAMES.values())
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [

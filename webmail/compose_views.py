@@ -25,6 +25,7 @@ from accounts.models import Mailbox, User
 from accounts.selectors import mailboxes_of
 from fetcher import compose, outbox, selectors
 from fetcher.models import Message, OutgoingAttachment, OutgoingMessage, OutgoingState
+from fetcher.names import visible_name
 from fetcher.selectors import message_of
 from webmail.forms import ComposeForm
 from webmail.mail_views import _user
@@ -174,7 +175,7 @@ def _attach(outgoing: OutgoingMessage, uploads: list[Any], forwarded: Message | 
     ]
     if forwarded is not None:
         raw = selectors.raw_of(forwarded)
-        name = (forwarded.subject or "message")[:200].replace("/", "_") + ".eml"
+        name = visible_name(forwarded.subject or "message")[:200].replace("/", "_") + ".eml"
         rows.append(
             OutgoingAttachment(
                 outgoing=outgoing, filename=name, content_type="message/rfc822", size=len(raw), content=raw

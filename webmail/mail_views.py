@@ -28,6 +28,7 @@ from accounts.models import User
 from accounts.selectors import mailboxes_of
 from fetcher import mime, search, services
 from fetcher.models import Attachment, ImageSender, Message, OutgoingMessage, OutgoingState
+from fetcher.names import visible_name
 from fetcher.safehtml import sanitise
 from fetcher.selectors import (
     VIEWS,
@@ -267,7 +268,7 @@ def message_source(request: HttpRequest, message_id: uuid.UUID) -> HttpResponse:
 
 def safe_filename(name: str, fallback: str) -> str:
     """A file name that cannot be a path: no directories, no control characters, not empty."""
-    name = PureWindowsPath(PurePosixPath(name).name).name
+    name = PureWindowsPath(PurePosixPath(visible_name(name)).name).name
     name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"/\\|?*').strip(" .")
     return name[:200] or fallback
 
