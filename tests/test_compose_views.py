@@ -142,7 +142,8 @@ def test_a_failed_message_can_be_edited_and_sent_again(alice: Any) -> None:
     )
     assert "550 no such user" in alice[2].get(reverse("outbox")).content.decode()
 
-    alice[2].get(reverse("compose_edit", args=[outgoing.public_id]))
+    reopened = alice[2].post(reverse("outgoing_reopen", args=[outgoing.public_id]))
+    assert reopened.url == reverse("compose_edit", args=[outgoing.public_id])
     alice[2].post(
         reverse("compose_edit", args=[outgoing.public_id]),
         {"mailbox": str(alice[1].pk), "to": "bob@example.org", "subject": "Merhaba", "action": "send"},
@@ -151,6 +152,26 @@ def test_a_failed_message_can_be_edited_and_sent_again(alice: Any) -> None:
     outgoing.refresh_from_db()
     assert outgoing.state == OutgoingState.QUEUED
     assert outgoing.to == [{"name": "", "address": "bob@example.org"}]
+
+
+def test_opening_a_failed_message_changes_nothing_until_the_button_is_pressed(alice: Any, bob: Any) -> None:
+    send(alice[2], alice[1], action="send")
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(state=OutgoingState.FAILED, last_error="550 no")
+    edit = reverse("compose_edit", args=[outgoing.public_id])
+    reopen = reverse("outgoing_reopen", args=[outgoing.public_id])
+
+    opened = alice[2].get(edit)
+    posted_elsewhere = alice[2].post(
+        edit, {"mailbox": str(alice[1].pk), "to": "x@example.org", "action": "send"}
+    )
+
+    assert opened.status_code == posted_elsewhere.status_code == 302
+    assert OutgoingMessage.objects.get(pk=outgoing.pk).state == OutgoingState.FAILED
+    assert f'action="{reopen}"' in alice[2].get(reverse("outbox")).content.decode()
+    assert alice[2].get(reopen).status_code == 405
+    assert bob[2].post(reopen).status_code == 404
+    assert OutgoingMessage.objects.get(pk=outgoing.pk).state == OutgoingState.FAILED
 
 
 def test_forward_as_attachment_sends_the_original_as_an_eml(alice: Any) -> None:

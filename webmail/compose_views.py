@@ -110,9 +110,9 @@ COMPOSE_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CS
 def compose_view(request: HttpRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
     user = _user(request)
     outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
-    if outgoing is not None and outgoing.state == OutgoingState.FAILED:  # "edit and send again"
-        OutgoingMessage.objects.filter(pk=outgoing.pk).update(state=OutgoingState.DRAFT, raw=None)
-        outgoing.state = OutgoingState.DRAFT
+    if outgoing is not None and outgoing.state == OutgoingState.FAILED:  # only a POST makes it a draft again
+        messages.info(request, _("This message was not sent. Press “Edit and send again” to change it."))
+        return redirect("outbox")
     if outgoing is not None and outgoing.state != OutgoingState.DRAFT:
         messages.info(request, _("This message is no longer a draft."))
         return redirect("outbox")
@@ -208,6 +208,17 @@ def outgoing_undo(request: HttpRequest, outgoing_id: uuid.UUID) -> HttpResponse:
         messages.success(request, _("Not sent. The message is a draft again."))
         return redirect("compose_edit", outgoing_id=outgoing.public_id)
     messages.error(request, _("Too late: the message has already left."))
+    return redirect("outbox")
+
+
+@login_required
+@require_POST
+def outgoing_reopen(request: HttpRequest, outgoing_id: uuid.UUID) -> HttpResponse:
+    """ "Edit and send again": a message that failed becomes a draft to change and send."""
+    outgoing = outgoing_of(_user(request), outgoing_id)
+    if outbox.outgoing_reopen(outgoing=outgoing) or outgoing.state == OutgoingState.DRAFT:
+        return redirect("compose_edit", outgoing_id=outgoing.public_id)
+    messages.info(request, _("This message is no longer a draft."))
     return redirect("outbox")
 
 

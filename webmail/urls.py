@@ -33,6 +33,7 @@ urlpatterns = [
     path("mail/addresses/", compose_views.address_suggestions, name="address_suggestions"),
     path("mail/outbox/", compose_views.outbox_view, name="outbox"),
     path("mail/outbox/<uuid:outgoing_id>/undo/", compose_views.outgoing_undo, name="outgoing_undo"),
+    path("mail/outbox/<uuid:outgoing_id>/reopen/", compose_views.outgoing_reopen, name="outgoing_reopen"),
     path("healthz", views.healthz, name="healthz"),
     path("mailboxes/", mailbox_views.mailbox_list, name="mailbox_list"),
     path("mailboxes/new/", mailbox_views.mailbox_add, name="mailbox_add"),
