@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.tokens import PasswordResetTokenGenerator, default_token_generator
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
@@ -192,4 +195,101 @@ def password_reset_send(*, user_id: int, domain: str, use_https: bool, language:
     with translation.override(language):
         subject = "".join(render_to_string("registration/password_reset_subject.txt", context).splitlines())
         body = render_to_string("registration/password_reset_email.txt", context)
+    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email]).send()
+
+
+# --- sign-up ---------------------------------------------------------------------------------
+
+
+class SignupTokenGenerator(PasswordResetTokenGenerator):
+    """A link that confirms an address once: it stops working when the account is active or logs in."""
+
+    key_salt = "postane.accounts.signup"
+
+    def _make_hash_value(self, user: AbstractBaseUser, timestamp: int) -> str:
+        email = getattr(user, "email", "")
+        return f"{user.pk}{email}{user.is_active}{user.last_login}{user.password}{timestamp}"
+
+
+signup_tokens = SignupTokenGenerator()
+
+
+def _address_taken(email: str) -> User | None:
+    return User.objects.filter(email__iexact=email, is_active=True).first()
+
+
+def signup_request(*, username: str, email: str, password: str, site: SiteLink) -> None:
+    """Sign-up answers the same whatever exists: nothing here tells the caller what happened.
+
+    A new name and address: an inactive account and a link to confirm the address. An address
+    that an account already uses: no account, and that account's owner is told by mail. A name
+    that is taken: no account, no mail.
+    """
+    hashed = make_password(password)  # on every path, so the time taken tells nothing either
+    owner = _address_taken(email)
+    if owner is not None:
+        _queue_signup_mail(owner.pk, "address-used", site)
+        return
+    try:
+        with transaction.atomic():
+            if User.objects.filter(username__iexact=username).exists():
+                return
+            user = User(username=username, email=User.objects.normalize_email(email), password=hashed)
+            user.is_active = False
+            user.save()
+    except IntegrityError:  # the same name, signed up for at the same moment
+        return
+    _queue_signup_mail(user.pk, "confirm", site)
+
+
+def signup_confirm(*, user: User) -> bool:
+    """The address is confirmed: the account may sign in, unless another account took the address since."""
+    with transaction.atomic():
+        if _address_taken(user.email) is not None:
+            return False
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+    return True
+
+
+@dataclass(frozen=True)
+class SiteLink:
+    """How the person reached the site, for links in mail the worker sends."""
+
+    domain: str
+    use_https: bool
+    language: str = "en"
+
+
+def _queue_signup_mail(user_id: int, kind: str, site: SiteLink) -> None:
+    args = [user_id, kind, site.domain, site.use_https, site.language]
+    transaction.on_commit(lambda: current_app.send_task("accounts.tasks.send_signup_mail", args=args))
+
+
+_SIGNUP_MAIL = {
+    "confirm": ("registration/signup_confirm_subject.txt", "registration/signup_confirm_email.txt"),
+    "address-used": (
+        "registration/signup_address_used_subject.txt",
+        "registration/signup_address_used_email.txt",
+    ),
+}
+
+
+def signup_mail_send(*, user_id: int, kind: str, site: SiteLink) -> None:
+    """The confirmation link (or the note that the address has an account), sent by the worker."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not user.email or kind not in _SIGNUP_MAIL:
+        return
+    context = {
+        "domain": site.domain,
+        "protocol": "https" if site.use_https else "http",
+        "site_name": settings.WEBMAIL_SITE_NAME,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": signup_tokens.make_token(user),
+        "username": user.get_username(),
+    }
+    subject_template, body_template = _SIGNUP_MAIL[kind]
+    with translation.override(site.language):
+        subject = "".join(render_to_string(subject_template, context).splitlines())
+        body = render_to_string(body_template, context)
     EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email]).send()

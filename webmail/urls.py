@@ -46,6 +46,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", account_views.signup, name="signup"),
+    path("signup/confirm/<uidb64>/<token>/", account_views.signup_confirm, name="signup_confirm"),
     path("account/password/", account_views.PasswordChange.as_view(), name="password_change"),
     path("account/preferences/", account_views.preferences, name="preferences"),
     path("account/reset/", account_views.PasswordReset.as_view(), name="password_reset"),
