@@ -343,6 +343,23 @@ def test_the_admin_shows_mailboxes_with_their_health_and_never_a_password(
         assert "password_encrypted" not in page
 
 
+def test_the_admin_cannot_point_a_mailbox_and_its_stored_password_at_another_server(
+    client: Client, alice: User
+) -> None:
+    mailbox = account_mailbox(
+        ("a", "unused"), 995, owner=alice, name="Work", incoming_host="h", smtp_host="h"
+    )
+    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+    url = f"/admin/accounts/mailbox/{mailbox.id}/change/"
+
+    page = client.get(url).content.decode()
+    client.post(url, {"incoming_host": "evil.example", "smtp_host": "evil.example", "name": "Work"})
+
+    assert 'name="incoming_host"' not in page
+    assert 'name="smtp_fingerprint"' not in page
+    assert Mailbox.objects.get().incoming_host == "h"
+
+
 def test_the_admin_disables_and_enables_mailboxes(client: Client, alice: User) -> None:
     mailbox = account_mailbox(
         ("a", "unused"), 995, owner=alice, name="Work", incoming_host="h", smtp_host="h"
