@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from accounts.models import User
 from fetcher.models import OutgoingMessage
 from tests.factories import mail, stored
 from tests.test_mail_views import alice
@@ -122,3 +123,12 @@ def test_a_nul_in_a_message_action_is_a_404_not_a_500(alice: Any) -> None:
     data = {"action": "move", "message": [NUL], "folder": NUL}
 
     assert alice[2].post(reverse("messages_action"), data).status_code < 500
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/accounts/mailbox/", "/admin/accounts/user/", "/admin/axes/accessattempt/"]
+)
+def test_an_admin_search_with_a_nul_never_gives_a_server_error(client: Client, url: str) -> None:
+    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+
+    assert client.get(url, {"q": f"ali{NUL}ce"}).status_code < 500
