@@ -278,6 +278,19 @@ def test_sign_up_answers_the_same_for_a_taken_user_name_a_used_address_and_a_new
     assert not User.objects.get(username="cem").is_active
 
 
+def test_sign_ups_are_throttled_per_address_and_per_recipient(client: Client, signup_on: None) -> None:
+    for n in range(5):
+        sign_up(client, f"user{n}", f"user{n}@example.com")
+    sixth = sign_up(client, "user5", "user5@example.com").content.decode()
+    for n in range(6):  # another client, the same recipient
+        last = sign_up(Client(REMOTE_ADDR="203.0.113.9"), f"other{n}", "victim@example.com")
+
+    assert "Too many sign-ups" in sixth
+    assert "Too many sign-ups" in last.content.decode()
+    assert User.objects.filter(email="victim@example.com").count() == 5  # pending, each mailed once
+    assert User.objects.count() == 10
+
+
 def test_sign_up_needs_the_sites_own_mail_server(client: Client, settings: Any) -> None:
     settings.ALLOW_SIGNUP = True
     settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL = False

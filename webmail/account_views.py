@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -19,6 +20,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from accounts import crypto
+from accounts.auth import client_ip
 from accounts.forms import QueuedPasswordResetForm, SignupForm
 from accounts.models import User
 from accounts.services import SiteLink, signup_request, signup_tokens
@@ -37,12 +40,31 @@ def _signup_open() -> None:
 def signup(request: HttpRequest) -> HttpResponse:
     _signup_open()
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and not _signup_allowed(request, form.cleaned_data["email"])
+    ):
+        form.add_error(None, _("Too many sign-ups in a short time. Wait an hour and try again."))
+    elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         site = SiteLink(request.get_host(), request.is_secure(), translation.get_language())
         signup_request(username=data["username"], email=data["email"], password=data["password1"], site=site)
         return render(request, "registration/signup_sent.html", {"email": data["email"]})
     return render(request, "registration/signup.html", {"form": form})
+
+
+# Each sign-up sends a mail: a few per client address and per address written to, each hour.
+SIGNUPS_PER_HOUR = 5
+
+
+def _signup_allowed(request: HttpRequest, email: str) -> bool:
+    keys = [f"signups:ip:{client_ip(request)}", f"signups:to:{crypto.secret_digest(email.lower())}"]
+    counts = []
+    for key in keys:
+        cache.add(key, 0, timeout=3600)
+        counts.append(int(cache.incr(key)))
+    return max(counts) <= SIGNUPS_PER_HOUR
 
 
 @require_http_methods(["GET", "POST"])
