@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import current_app
 from django import forms
-from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
+from django.contrib.auth.forms import BaseUserCreationForm, PasswordResetForm
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -15,12 +15,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 
 
-class SignupForm(UserCreationForm):  # type: ignore[type-arg]
+class SignupForm(BaseUserCreationForm):  # type: ignore[type-arg]
     email = forms.EmailField(label=_("Email address"), required=True)
 
-    class Meta(UserCreationForm.Meta):
+    class Meta(BaseUserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+    def validate_unique(self) -> None:
+        """No "this user name exists": accounts.services.signup_request decides, and says nothing."""
 
 
 def _queue_reset(user_id: int, domain: str, use_https: bool, language: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import ClassVar
 
 from django.conf import settings
@@ -195,13 +196,15 @@ class Mailbox(models.Model):
 
 
 # The settings a connection test covers: a saved mailbox must match the test it passed.
-CONNECTION_FIELDS = (
+INCOMING_CONNECTION_FIELDS = (
     "protocol",
     "incoming_host",
     "incoming_port",
     "incoming_security",
     "incoming_login",
     "incoming_fingerprint",
+)
+SMTP_CONNECTION_FIELDS = (
     "smtp_host",
     "smtp_port",
     "smtp_security",
@@ -209,6 +212,11 @@ CONNECTION_FIELDS = (
     "smtp_login",
     "smtp_fingerprint",
 )
+CONNECTION_FIELDS = INCOMING_CONNECTION_FIELDS + SMTP_CONNECTION_FIELDS
+
+
+# A save may use a test (and the password it holds) this long; beat deletes older tests.
+CONNECTION_TEST_VALID_FOR = timedelta(hours=1)
 
 
 class ConnectionTestStatus(models.TextChoices):

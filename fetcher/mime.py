@@ -794,13 +794,30 @@ def _large_children(raw: bytes, headers: EmailMessage, body: int, end: int) -> l
 def part_content(raw: bytes, index: int) -> bytes | None:
     """The decoded bytes of the part numbered `index` (as in `Part.index`); None when there is none."""
     raw = _readable(raw)
+    leaf = next((leaf for leaf in _leaves_of(raw) if leaf.index == index), None)
+    return None if leaf is None else _leaf_content(raw, leaf)
+
+
+def parts_content(raw: bytes, indexes: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+    """The decoded bytes of each wanted part, in message order, from one walk of the message.
+
+    "Download all" asks for every part at once: one parse, not one per part (a message of
+    3,000 tiny parts took a minute part by part).
+    """
+    wanted, raw = set(indexes), _readable(raw)
+    for leaf in _leaves_of(raw):
+        if leaf.index in wanted:
+            yield leaf.index, _leaf_content(raw, leaf)
+
+
+def _leaves_of(raw: bytes) -> list[_Leaf]:
+    """Every leaf part of a message already made readable (`_readable`): spans index those bytes."""
     if len(raw) > LARGE_MESSAGE:
-        leaves = _large_message(raw, [])[1]
-    else:
-        leaves = _walk(cast(EmailMessage, BytesParser(policy=_POLICY).parsebytes(raw)))
-    leaf = next((leaf for leaf in leaves if leaf.index == index), None)
-    if leaf is None:
-        return None
+        return _large_message(raw, [])[1]
+    return _walk(cast(EmailMessage, BytesParser(policy=_POLICY).parsebytes(raw)))
+
+
+def _leaf_content(raw: bytes, leaf: _Leaf) -> bytes:
     if leaf.body is not None:
         return _decode_span(raw, *leaf.body, _encoding(leaf.part))
     if leaf.content_type == "message/rfc822":

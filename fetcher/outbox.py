@@ -142,6 +142,15 @@ def outgoing_undo(*, outgoing: OutgoingMessage) -> bool:
     return bool(stopped)
 
 
+def outgoing_reopen(*, outgoing: OutgoingMessage) -> bool:
+    """ "Edit and send again": a failed message becomes a draft; True when it was failed."""
+    reopened = OutgoingMessage.objects.filter(pk=outgoing.pk, state=OutgoingState.FAILED).update(
+        state=OutgoingState.DRAFT, raw=None
+    )
+    outgoing.refresh_from_db()
+    return bool(reopened)
+
+
 def _claim(outgoing_id: int | str) -> OutgoingMessage | None:
     now = timezone.now()
     due = Q(state=OutgoingState.QUEUED, send_after__lte=now)

@@ -107,7 +107,7 @@ class Query:
 
 def parse_query(text: str) -> Query:
     query = Query()
-    for match in _TOKEN.finditer(text):
+    for match in _TOKEN.finditer(text.replace("\0", "")):  # PostgreSQL text cannot hold a NUL
         operator = (match["op"] or "").lower()
         if operator in OPERATORS:
             query.operators.append(

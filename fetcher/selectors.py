@@ -348,7 +348,7 @@ def address_suggestions(user: User, typed: str, limit: int = 8) -> list[tuple[st
 
     Senders of stored mail and recipients of mail sent from Postane both count.
     """
-    term = typed.strip().lower()
+    term = typed.replace("\0", "").strip().lower()  # PostgreSQL text cannot hold a NUL
     if len(term) < 2:
         return []
     counts: dict[str, int] = {}

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
-from accounts.services import Passwords, connection_settings
+from accounts.services import MissingPasswordError, Passwords, connection_settings, stored_secret
 from fetcher import config, folders, ingest, leases
 from fetcher.mailnet import Step
 from fetcher.models import (
@@ -52,22 +52,33 @@ def heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
 def connection_test_start(
     *, owner: User, mailbox: Mailbox | None, values: dict[str, Any], passwords: Passwords
 ) -> ConnectionTest:
-    """Record the typed settings (passwords encrypted) and queue the test for a worker."""
-    stored_incoming = mailbox.incoming_password_encrypted if mailbox else ""
-    stored_smtp = mailbox.smtp_password_encrypted if mailbox else ""
+    """Record the typed settings (passwords encrypted) and queue the test for a worker.
+
+    A password left empty reuses the stored one only while the settings still send it where it
+    was saved for; otherwise MissingPasswordError (the form asks for it first).
+    """
     test = ConnectionTest.objects.create(
         owner=owner,
         mailbox=mailbox,
         settings=connection_settings(values),
-        incoming_password_encrypted=crypto.encrypt(passwords.incoming)
-        if passwords.incoming
-        else stored_incoming,
-        smtp_password_encrypted=crypto.encrypt(passwords.smtp) if passwords.smtp else stored_smtp,
+        incoming_password_encrypted=_test_secret(mailbox, values, passwords.incoming, smtp=False),
+        smtp_password_encrypted=_test_secret(mailbox, values, passwords.smtp, smtp=True),
         incoming_password_digest=crypto.secret_digest(passwords.incoming) if passwords.incoming else "",
         smtp_password_digest=crypto.secret_digest(passwords.smtp) if passwords.smtp else "",
     )
     transaction.on_commit(lambda: enqueue("fetcher.tasks.run_connection_test", str(test.id)))
     return test
+
+
+def _test_secret(mailbox: Mailbox | None, values: dict[str, Any], typed: str, *, smtp: bool) -> str:
+    if typed:
+        return crypto.encrypt(typed)
+    if smtp and values["smtp_same_login"]:
+        return ""
+    stored = stored_secret(mailbox=mailbox, values=values, smtp=smtp)
+    if not stored and mailbox is not None:
+        raise MissingPasswordError("the settings changed: the stored password is not sent there")
+    return stored
 
 
 def mailbox_probe(

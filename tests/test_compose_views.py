@@ -142,7 +142,8 @@ def test_a_failed_message_can_be_edited_and_sent_again(alice: Any) -> None:
     )
     assert "550 no such user" in alice[2].get(reverse("outbox")).content.decode()
 
-    alice[2].get(reverse("compose_edit", args=[outgoing.public_id]))
+    reopened = alice[2].post(reverse("outgoing_reopen", args=[outgoing.public_id]))
+    assert reopened.url == reverse("compose_edit", args=[outgoing.public_id])
     alice[2].post(
         reverse("compose_edit", args=[outgoing.public_id]),
         {"mailbox": str(alice[1].pk), "to": "bob@example.org", "subject": "Merhaba", "action": "send"},
@@ -151,6 +152,26 @@ def test_a_failed_message_can_be_edited_and_sent_again(alice: Any) -> None:
     outgoing.refresh_from_db()
     assert outgoing.state == OutgoingState.QUEUED
     assert outgoing.to == [{"name": "", "address": "bob@example.org"}]
+
+
+def test_opening_a_failed_message_changes_nothing_until_the_button_is_pressed(alice: Any, bob: Any) -> None:
+    send(alice[2], alice[1], action="send")
+    outgoing = OutgoingMessage.objects.get(owner=alice[0])
+    OutgoingMessage.objects.filter(pk=outgoing.pk).update(state=OutgoingState.FAILED, last_error="550 no")
+    edit = reverse("compose_edit", args=[outgoing.public_id])
+    reopen = reverse("outgoing_reopen", args=[outgoing.public_id])
+
+    opened = alice[2].get(edit)
+    posted_elsewhere = alice[2].post(
+        edit, {"mailbox": str(alice[1].pk), "to": "x@example.org", "action": "send"}
+    )
+
+    assert opened.status_code == posted_elsewhere.status_code == 302
+    assert OutgoingMessage.objects.get(pk=outgoing.pk).state == OutgoingState.FAILED
+    assert f'action="{reopen}"' in alice[2].get(reverse("outbox")).content.decode()
+    assert alice[2].get(reopen).status_code == 405
+    assert bob[2].post(reopen).status_code == 404
+    assert OutgoingMessage.objects.get(pk=outgoing.pk).state == OutgoingState.FAILED
 
 
 def test_forward_as_attachment_sends_the_original_as_an_eml(alice: Any) -> None:
@@ -173,6 +194,16 @@ def test_forward_as_attachment_sends_the_original_as_an_eml(alice: Any) -> None:
     assert (attached.filename, attached.content_type) == ("Sözleşme.eml", "message/rfc822")
     assert bytes(attached.content) == bytes(Message.objects.get(pk=original.pk).raw)
     assert outgoing.in_reply_to == ""
+
+
+def test_a_message_forwarded_as_attachment_gets_a_name_without_bidi_controls(alice: Any) -> None:
+    original = stored(alice[1], mail("Fatura\u202efdp.exe"))[0]
+    fields = {"mailbox": str(alice[1].pk), "to": "cem@example.net", "subject": "Fwd", "action": "save"}
+
+    alice[2].post(reverse("compose"), fields | {"original": str(original.public_id), "mode": "attach"})
+
+    [attached] = OutgoingMessage.objects.get(owner=alice[0]).attachments.all()
+    assert attached.filename == "Faturafdp.exe.eml"
 
 
 def test_autosave_keeps_what_it_can_and_never_refuses(alice: Any, bob: Any) -> None:

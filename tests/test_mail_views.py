@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import zipfile
@@ -14,6 +15,7 @@ from django.urls import reverse
 from accounts.models import Mailbox, User
 from fetcher.models import Folder, ImageSender, Message
 from tests.factories import account_mailbox, mail, stored
+from webmail import mail_views
 
 pytestmark = pytest.mark.django_db
 
@@ -177,6 +179,89 @@ def test_attachments_download_with_a_safe_name_our_type_and_nosniff(alice: Any) 
     )
     assert sorted(archive.namelist()) == sorted(["passwd", "resim.png", "Çalışma planı.pdf"])
     assert archive.read("resim.png") == PNG
+
+
+def many_parts(count: int) -> bytes:
+    """A message of `count` tiny attachments, as anyone may send (each a few bytes, base64)."""
+    parts = [
+        f"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        f'Content-Disposition: attachment; filename="p{n}.bin"\r\n\r\n'
+        f"{base64.b64encode(f'part {n}'.encode()).decode()}\r\n"
+        for n in range(count)
+    ]
+    head = 'From: x@example.com\r\nSubject: Many\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    return (head + "".join(parts) + "--b--\r\n").encode()
+
+
+def test_download_all_walks_a_message_of_thousands_of_parts_once_and_packs_up_to_the_cap(alice: Any) -> None:
+    message = stored(alice[1], many_parts(3000))[0]
+    attachments = list(message.attachments.order_by("part"))
+    assert len(attachments) > mail_views.ZIP_MAX_PARTS
+
+    response = alice[2].get(reverse("message_parts_zip", args=[message.public_id]))
+
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = archive.namelist()
+    assert len(names) == mail_views.ZIP_MAX_PARTS + 1
+    assert names[: mail_views.ZIP_MAX_PARTS] == [a.filename for a in attachments[: mail_views.ZIP_MAX_PARTS]]
+    assert [archive.read(f"p{n}.bin") for n in (0, 1, 249)] == [b"part 0", b"part 1", b"part 249"]
+    note = archive.read(names[-1]).decode()
+    assert names[-1] == "NOT-INCLUDED.txt"
+    assert f"the first {mail_views.ZIP_MAX_PARTS} of the {len(attachments)} attachments" in note
+
+
+def test_download_all_stops_at_the_byte_cap_with_a_note(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = [(f"f{n}.bin", "application/octet-stream", bytes([n]) * 1000) for n in range(5)]
+    message = stored(alice[1], mail("Büyük", attachments=files))[0]
+    monkeypatch.setattr(mail_views, "ZIP_MAX_BYTES", 2500)
+
+    response = alice[2].get(reverse("message_parts_zip", args=[message.public_id]))
+
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert archive.namelist() == ["f0.bin", "f1.bin", "NOT-INCLUDED.txt"]
+    assert archive.read("f1.bin") == bytes([1]) * 1000
+
+
+def test_download_all_of_a_large_message_reads_its_parts_by_their_boundaries(alice: Any) -> None:
+    big = [(f"b{n}.bin", "application/octet-stream", bytes([65 + n]) * (1536 * 1024)) for n in range(3)]
+    message = stored(alice[1], mail("Büyük", attachments=big))[0]
+
+    archive = zipfile.ZipFile(
+        io.BytesIO(alice[2].get(reverse("message_parts_zip", args=[message.public_id])).content)
+    )
+
+    assert archive.namelist() == ["b0.bin", "b1.bin", "b2.bin"]
+    assert archive.read("b2.bin") == bytes([67]) * (1536 * 1024)
+
+
+BIDI_NAMES = {
+    "fatura\u202efdp.exe": "faturafdp.exe",  # RIGHT-TO-LEFT OVERRIDE: shown as "faturaexe.pdf"
+    "rapor\u2067gpj.bat\u2069.txt": "raporgpj.bat.txt",  # an isolate
+    "x\u200fy\u061cz\u200b.png": "xyz.png",  # marks and a zero-width space
+}
+
+
+def test_bidi_and_other_format_characters_never_show_in_attachment_names(alice: Any) -> None:
+    files = [(name, "application/octet-stream", b"MZ") for name in BIDI_NAMES]
+    message = stored(alice[1], mail("Fatura", attachments=files))[0]
+    client = alice[2]
+
+    html = page(client, reverse("message", args=[message.public_id]))
+    downloads = [
+        client.get(reverse("message_part", args=[message.public_id, a.part]))["Content-Disposition"]
+        for a in message.attachments.all()
+    ]
+    archive = zipfile.ZipFile(
+        io.BytesIO(client.get(reverse("message_parts_zip", args=[message.public_id])).content)
+    )
+
+    for shown in BIDI_NAMES.values():
+        assert f">{shown}</a>" in html
+    for character in ("\u202e", "\u2067", "\u2069", "\u200f", "\u061c", "\u200b"):
+        assert character not in html
+    for header in downloads:
+        assert not any(code in header for code in ("%E2%80%AE", "%E2%81%A7", "%E2%80%8F")), header
+    assert sorted(archive.namelist()) == sorted(BIDI_NAMES.values())
 
 
 @pytest.mark.parametrize(

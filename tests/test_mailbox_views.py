@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
+import socket
 import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from accounts.models import ConnectionTest, Mailbox, User
-from tests.conftest import MAIL_USERS, WorkerProcess, database_url_for_subprocess
+from accounts import crypto
+from accounts.models import CONNECTION_FIELDS, ConnectionTest, Mailbox, User
+from accounts.services import MissingPasswordError, Passwords, connection_settings, mailbox_save
+from accounts.tasks import purge_connection_tests
+from fetcher.services import connection_test_start
+from tests.conftest import MAIL_USERS, WorkerProcess, database_url_for_subprocess, wait_for
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp import SmtpServer
+from webmail.forms import MailboxForm
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
 
@@ -263,4 +276,216 @@ def test_alice_removes_her_mailbox(
 
     assert alice_client.get(reverse("mailbox_remove", args=[mailbox.id])).status_code == 200
     assert alice_client.post(reverse("mailbox_remove", args=[mailbox.id])).status_code == 302
+    assert not Mailbox.objects.exists()
+
+
+class RecordingServer:
+    """A TCP server on 127.0.0.1 that answers like a POP3 server and keeps every byte it is sent."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _address = self._listener.accept()
+                self.connections += 1
+                threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError), conn.makefile("rb") as reader:
+            conn.sendall(b"+OK harvester ready\r\n")
+            for line in reader:
+                self.received += line
+                conn.sendall(b"+OK\r\n")
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def harvester() -> Iterator[RecordingServer]:
+    server = RecordingServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def data_for(dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]) -> Callable[..., dict[str, Any]]:
+    """form_data for the test servers, with these changes."""
+    return functools.partial(form_data, dovecot, smtp_servers["ssl"])
+
+
+@pytest.fixture
+def saved_mailbox(alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]) -> Mailbox:
+    data = form_data(dovecot, smtp_servers["ssl"], enabled=None)
+    assert alice_client.post(reverse("mailbox_add"), {**data, "action": "save"}).status_code == 302
+    return Mailbox.objects.get()
+
+
+def test_a_changed_host_never_gets_the_stored_password(
+    alice_client: Client,
+    celery_worker: WorkerProcess,
+    saved_mailbox: Mailbox,
+    data_for: Callable[..., dict[str, Any]],
+    harvester: RecordingServer,
+) -> None:
+    elsewhere = data_for(
+        incoming_host="127.0.0.1",
+        incoming_port=harvester.port,
+        incoming_security="none",
+        incoming_password="",
+    )
+
+    response = alice_client.post(
+        reverse("mailbox_edit", args=[saved_mailbox.id]), {**elsewhere, "action": "test"}
+    )
+
+    page = response.content.decode()
+    assert "You changed the incoming server, the incoming port, the incoming security" in page
+    assert not ConnectionTest.objects.exists()
+    time.sleep(1)  # what a worker would have sent by now, had the test been queued
+    assert MAIL_USERS["alice"].encode() not in harvester.received
+    assert harvester.connections == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"incoming_port": 1}, "the incoming port"),
+        ({"incoming_security": "starttls"}, "the incoming security"),
+        ({"incoming_login": "alice2"}, "the login"),
+        ({"incoming_fingerprint": "ab" * 32}, "the incoming certificate"),
+        ({"protocol": "imap"}, "the protocol"),
+        ({"smtp_host": "smtp.evil.example"}, "the SMTP server"),  # shared login
+        ({"smtp_port": 2525}, "the SMTP port"),
+    ],
+)
+def test_every_change_of_where_the_password_goes_asks_for_it_again(
+    alice_client: Client,
+    saved_mailbox: Mailbox,
+    data_for: Callable[..., dict[str, Any]],
+    change: dict[str, Any],
+    named: str,
+) -> None:
+    data = data_for(enabled=None, incoming_password="", **change)
+    url = reverse("mailbox_edit", args=[saved_mailbox.id])
+
+    for action in ("test", "save"):
+        response = alice_client.post(url, {**data, "action": action})
+        assert response.status_code == 200, action
+        assert named in response.context["form"].errors["incoming_password"][0], action
+    assert not ConnectionTest.objects.exists()
+    assert Mailbox.objects.get().incoming_port == saved_mailbox.incoming_port
+
+
+def test_a_changed_smtp_server_asks_for_the_smtp_password_again(
+    alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+) -> None:
+    separate = {"smtp_same_login": "", "smtp_login": "alice", "smtp_password": MAIL_USERS["alice"]}
+    data = form_data(dovecot, smtp_servers["ssl"], enabled=None, **separate)
+    assert alice_client.post(reverse("mailbox_add"), {**data, "action": "save"}).status_code == 302
+    mailbox = Mailbox.objects.get()
+    url = reverse("mailbox_edit", args=[mailbox.id])
+
+    for change in ({"smtp_host": "127.0.0.1"}, {"smtp_security": "none"}, {"smtp_login": "someone"}):
+        moved = {**data, "incoming_password": "", "smtp_password": "", **change, "action": "test"}
+        errors = alice_client.post(url, moved).context["form"].errors
+        assert "smtp_password" in errors, change
+        assert "incoming_password" not in errors, change
+    assert not ConnectionTest.objects.exists()
+
+
+def test_the_password_typed_again_is_tested_and_saved_with_the_new_host(
+    alice_client: Client,
+    celery_worker: WorkerProcess,
+    saved_mailbox: Mailbox,
+    data_for: Callable[..., dict[str, Any]],
+) -> None:
+    url = reverse("mailbox_edit", args=[saved_mailbox.id])
+    moved = data_for(incoming_host="127.0.0.1")  # the password typed again
+
+    _page, test = run_test(alice_client, moved, url)
+    saved = alice_client.post(
+        url, {**moved, "incoming_password": "", "connection_test": test.id, "action": "save"}
+    )
+
+    assert test.passed, test.incoming_report
+    assert saved.status_code == 302
+    assert Mailbox.objects.get().incoming_host == "127.0.0.1"
+
+
+def test_unchanged_settings_are_tested_with_the_stored_password(
+    alice_client: Client,
+    celery_worker: WorkerProcess,
+    saved_mailbox: Mailbox,
+    data_for: Callable[..., dict[str, Any]],
+) -> None:
+    renamed = data_for(name="Renamed", incoming_password="")
+
+    _page, test = run_test(alice_client, renamed, reverse("mailbox_edit", args=[saved_mailbox.id]))
+
+    assert test.passed, test.incoming_report
+    assert test.incoming_password_encrypted == saved_mailbox.incoming_password_encrypted
+
+
+def test_the_services_refuse_the_stored_password_for_a_changed_host(
+    alice: User, saved_mailbox: Mailbox
+) -> None:
+    values = {name: getattr(saved_mailbox, name) for name in CONNECTION_FIELDS} | {
+        "incoming_host": "evil.example"
+    }
+
+    with pytest.raises(MissingPasswordError):
+        connection_test_start(owner=alice, mailbox=saved_mailbox, values=values, passwords=Passwords())
+    with pytest.raises(MissingPasswordError):
+        mailbox_save(owner=alice, mailbox=saved_mailbox, values=values, passwords=Passwords())
+    assert not ConnectionTest.objects.exists()
+    assert Mailbox.objects.get().incoming_host == "localhost"
+
+
+def test_beat_purges_connection_tests_and_their_passwords_once_no_save_can_use_them(
+    alice: User, celery_worker: WorkerProcess, settings: Any
+) -> None:
+    def test_row(age: timedelta) -> ConnectionTest:
+        row = ConnectionTest.objects.create(
+            owner=alice, settings={}, incoming_password_encrypted=crypto.encrypt("held for a save")
+        )
+        ConnectionTest.objects.filter(id=row.id).update(created_at=timezone.now() - age)
+        return row
+
+    old, recent = test_row(timedelta(hours=1, minutes=1)), test_row(timedelta(minutes=59))
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "accounts.tasks.purge_connection_tests" in schedule
+
+    purge_connection_tests.delay()
+
+    wait_for(lambda: not ConnectionTest.objects.filter(id=old.id).exists(), "the old test to be purged")
+    assert ConnectionTest.objects.filter(id=recent.id).exists()
+
+
+def test_a_test_past_its_use_cannot_lend_its_password_to_a_save(
+    alice_client: Client, alice: User, data_for: Callable[..., dict[str, Any]]
+) -> None:
+    data = data_for(enabled=None)
+    form = MailboxForm(data, owner=alice)
+    assert form.is_valid(), form.errors
+    old = ConnectionTest.objects.create(
+        owner=alice,
+        settings=connection_settings(form.cleaned_data),
+        incoming_password_encrypted=crypto.encrypt(MAIL_USERS["alice"]),
+        incoming_password_digest=crypto.secret_digest(MAIL_USERS["alice"]),
+    )
+    ConnectionTest.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(hours=2))
+
+    response = alice_client.post(
+        reverse("mailbox_add"), {**data, "incoming_password": "", "connection_test": old.id, "action": "save"}
+    )
+
+    assert response.status_code == 200
+    assert "Enter the password." in response.content.decode()
     assert not Mailbox.objects.exists()

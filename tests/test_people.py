@@ -12,6 +12,8 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Mailbox, User
 from tests.conftest import WorkerProcess, wait_for
@@ -75,6 +77,33 @@ def test_an_address_is_locked_out_after_five_failures_with_any_names(client: Cli
     assert log_in(client, "alice", PASSWORD, address="203.0.113.8").status_code == 302
 
 
+def test_another_users_login_from_the_same_address_does_not_clear_her_failures(
+    client: Client, alice: User
+) -> None:
+    User.objects.create_user("mallory", password="mallory's own long password")
+    for _ in range(4):
+        log_in(client, "alice", "guess", address="203.0.113.50")
+    assert (
+        log_in(Client(), "mallory", "mallory's own long password", address="203.0.113.50").status_code == 302
+    )
+
+    log_in(client, "alice", "guess", address="203.0.113.50")
+
+    assert log_in(client, "alice", PASSWORD, address="198.51.100.77").status_code == 429
+
+
+def test_a_good_login_clears_only_her_own_failures(client: Client, alice: User) -> None:
+    for _ in range(4):
+        log_in(client, "alice", "typo", address="203.0.113.60")
+    assert log_in(client, "alice", PASSWORD, address="203.0.113.60").status_code == 302
+    client.post("/logout/")
+
+    for _ in range(4):
+        log_in(client, "alice", "typo again", address="203.0.113.61")
+
+    assert log_in(client, "alice", PASSWORD, address="203.0.113.61").status_code == 302
+
+
 def test_an_unknown_user_name_is_locked_out_the_same_way(client: Client) -> None:
     for _ in range(5):
         log_in(client, "ghost", "wrong")
@@ -116,6 +145,17 @@ def test_a_user_changes_her_password(client: Client, alice: User) -> None:
     client.post("/logout/")
     assert log_in(client, "alice", PASSWORD).status_code == 200
     assert log_in(client, "alice", "a new Ünİcode passphrase").status_code == 302
+
+
+def test_a_new_password_needs_at_least_twelve_characters(client: Client, alice: User) -> None:
+    log_in(client, "alice", PASSWORD)
+
+    def change_to(new: str) -> int:
+        data = {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+        return int(client.post("/account/password/", data).status_code)
+
+    assert change_to("kısa-parola") == 200  # 11 characters
+    assert change_to("kısa-parola!") == 302  # 12
 
 
 @pytest.mark.django_db(transaction=True)
@@ -163,22 +203,110 @@ def test_sign_up_is_off_by_default(client: Client) -> None:
     assert "Create an account" not in client.get("/login/").content.decode()
 
 
-def test_sign_up_creates_an_account_when_the_administrator_allows_it(client: Client, settings: Any) -> None:
+SIGNUP = {"password1": "ılık süt içtim", "password2": "ılık süt içtim"}
+
+
+def sign_up(client: Client, username: str, email: str) -> Any:
+    return client.post("/signup/", {"username": username, "email": email, **SIGNUP})
+
+
+@pytest.fixture
+def signup_on(settings: Any) -> None:
     settings.ALLOW_SIGNUP = True
+    settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL = True  # the site has a mail server to confirm addresses
 
-    response = client.post(
-        "/signup/",
-        {
-            "username": "zeynep",
-            "email": "zeynep@example.com",
-            "password1": "ılık süt içtim",
-            "password2": "ılık süt içtim",
-        },
-    )
 
-    assert response.status_code == 302
-    assert client.get("/").status_code == 200
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.mailservers
+def test_sign_up_confirms_the_address_by_a_link_sent_through_the_site_smtp_before_the_account_signs_in(
+    client: Client, celery_worker: WorkerProcess, smtp_servers: dict[str, SmtpServer], signup_on: None
+) -> None:
+    inbox = smtp_servers["plain"].handler.received
+    before = len(inbox)
+
+    response = sign_up(client, "zeynep", "zeynep@example.com")
+
+    assert 'data-testid="signup-sent"' in response.content.decode()
+    assert (
+        log_in(client, "zeynep", SIGNUP["password1"]).status_code == 200
+    )  # not before the address is confirmed
+    wait_for(lambda: len(inbox) > before, "the confirmation email")
+    assert inbox[-1].recipients == ["zeynep@example.com"]
+    link = re.search(rb"http://testserver(/signup/confirm/\S+/)", inbox[-1].content)
+    assert link is not None
+    assert 'data-testid="confirm-signup"' in client.get(link[1].decode()).content.decode()
+    assert not User.objects.get(username="zeynep").is_active  # opening the link changes nothing
+    assert client.post(link[1].decode()).status_code == 302
     assert User.objects.get(username="zeynep").email == "zeynep@example.com"
+    assert log_in(client, "zeynep", SIGNUP["password1"]).status_code == 302
+    client.post("/logout/")
+    assert client.post(link[1].decode()).status_code == 400  # a link confirms once
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.mailservers
+def test_a_sign_up_with_an_address_in_use_makes_no_account_and_tells_its_owner_by_mail(
+    client: Client, celery_worker: WorkerProcess, smtp_servers: dict[str, SmtpServer], signup_on: None
+) -> None:
+    User.objects.create_user("alice", email="alice@example.com", password=PASSWORD)
+    inbox = smtp_servers["plain"].handler.received
+    before = len(inbox)
+
+    sign_up(client, "mallory", "ALICE@example.com")
+
+    wait_for(lambda: len(inbox) > before, "the note to the address's owner")
+    assert inbox[-1].recipients == ["alice@example.com"]
+    assert b"already uses" in inbox[-1].content
+    assert b"/signup/confirm/" not in inbox[-1].content
+    assert not User.objects.filter(username="mallory").exists()
+
+
+def test_sign_up_answers_the_same_for_a_taken_user_name_a_used_address_and_a_new_one(
+    client: Client, alice: User, signup_on: None
+) -> None:
+    def answer(username: str, email: str) -> str:
+        page = sign_up(Client(), username, email).content.decode()
+        return re.sub(r'(value|nonce)="[^"]*"', "", page).replace(email, "EMAIL")
+
+    taken_name = answer("Alice", "new-person@example.com")
+    used_address = answer("someone", "alice@example.com")
+    new = answer("cem", "cem@example.com")
+
+    assert taken_name == used_address == new
+    assert "Check your email" in new
+    assert set(User.objects.values_list("username", flat=True)) == {"alice", "cem"}
+    assert not User.objects.get(username="cem").is_active
+
+
+def test_sign_ups_are_throttled_per_address_and_per_recipient(client: Client, signup_on: None) -> None:
+    for n in range(5):
+        sign_up(client, f"user{n}", f"user{n}@example.com")
+    sixth = sign_up(client, "user5", "user5@example.com").content.decode()
+    for n in range(6):  # another client, the same recipient
+        last = sign_up(Client(REMOTE_ADDR="203.0.113.9"), f"other{n}", "victim@example.com")
+
+    assert "Too many sign-ups" in sixth
+    assert "Too many sign-ups" in last.content.decode()
+    assert User.objects.filter(email="victim@example.com").count() == 5  # pending, each mailed once
+    assert User.objects.count() == 10
+
+
+def test_sign_up_needs_the_sites_own_mail_server(client: Client, settings: Any) -> None:
+    settings.ALLOW_SIGNUP = True
+    settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL = False
+
+    assert client.get("/signup/").status_code == 404
+    assert "Create an account" not in client.get("/login/").content.decode()
+
+
+def test_a_forged_confirmation_link_activates_nothing(client: Client, signup_on: None) -> None:
+    sign_up(client, "cem", "cem@example.com")
+    pending = User.objects.get(username="cem")
+    uid = urlsafe_base64_encode(force_bytes(pending.pk))
+
+    assert client.post(f"/signup/confirm/{uid}/forged-token/").status_code == 400
+    assert client.post("/signup/confirm/!!/x/").status_code == 400
+    assert not User.objects.get(username="cem").is_active
 
 
 def test_an_idle_session_expires(client: Client, alice: User, settings: Any) -> None:
@@ -226,6 +354,23 @@ def test_the_admin_shows_mailboxes_with_their_health_and_never_a_password(
         assert "the-secret-pop-password" not in page
         assert mailbox.incoming_password_encrypted not in page
         assert "password_encrypted" not in page
+
+
+def test_the_admin_cannot_point_a_mailbox_and_its_stored_password_at_another_server(
+    client: Client, alice: User
+) -> None:
+    mailbox = account_mailbox(
+        ("a", "unused"), 995, owner=alice, name="Work", incoming_host="h", smtp_host="h"
+    )
+    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+    url = f"/admin/accounts/mailbox/{mailbox.id}/change/"
+
+    page = client.get(url).content.decode()
+    client.post(url, {"incoming_host": "evil.example", "smtp_host": "evil.example", "name": "Work"})
+
+    assert 'name="incoming_host"' not in page
+    assert 'name="smtp_fingerprint"' not in page
+    assert Mailbox.objects.get().incoming_host == "h"
 
 
 def test_the_admin_disables_and_enables_mailboxes(client: Client, alice: User) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -15,26 +14,82 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import translation
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from accounts import crypto
 from accounts.auth import client_ip
 from accounts.forms import QueuedPasswordResetForm, SignupForm
 from accounts.models import User
+from accounts.services import SiteLink, signup_request, signup_tokens
+from accounts.services import signup_confirm as signup_confirm_service
 from webmail.forms import PreferencesForm
 
 
+def _signup_open() -> None:
+    # The address is confirmed by mail, so sign-up needs the site's own mail server.
+    if not (settings.ALLOW_SIGNUP and settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL):
+        raise Http404("Sign-up is off")
+
+
+@sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    if not settings.ALLOW_SIGNUP:
-        raise Http404("Sign-up is off")
+    _signup_open()
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome! Add your first mailbox to bring your mail here."))
-        return redirect("home")
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and not _signup_allowed(request, form.cleaned_data["email"])
+    ):
+        form.add_error(None, _("Too many sign-ups in a short time. Wait an hour and try again."))
+    elif request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        site = SiteLink(request.get_host(), request.is_secure(), translation.get_language())
+        signup_request(username=data["username"], email=data["email"], password=data["password1"], site=site)
+        return render(request, "registration/signup_sent.html", {"email": data["email"]})
     return render(request, "registration/signup.html", {"form": form})
+
+
+# Each sign-up sends a mail: a few per client address and per address written to, each hour.
+SIGNUPS_PER_HOUR = 5
+
+
+def _signup_allowed(request: HttpRequest, email: str) -> bool:
+    keys = [f"signups:ip:{client_ip(request)}", f"signups:to:{crypto.secret_digest(email.lower())}"]
+    counts = []
+    for key in keys:
+        cache.add(key, 0, timeout=3600)
+        counts.append(int(cache.incr(key)))
+    return max(counts) <= SIGNUPS_PER_HOUR
+
+
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The link from the mail: a GET shows a button (mail scanners open links), the POST confirms."""
+    _signup_open()
+    user = _pending_user(uidb64, token)
+    if user is None:
+        return render(request, "registration/signup_confirm.html", {"valid": False}, status=400)
+    if request.method == "POST":
+        if signup_confirm_service(user=user):
+            messages.success(request, _("Your address is confirmed. Sign in to start."))
+        else:
+            messages.error(request, _("This address is used by another account now. Sign up again."))
+        return redirect("login")
+    return render(request, "registration/signup_confirm.html", {"valid": True, "pending": user})
+
+
+def _pending_user(uidb64: str, token: str) -> User | None:
+    try:
+        user = User.objects.filter(pk=int(force_str(urlsafe_base64_decode(uidb64))), is_active=False).first()
+    except (ValueError, OverflowError):
+        return None
+    return user if user is not None and signup_tokens.check_token(user, token) else None
 
 
 @login_required

@@ -14,7 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.models import Mailbox
+from accounts.models import CONNECTION_FIELDS, Mailbox
 from accounts.services import mailbox_set_enabled
 from fetcher.services import mailbox_sync_now
 
@@ -99,6 +99,12 @@ class MailboxAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
         (None, {"fields": ["signature", "created_at", "updated_at"]}),
     ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Mailbox | None = None) -> tuple[str, ...]:
+        # The stored password goes only where it was typed for: where a mailbox connects changes
+        # only in its owner's form, which asks for the password again (issue #10, point 7).
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, *CONNECTION_FIELDS) if obj is not None else fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Mailbox]:
         queryset: QuerySet[Mailbox] = super().get_queryset(request)

@@ -25,6 +25,7 @@ from accounts.models import Mailbox, User
 from accounts.selectors import mailboxes_of
 from fetcher import compose, outbox, selectors
 from fetcher.models import Message, OutgoingAttachment, OutgoingMessage, OutgoingState
+from fetcher.names import visible_name
 from fetcher.selectors import message_of
 from webmail.forms import ComposeForm
 from webmail.mail_views import _user
@@ -109,9 +110,9 @@ COMPOSE_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CS
 def compose_view(request: HttpRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
     user = _user(request)
     outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
-    if outgoing is not None and outgoing.state == OutgoingState.FAILED:  # "edit and send again"
-        OutgoingMessage.objects.filter(pk=outgoing.pk).update(state=OutgoingState.DRAFT, raw=None)
-        outgoing.state = OutgoingState.DRAFT
+    if outgoing is not None and outgoing.state == OutgoingState.FAILED:  # only a POST makes it a draft again
+        messages.info(request, _("This message was not sent. Press “Edit and send again” to change it."))
+        return redirect("outbox")
     if outgoing is not None and outgoing.state != OutgoingState.DRAFT:
         messages.info(request, _("This message is no longer a draft."))
         return redirect("outbox")
@@ -174,7 +175,7 @@ def _attach(outgoing: OutgoingMessage, uploads: list[Any], forwarded: Message | 
     ]
     if forwarded is not None:
         raw = selectors.raw_of(forwarded)
-        name = (forwarded.subject or "message")[:200].replace("/", "_") + ".eml"
+        name = visible_name(forwarded.subject or "message")[:200].replace("/", "_") + ".eml"
         rows.append(
             OutgoingAttachment(
                 outgoing=outgoing, filename=name, content_type="message/rfc822", size=len(raw), content=raw
@@ -210,6 +211,17 @@ def outgoing_undo(request: HttpRequest, outgoing_id: uuid.UUID) -> HttpResponse:
     return redirect("outbox")
 
 
+@login_required
+@require_POST
+def outgoing_reopen(request: HttpRequest, outgoing_id: uuid.UUID) -> HttpResponse:
+    """ "Edit and send again": a message that failed becomes a draft to change and send."""
+    outgoing = outgoing_of(_user(request), outgoing_id)
+    if outbox.outgoing_reopen(outgoing=outgoing) or outgoing.state == OutgoingState.DRAFT:
+        return redirect("compose_edit", outgoing_id=outgoing.public_id)
+    messages.info(request, _("This message is no longer a draft."))
+    return redirect("outbox")
+
+
 def _chosen_mailbox(user: User, value: str) -> Mailbox | None:
     try:
         return mailboxes_of(user).filter(pk=uuid.UUID(value)).first()
@@ -234,8 +246,13 @@ def compose_autosave(request: HttpRequest, outgoing_id: uuid.UUID | None = None)
     if mailbox is None:
         raise Http404("No such mailbox")
     original = message_of(user, request.POST["original"]) if request.POST.get("original") else None
-    values = {name: request.POST.get(name, "") for name in ("to", "cc", "bcc", "subject", "text")}
-    values["html"] = request.POST.get("html", "") if request.POST.get("rich") else ""
+    # No NUL (PostgreSQL text cannot hold one): the form refuses it, the autosave drops it.
+    typed = {
+        name: request.POST.get(name, "").replace("\0", "")
+        for name in ("to", "cc", "bcc", "subject", "text", "html")
+    }
+    values = {name: typed[name] for name in ("to", "cc", "bcc", "subject", "text")}
+    values["html"] = typed["html"] if request.POST.get("rich") else ""
     values["subject"] = " ".join(values["subject"].split())  # no line breaks in a subject, typed or pasted
     for name in ("to", "cc", "bcc"):
         try:

@@ -39,7 +39,8 @@ def site(request: HttpRequest) -> dict[str, object]:
     folders = SimpleLazyObject(lambda: Sidebar.of(user) if isinstance(user, User) else Sidebar([], {}))
     return {
         "site_name": settings.WEBMAIL_SITE_NAME,
-        "allow_signup": settings.ALLOW_SIGNUP,
+        "allow_signup": settings.ALLOW_SIGNUP
+        and settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL,  # confirmed by mail
         "password_reset_available": settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL,
         "sidebar_mailboxes": sidebar,
         "sidebar": folders,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.conf import settings
@@ -13,16 +12,39 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import crypto
-from accounts.models import ConnectionTest, Mailbox, Retention, User
-from accounts.services import Passwords, connection_settings
+from accounts.models import CONNECTION_TEST_VALID_FOR, ConnectionTest, Mailbox, Retention, User
+from accounts.services import (
+    Passwords,
+    connection_settings,
+    password_destination_changes,
+    stored_secret,
+    tested_secret,
+)
 from fetcher.mailnet import normalise_fingerprint
 
-TEST_VALID_FOR = timedelta(hours=1)
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 _CONTROL_CHARACTERS = ("\r", "\n", "\0")
 _HOST_NAME = re.compile(
     r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
 )
 _IP_LITERAL = re.compile(r"\[?[0-9a-f:.]+\]?")
+# The settings that decide where a stored password goes, as a form error names them.
+_DESTINATION_LABELS = {
+    "protocol": _("the protocol"),
+    "incoming_host": _("the incoming server"),
+    "incoming_port": _("the incoming port"),
+    "incoming_security": _("the incoming security"),
+    "incoming_login": _("the login"),
+    "incoming_fingerprint": _("the incoming certificate"),
+    "smtp_host": _("the SMTP server"),
+    "smtp_port": _("the SMTP port"),
+    "smtp_security": _("the SMTP security"),
+    "smtp_same_login": _("the shared login"),
+    "smtp_login": _("the SMTP login"),
+    "smtp_fingerprint": _("the SMTP certificate"),
+}
 
 
 def _no_control_characters(value: str) -> str:
@@ -184,22 +206,35 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
     def _find_test(self, test_id: uuid.UUID | None) -> ConnectionTest | None:
         if test_id is None:
             return None
-        return ConnectionTest.objects.filter(id=test_id, owner=self.owner).first()
+        fresh = timezone.now() - CONNECTION_TEST_VALID_FOR
+        return ConnectionTest.objects.filter(id=test_id, owner=self.owner, created_at__gt=fresh).first()
 
     def _check_passwords(self, data: dict[str, Any]) -> None:
-        stored = self.instance.incoming_password_encrypted if self.instance.pk else ""
-        if not (
-            data.get("incoming_password") or stored or (self.test and self.test.incoming_password_encrypted)
-        ):
-            self.add_error("incoming_password", _("Enter the password."))
-        stored_smtp = self.instance.smtp_password_encrypted if self.instance.pk else ""
-        tested_smtp = self.test.smtp_password_encrypted if self.test else ""
-        if not data.get("smtp_same_login") and not (data.get("smtp_password") or stored_smtp or tested_smtp):
-            self.add_error("smtp_password", _("Enter the SMTP password."))
+        self._check_password(data, "incoming_password", smtp=False, missing=_("Enter the password."))
+        if not data.get("smtp_same_login"):
+            self._check_password(data, "smtp_password", smtp=True, missing=_("Enter the SMTP password."))
+
+    def _check_password(self, data: dict[str, Any], field: str, *, smtp: bool, missing: StrOrPromise) -> None:
+        """Typed now, typed for a test of these very settings, or stored for settings left as they were."""
+        mailbox = self.instance if self.instance.pk else None
+        if data.get(field) or tested_secret(self.test, data, smtp=smtp):
+            return
+        if stored_secret(mailbox=mailbox, values=data, smtp=smtp):
+            return
+        changed = password_destination_changes(mailbox=mailbox, values=data, smtp=smtp)
+        if not changed:
+            self.add_error(field, missing)
+            return
+        names = ", ".join(str(_DESTINATION_LABELS[name]) for name in changed)
+        self.add_error(
+            field,
+            _("You changed %(fields)s: type the password again, so it goes only where you mean.")
+            % {"fields": names},
+        )
 
     def _check_tested(self, data: dict[str, Any]) -> None:
         test = self.test
-        fresh = test is not None and timezone.now() - test.created_at < TEST_VALID_FOR
+        fresh = test is not None and timezone.now() - test.created_at < CONNECTION_TEST_VALID_FOR
         same = (
             test is not None
             and test.settings == connection_settings(data)

@@ -28,6 +28,7 @@ from accounts.models import User
 from accounts.selectors import mailboxes_of
 from fetcher import mime, search, services
 from fetcher.models import Attachment, ImageSender, Message, OutgoingMessage, OutgoingState
+from fetcher.names import visible_name
 from fetcher.safehtml import sanitise
 from fetcher.selectors import (
     VIEWS,
@@ -267,7 +268,7 @@ def message_source(request: HttpRequest, message_id: uuid.UUID) -> HttpResponse:
 
 def safe_filename(name: str, fallback: str) -> str:
     """A file name that cannot be a path: no directories, no control characters, not empty."""
-    name = PureWindowsPath(PurePosixPath(name).name).name
+    name = PureWindowsPath(PurePosixPath(visible_name(name)).name).name
     name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"/\\|?*').strip(" .")
     return name[:200] or fallback
 
@@ -302,31 +303,60 @@ def message_part(request: HttpRequest, message_id: uuid.UUID, part: int) -> Http
     return _attachment_response(message, attachment, inline=bool(request.GET.get("inline")))
 
 
+# What one "Download all" may pack; the rest stays downloadable one by one (a note says so).
+ZIP_MAX_PARTS = 250
+ZIP_MAX_BYTES = 50 * 1024 * 1024
+
+
 @login_required
 @require_GET
 def message_parts_zip(request: HttpRequest, message_id: uuid.UUID) -> HttpResponse:
-    """Every attachment of the message in one zip; names made safe and unique."""
+    """Every attachment of the message in one zip (up to the caps); names made safe and unique."""
     message = message_of(_user(request), message_id)
-    raw = raw_of(message)
-    buffer, used = io.BytesIO(), set()
+    attachments = {a.part: a for a in Attachment.objects.filter(message=message).order_by("part")}
+    buffer, names = io.BytesIO(), _UniqueNames()
+    packed = size = 0
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for attachment in Attachment.objects.filter(message=message).order_by("part"):
-            content = mime.part_content(raw, attachment.part)
-            if content is None:
-                continue
-            name = safe_filename(attachment.filename, f"part-{attachment.part}")
-            stem, dot, suffix = name.rpartition(".")
-            number = 1
-            while name.lower() in used:
-                number += 1
-                name = f"{stem} ({number}).{suffix}" if dot else f"{suffix} ({number})"
-            used.add(name.lower())
-            archive.writestr(name, content)
+        for part, content in mime.parts_content(raw_of(message), attachments):
+            if packed == ZIP_MAX_PARTS or size + len(content) > ZIP_MAX_BYTES:
+                break
+            archive.writestr(names.add(safe_filename(attachments[part].filename, f"part-{part}")), content)
+            packed, size = packed + 1, size + len(content)
+        if packed < len(attachments):
+            archive.writestr(names.add(_("NOT-INCLUDED.txt")), _zip_note(packed, len(attachments)))
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = content_disposition_header(
         True, safe_filename(message.subject, "mail") + ".zip"
     )
     return response
+
+
+class _UniqueNames:
+    """Names for a zip that differ even where file systems ignore case: "a.pdf", "a (2).pdf"."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def add(self, name: str) -> str:
+        stem, dot, suffix = name.rpartition(".")
+        number = 1
+        while name.lower() in self.used:
+            number += 1
+            name = f"{stem} ({number}).{suffix}" if dot else f"{suffix} ({number})"
+        self.used.add(name.lower())
+        return name
+
+
+def _zip_note(packed: int, total: int) -> str:
+    return _(
+        "This archive holds the first %(packed)d of the %(total)d attachments: one download packs at most "
+        "%(parts)d files or %(megabytes)d MB. Download the others one by one from the message.\n"
+    ) % {
+        "packed": packed,
+        "total": total,
+        "parts": ZIP_MAX_PARTS,
+        "megabytes": ZIP_MAX_BYTES // (1024 * 1024),
+    }
 
 
 # --- changes: POST only ---------------------------------------------------------------------------

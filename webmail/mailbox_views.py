@@ -20,7 +20,7 @@ from django_htmx.http import reswap, retarget
 
 from accounts.models import DEFAULT_PORTS, ConnectionTest, ConnectionTestStatus, Mailbox, User
 from accounts.selectors import mailbox_of, mailboxes_of
-from accounts.services import mailbox_delete, mailbox_save
+from accounts.services import MissingPasswordError, mailbox_delete, mailbox_save
 from fetcher.selectors import mailbox_storage
 from fetcher.services import connection_test_start, mailbox_sync_now
 from webmail.forms import MailboxForm
@@ -107,10 +107,8 @@ def _test(request: HttpRequest, mailbox: Mailbox | None) -> HttpResponse:
             None, _("Too many connection tests in a short time. Wait a few minutes and try again.")
         )
     elif form.is_valid():
-        test = connection_test_start(
-            owner=owner, mailbox=mailbox, values=form.values(), passwords=form.passwords()
-        )
-        if not request.htmx:  # type: ignore[attr-defined]
+        test = _start_test(form, owner, mailbox)
+        if test is not None and not request.htmx:  # type: ignore[attr-defined]
             test = _wait_for(test)
     if request.htmx and test is not None:  # type: ignore[attr-defined]
         return render(request, "webmail/mailbox_form.html#test-status", {"test": test, "oob": True})
@@ -120,6 +118,16 @@ def _test(request: HttpRequest, mailbox: Mailbox | None) -> HttpResponse:
         return reswap(retarget(response, "#main"), "outerHTML")
     bound = MailboxForm(_with_test(request.POST, test), instance=mailbox, owner=owner)
     return _render_form(request, bound if test else form, mailbox, test)
+
+
+def _start_test(form: MailboxForm, owner: User, mailbox: Mailbox | None) -> ConnectionTest | None:
+    try:
+        return connection_test_start(
+            owner=owner, mailbox=mailbox, values=form.values(), passwords=form.passwords()
+        )
+    except MissingPasswordError:  # the form asks for it first; this is the second line of defence
+        form.add_error("incoming_password", _("Type the password again for these settings."))
+        return None
 
 
 def _with_test(post: Any, test: ConnectionTest | None) -> Any:

@@ -159,7 +159,8 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = WEBMAIL_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=WEBMAIL_LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per user and per address
-AXES_RESET_ON_SUCCESS = True
+AXES_RESET_ON_SUCCESS = True  # only the signed-in user name's failures (accounts/lockout.py)
+AXES_HANDLER = "accounts.lockout.OwnFailuresHandler"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_CLIENT_IP_CALLABLE = "accounts.auth.client_ip"
@@ -211,7 +212,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {  # ASVS 2.1.1: at least 12 characters
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -290,6 +294,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fetcher.tasks.dispatch_outgoing",
         "schedule": float(WEBMAIL_DISPATCH_SECONDS),
         "options": {"expires": float(WEBMAIL_DISPATCH_SECONDS)},
+    },
+    "purge-connection-tests": {
+        "task": "accounts.tasks.purge_connection_tests",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
     },
     "requeue-unparsed": {
         "task": "fetcher.tasks.requeue_unparsed",

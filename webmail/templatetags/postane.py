@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from fetcher import safehtml, search
+from fetcher.names import visible_name
 from fetcher.selectors import UNREAD_CAP
 
 register = template.Library()
@@ -49,6 +50,12 @@ STEP_EXPLANATIONS: dict[str, Promise] = {
     "folders": _("The server did not list its folders."),
     "protocol": _("The conversation with the server broke off."),
 }
+
+
+@register.filter
+def visible(name: str) -> str:
+    """An attachment's name as shown: no bidi override or other invisible character can disguise it."""
+    return visible_name(name or "")
 
 
 @register.filter
