@@ -308,10 +308,19 @@ def draft_to_server(*, outgoing_id: int | str) -> bool:
 
 
 def _drop_server_draft(imap: ImapSession, outgoing: OutgoingMessage) -> None:
+    """Delete the previous server copy, only if its UID still names this draft (its fixed Message-ID):
+    a server that renumbered its UIDs must never make us delete someone's other mail."""
     folder, uid = outgoing.server_draft_folder, outgoing.server_draft_uid
-    if folder is not None and uid is not None:
-        imap.select_writable(folder.name)
+    if folder is None or uid is None:
+        return
+    imap.select_writable(folder.name)
+    found = imap.fetch_ids([uid]).get(uid)
+    if found is not None and found[0] == outgoing.message_id:
         imap.delete([uid])
+    else:
+        logger.warning(
+            "outgoing %s: its old server draft is no longer at UID %s; left alone", outgoing.pk, uid
+        )
 
 
 def server_draft_remove(outgoing: OutgoingMessage) -> None:

@@ -173,3 +173,44 @@ def test_attachments_upload_with_a_progress_bar(
     expect(page.get_by_test_id("upload-progress")).to_be_visible()
     expect(page.get_by_test_id("waiting")).to_be_visible(timeout=15_000)
     assert OutgoingMessage.objects.get().attachments.get().size == big.stat().st_size
+
+
+def upload_too_large(
+    new_context: Callable[..., BrowserContext], live_url: str, user: User, tmp_path: Path
+) -> list[str]:
+    """Send a 2 MB attachment; the POSTs the page made to compose."""
+    big = tmp_path / "sunum.pdf"
+    big.write_bytes(b"%PDF-1.4 " + b"x" * (2 * 1024 * 1024))
+    page = signed_in(new_context, live_url, user)
+    page.goto(f"{live_url}/mail/compose/")
+    page.get_by_label("To").fill("bob@example.net")
+    page.get_by_label("Attachments", exact=True).set_input_files(str(big))
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("upload-error")).to_contain_text("Attachments may add up to")
+    page.wait_for_timeout(500)
+    assert not OutgoingMessage.objects.exclude(state=OutgoingState.DRAFT).exists()
+    return [url for url in posts if url.endswith("/mail/compose/")]
+
+
+def test_attachments_over_the_limit_are_refused_by_the_page_before_any_upload(
+    new_context: Callable[..., BrowserContext],
+    live_url: str,
+    alice: tuple[User, Mailbox],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    settings.WEBMAIL_MAX_ATTACHMENTS_MB = 1
+    assert upload_too_large(new_context, live_url, alice[0], tmp_path) == []
+
+
+def test_an_upload_the_server_refuses_for_its_size_is_not_sent_a_second_time(
+    new_context: Callable[..., BrowserContext],
+    live_url: str,
+    alice: tuple[User, Mailbox],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    settings.WEBMAIL_MAX_REQUEST_BYTES = 1024 * 1024  # only the server knows: it answers 413
+    assert len(upload_too_large(new_context, live_url, alice[0], tmp_path)) == 1

@@ -4,6 +4,7 @@ byte for byte, threaded with what it answers."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -155,3 +156,31 @@ def server_subjects(dovecot: Dovecot, login: str, folder: str) -> list[str]:
     return sorted(
         mime.parse(data[b"BODY[HEADER.FIELDS (SUBJECT)]"] + b"\r\n").subject for data in found.values()
     )
+
+
+def test_an_old_server_draft_is_deleted_only_while_its_uid_still_names_that_draft(
+    dovecot: Dovecot, imap_alice: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, login = imap_alice, imap_alice.incoming_login
+    sync.sync_mailbox(mailbox_id=alice.id, budget_seconds=60)
+    monkeypatch.setattr(outbox, "DRAFT_TO_SERVER_DELAY", 0.0)
+    values = {"to": "cem@example.net", "subject": "Taslak", "text": "İlk hâli"}
+    draft = outbox.outgoing_save(owner=alice.owner, mailbox=alice, values=values)
+    assert outbox.draft_to_server(outgoing_id=draft.pk)
+    # The server forgot that draft, and its UID now names another message (a renumbered folder).
+    with dovecot.client((login, dovecot.users[login])) as client:
+        client.select_folder("Drafts")
+        client.delete_messages(client.search(["ALL"]))
+        client.expunge()
+        appended = client.append("Drafts", mail("Başkasının taslağı"))
+    found = re.search(rb"APPENDUID \d+ (\d+)", appended)
+    assert found is not None
+    other_uid = int(found[1])
+    OutgoingMessage.objects.filter(pk=draft.pk).update(server_draft_uid=other_uid)
+
+    draft = outbox.outgoing_save(
+        owner=alice.owner, mailbox=alice, values=values | {"subject": "Yeni"}, outgoing=draft
+    )
+    assert outbox.draft_to_server(outgoing_id=draft.pk)
+
+    assert server_subjects(dovecot, login, "Drafts") == ["Başkasının taslağı", "Yeni"]

@@ -281,6 +281,11 @@ class AttachmentsField(forms.FileField):
 
 
 class ComposeForm(forms.Form):
+    @property
+    def attachment_limit_mb(self) -> int:
+        """For the page: the browser refuses a larger selection before uploading any of it."""
+        return int(settings.WEBMAIL_MAX_ATTACHMENTS_MB)
+
     mailbox = forms.ModelChoiceField(queryset=Mailbox.objects.none(), label=_("From"), empty_label=None)
     to = forms.CharField(label=_("To"), required=False, validators=[_refuse_control_characters])
     cc = forms.CharField(label=_("Cc"), required=False, validators=[_refuse_control_characters])

@@ -122,15 +122,23 @@
 
 // Attachments upload with a progress bar; the page then goes where the server sends it. Should
 // the server answer with the form again (a mistake to fix), the browser submits it the usual way.
+// A selection over the limit is refused here, before a byte of it leaves, and so is an upload the
+// server refused for its size (413): submitting it again would only send it all a second time.
 (function () {
   "use strict";
   const form = document.querySelector("[data-autosave-url]");
   const files = document.getElementById("id_attachments");
   const bar = document.querySelector("[data-upload-progress]");
+  const tooLarge = document.querySelector("[data-upload-error]");
   if (!form || !files || !bar || !window.XMLHttpRequest) return;
+  const limit = Number(bar.dataset.maxMb || 0) * 1024 * 1024;
+  const refuse = () => { bar.hidden = true; if (tooLarge) tooLarge.hidden = false; };
   form.addEventListener("submit", (event) => {
     if (!files.files.length) return;
     event.preventDefault();
+    const total = Array.from(files.files).reduce((sum, file) => sum + file.size, 0);
+    if (limit && total > limit) { refuse(); return; }
+    if (tooLarge) tooLarge.hidden = true;
     const request = new XMLHttpRequest();
     request.open("POST", form.getAttribute("action"));
     bar.hidden = false;
@@ -139,7 +147,8 @@
     });
     request.addEventListener("load", () => {
       const landed = request.responseURL && request.responseURL !== new URL(form.action, location.href).href;
-      if (landed && request.status < 400) location.assign(request.responseURL);
+      if (request.status === 413) refuse();
+      else if (landed && request.status < 400) location.assign(request.responseURL);
       else form.submit();
     });
     request.addEventListener("error", () => form.submit());
