@@ -405,7 +405,10 @@ class _ParsedChunk:
 
 def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
     messages = list(
-        Message.objects.filter(id__in=ids).only("id", "size", "message_id", "sort_date", "mailbox__owner_id")
+        # The mailbox's owner comes in the same query: each message needs it (language, conversations).
+        Message.objects.filter(id__in=ids)
+        .select_related("mailbox")
+        .only("id", "size", "message_id", "sort_date", "mailbox__id", "mailbox__owner_id")
     )
     small = [message.pk for message in messages if message.size <= LARGE_MESSAGE]
     raws = dict(Message.objects.filter(id__in=small).values_list("id", "raw"))

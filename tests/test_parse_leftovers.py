@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from fetcher import ingest
@@ -59,3 +61,12 @@ def test_lost_tasks_are_queued_again_and_a_hopeless_message_is_marked_failed(que
     assert hopeless.parse_state == "failed"
     assert "raw message is kept" in hopeless.parse_problems[0]
     assert Message.objects.get(id=recent).parse_state == "pending"  # its task may still be on the way
+
+
+def test_parsing_costs_the_same_queries_for_few_or_many_messages(queued: list[list[int]]) -> None:
+    ids = stored(43)
+    with CaptureQueriesContext(connection) as few:
+        ingest.parse_messages(ids[:3])
+    with CaptureQueriesContext(connection) as many:
+        ingest.parse_messages(ids[3:])
+    assert len(many.captured_queries) == len(few.captured_queries)  # no query per message
