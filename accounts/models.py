@@ -160,6 +160,8 @@ class Mailbox(models.Model):
     # IMAP: when the server's folder list was last read; between two listings a poll asks only
     # the known folders' status. None (new settings) lists at the next poll.
     folders_listed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A digest of the folder names that listing saw: a poll's pipelined LIST is compared with it.
+    folders_digest = models.CharField(max_length=64, blank=True, db_default="", editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

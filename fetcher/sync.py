@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import BinaryField, F, Func, Q, Value
 from django.utils import timezone
@@ -216,11 +215,13 @@ def _recognise_restored(
     matched by its header block (TOP n 0) against the ledger rows whose UIDL vanished from the
     server in this listing, one to one, so two genuinely separate identical deliveries are both
     kept. The vanished rows left over are gone from the server, and marked so."""
+    if not new:  # an unchanged poll: not even the query below is built (its IN list is the whole mailbox)
+        return new
     listed = {uid for _number, uid in listing}
     vanished = Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True).exclude(
         uid__in=listed
     )
-    if not new or not vanished.exists():
+    if not vanished.exists():
         return new
     by_header: dict[str, list[int]] = {}
     head = Func(
@@ -315,7 +316,7 @@ def _imap_folders(
     synced = {name: folder for name, folder in known.items() if folder.synced and not folder.local}
     if synced and listed_at is not None and timezone.now() - listed_at < FOLDER_LIST_EVERY:
         statuses, listed = imap.statuses(sorted(synced), listing=mailbox.last_error_kind != Step.FOLDERS)
-        if statuses is not None and (listed is None or _listing_digest(listed) == _last_digest(mailbox)):
+        if statuses is not None and (listed is None or _listing_digest(listed) == mailbox.folders_digest):
             return [(name, folder.role) for name, folder in sorted(synced.items())], statuses
     try:
         chosen, statuses, listed = _listed_folders(imap, mailbox)
@@ -328,16 +329,6 @@ def _imap_folders(
 def _listing_digest(listed: list[ImapFolder]) -> str:
     names = sorted(folder.name for folder in listed if not folders.unselectable(folder))
     return hashlib.sha256("\0".join(names).encode()).hexdigest()
-
-
-def _digest_key(mailbox: Mailbox) -> str:
-    return f"imap-folders:{mailbox.pk}"
-
-
-def _last_digest(mailbox: Mailbox) -> str | None:
-    """What the last full listing saw (in the cache: losing it costs one full listing, no mail)."""
-    found = cache.get(_digest_key(mailbox))
-    return found if isinstance(found, str) else None
 
 
 def _record_listing(
@@ -357,11 +348,14 @@ def _record_listing(
             )
     if any(folder.delimiter != delimiter for name, folder in known.items() if name in names):
         ours.filter(name__in=names).exclude(delimiter=delimiter).update(delimiter=delimiter)
-    listed_fields: dict[str, object] = {"folders_listed_at": timezone.now()}
+    # The digest sits on the mailbox row, which the claim loads anyway: comparing costs no query.
+    listed_fields: dict[str, object] = {
+        "folders_listed_at": timezone.now(),
+        "folders_digest": _listing_digest(listed),
+    }
     if mailbox.last_error_kind == Step.FOLDERS:  # the note of a failed listing is over
         listed_fields |= {"last_error_kind": "", "last_error_message": ""}
     Mailbox.objects.filter(pk=mailbox.pk).update(**listed_fields)
-    cache.set(_digest_key(mailbox), _listing_digest(listed), timeout=None)
 
 
 def _known_folders(
