@@ -37,9 +37,10 @@ def lease_end() -> datetime:
 class LeaseKeeper:
     """`with LeaseKeeper(renew):` runs `renew()` in a thread of its own every quarter lease.
 
-    `renew` returns whether the claim is still this holder's; when it is not, `lost` is set and
-    renewing stops. Inside a transaction (tests that hold the claimed row locked) there is no
-    thread: its UPDATE would wait for the caller's own transaction.
+    `renew` returns whether the claim is still this holder's; when it is not, renewing stops (the
+    holder learns it from its own next write, which checks the claim). Inside a transaction (tests
+    that hold the claimed row locked) there is no thread: its UPDATE would wait for the caller's own
+    transaction.
     """
 
     def __init__(self, renew: Callable[[], bool], what: str) -> None:
@@ -47,7 +48,6 @@ class LeaseKeeper:
         self._what = what
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.lost = False
 
     def __enter__(self) -> LeaseKeeper:
         if not connection.in_atomic_block:
@@ -62,16 +62,11 @@ class LeaseKeeper:
         if self._thread is not None:
             self._thread.join()
 
-    def check(self) -> None:
-        if self.lost:
-            raise LeaseLostError(self._what)
-
     def _run(self) -> None:
         every = lease_length().total_seconds() / 4
         try:
             while not self._stop.wait(every):
                 if not self._renew_once():
-                    self.lost = True
                     logger.warning("%s: the lease went to another holder", self._what)
                     return
         finally:

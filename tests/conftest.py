@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +28,7 @@ from pytest_django.plugin import DjangoDbBlocker
 from fetcher.mailnet import NetworkPolicy
 from tests.servers.courier import IMAP_CAPABILITY, Courier, start_courier
 from tests.servers.dovecot import Dovecot, start_dovecot
+from tests.servers.local import LocalMailServer
 from tests.servers.net import free_port
 from tests.servers.smtp import SmtpServer, start_smtp
 from webmail.celery import app as celery_app
@@ -276,14 +278,20 @@ def mail_ca_file(mail_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) 
     return str(path)
 
 
-def _dovecot(mail_ca: trustme.CA, *, tls: bool, courier_like: bool = False) -> Iterator[Dovecot]:
-    root = Path(tempfile.mkdtemp(prefix="postane-dovecot-"))
-    server = start_dovecot(root, mail_ca, MAIL_USERS, tls=tls, courier_like=courier_like)
+def _running[ServerT: LocalMailServer](start: Callable[[Path], ServerT], name: str) -> Iterator[ServerT]:
+    """A mail server in a folder of its own, stopped and removed after the session."""
+    root = Path(tempfile.mkdtemp(prefix=f"postane-{name}-"))
+    server = start(root)
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _dovecot(mail_ca: trustme.CA, *, tls: bool, courier_like: bool = False) -> Iterator[Dovecot]:
+    start = partial(start_dovecot, ca=mail_ca, users=MAIL_USERS, tls=tls, courier_like=courier_like)
+    yield from _running(start, "dovecot")
 
 
 @pytest.fixture(scope="session")
@@ -303,14 +311,9 @@ def dovecot_courier_like(mail_ca: trustme.CA) -> Iterator[Dovecot]:
     yield from _dovecot(mail_ca, tls=True, courier_like=True)
 
 
-def _courier(mail_ca: trustme.CA, **options: str) -> Iterator[Courier]:
-    root = Path(tempfile.mkdtemp(prefix="postane-courier-"))
-    server = start_courier(root, mail_ca, MAIL_USERS, **options)
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+def _courier(mail_ca: trustme.CA, imap_capability: str = IMAP_CAPABILITY) -> Iterator[Courier]:
+    start = partial(start_courier, ca=mail_ca, users=MAIL_USERS, imap_capability=imap_capability)
+    yield from _running(start, "courier")
 
 
 @pytest.fixture(scope="session")

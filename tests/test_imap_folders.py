@@ -117,16 +117,21 @@ def smtp(mail_ca: trustme.CA) -> Iterator[SmtpServer]:
     relay.stop()
 
 
-@pytest.fixture
-def mailbox(
-    dovecot_courier_like: Dovecot, account: tuple[str, str], smtp: SmtpServer, local_mail_settings: None
-) -> Mailbox:
+def sending_mailbox(account: tuple[str, str], imaps_port: int, smtp: SmtpServer) -> Mailbox:
+    """An IMAP mailbox that sends through the test relay as alice."""
     sending: dict[str, Any] = {"smtp_port": smtp.port, "smtp_security": "none", "smtp_same_login": False}
-    box = account_mailbox(account, dovecot_courier_like.ports["imaps"], protocol="imap", **sending)
+    box = account_mailbox(account, imaps_port, protocol="imap", **sending)
     box.smtp_login = "alice"
     box.set_smtp_password(MAIL_USERS["alice"])
     box.save()
     return box
+
+
+@pytest.fixture
+def mailbox(
+    dovecot_courier_like: Dovecot, account: tuple[str, str], smtp: SmtpServer, local_mail_settings: None
+) -> Mailbox:
+    return sending_mailbox(account, dovecot_courier_like.ports["imaps"], smtp)
 
 
 def run_sync(mailbox: Mailbox) -> sync.SyncResult:
@@ -352,12 +357,7 @@ def courier_account(courier: Courier) -> tuple[str, str]:
 def courier_mailbox(
     courier: Courier, courier_account: tuple[str, str], smtp: SmtpServer, local_mail_settings: None
 ) -> Mailbox:
-    sending: dict[str, Any] = {"smtp_port": smtp.port, "smtp_security": "none", "smtp_same_login": False}
-    box = account_mailbox(courier_account, courier.ports["imaps"], protocol="imap", **sending)
-    box.smtp_login = "alice"
-    box.set_smtp_password(MAIL_USERS["alice"])
-    box.save()
-    return box
+    return sending_mailbox(courier_account, courier.ports["imaps"], smtp)
 
 
 @pytest.fixture
