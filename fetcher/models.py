@@ -65,6 +65,22 @@ class Folder(models.Model):
         return self.name
 
 
+class FolderCount(models.Model):
+    """How many messages a folder holds and how many are unread, so the sidebar reads instead of counting.
+
+    Written only by triggers on the message table, in the transaction that changes the messages
+    (migration 0017), and by `manage.py recount`; never saved by Django code (a row of its own,
+    so saving a Folder cannot write back a stale count). A folder without a row holds nothing.
+    """
+
+    folder = models.OneToOneField(Folder, on_delete=models.CASCADE, primary_key=True, related_name="count")
+    messages = models.BigIntegerField(default=0)
+    unread = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.folder_id}: {self.unread}/{self.messages}"
+
+
 class ParseState(models.TextChoices):
     PENDING = "pending", _("Waiting to be read")
     PARSED = "parsed", _("Read")
@@ -79,8 +95,10 @@ class Message(models.Model):
     """One downloaded message. `raw` is the truth; every other field is derived from it (`reindex`)."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="messages")
-    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages")
+    # No index of their own: the (mailbox | folder, sort_date, id) indexes serve every lookup by
+    # them, and a planner without statistics would otherwise read a whole folder through them.
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages", db_index=False)
     raw = models.BinaryField()
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -137,7 +155,9 @@ class Message(models.Model):
             GinIndex(fields=["search_vector"], name="message_search"),
             # The few messages with changes to push: an unchanged sync finds none without a scan.
             models.Index(fields=["mailbox"], name="message_pending_push", condition=PENDING_PUSH),
-            models.Index(fields=["thread_key"], name="message_thread"),
+            # A conversation's messages in given folders, in date order: the conversation list's
+            # "no newer message of it here" and the conversation counts look up nothing else.
+            models.Index(fields=["thread_key", "folder", "sort_date", "id"], name="message_thread_folder"),
             models.Index(fields=["base_subject"], name="message_base_subject"),
             models.Index(fields=["folder", "-sort_date", "-id"], name="message_folder_newest"),
             models.Index(fields=["folder"], name="message_unread", condition=models.Q(seen=False)),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Count,
@@ -29,7 +31,15 @@ from django.utils import timezone
 
 from accounts.models import Mailbox, User
 from fetcher import search
-from fetcher.models import Folder, FolderRole, Message, OutgoingMessage, OutgoingState, WorkerHeartbeat
+from fetcher.models import (
+    Folder,
+    FolderCount,
+    FolderRole,
+    Message,
+    OutgoingMessage,
+    OutgoingState,
+    WorkerHeartbeat,
+)
 
 
 def heartbeat_latest() -> datetime | None:
@@ -130,33 +140,31 @@ def folder_of(user: User, public_id: uuid.UUID | str) -> Folder:
 
 
 def folders_of(user: User) -> list[Folder]:
-    """Every folder of every mailbox of the user, with its unread count (two queries)."""
+    """Every folder of every mailbox of the user, with its message and unread counts (one query).
+
+    The counts are read, not counted (fetcher.models.FolderCount, kept by triggers): the sidebar
+    costs the same for ten messages or a million.
+    """
     folders = list(
         Folder.objects.filter(Q(synced=True) | Q(local=True), mailbox__owner=user)
-        .select_related("mailbox")
+        .select_related("mailbox", "count")
         .order_by("mailbox__name", "mailbox__email_address", "name")
     )
-    unread = _unread_counts([folder.pk for folder in folders])
     for folder in folders:
-        folder.unread = unread.get(folder.pk, 0)  # type: ignore[attr-defined]
+        count = _count_of(folder)
+        folder.unread, folder.total = count.unread, count.messages  # type: ignore[attr-defined]
     return folders
 
 
-UNREAD_CAP = 1000  # a folder shows "999+" beyond this: counting further would cost a scan
+def _count_of(folder: Folder) -> FolderCount:
+    try:
+        return folder.count
+    except FolderCount.DoesNotExist:  # no message has been stored in it yet
+        return FolderCount(folder=folder)
 
 
-def _unread_counts(folder_ids: list[int]) -> dict[int, int]:
-    """Unread messages per folder, each count stopping at UNREAD_CAP (one query, index only)."""
-    if not folder_ids:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT folder.id, (SELECT count(*) FROM (SELECT 1 FROM fetcher_message message"
-            " WHERE message.folder_id = folder.id AND NOT message.seen LIMIT %s) capped)"
-            " FROM unnest(%s::bigint[]) AS folder(id)",
-            [UNREAD_CAP, folder_ids],
-        )
-        return dict(cursor.fetchall())
+# Unread counts show as "999+" from here on: a number that large is not read, only noticed.
+UNREAD_CAP = 1000
 
 
 def _newest_first(messages: QuerySet[Message], after: Cursor | None, limit: int) -> QuerySet[Message]:
@@ -208,10 +216,49 @@ def _newer_in_conversation(folder_ids: list[int]) -> QuerySet[Message]:
 
 
 def _merged(parts: list[QuerySet[Message]], limit: int) -> Page:
-    if len(parts) <= 1:
-        return _page(list(parts[0]) if parts else [], limit)
-    merged = parts[0].union(*parts[1:], all=True).order_by("-sort_date", "-id")
-    return _page(list(merged[: limit + 1]), limit)
+    if not parts:
+        return Page([], None)
+    merged = (
+        parts[0] if len(parts) == 1 else parts[0].union(*parts[1:], all=True).order_by("-sort_date", "-id")
+    )
+    with ordered_walks():
+        return _page(list(merged[: limit + 1]), limit)
+
+
+# What a list query must not be planned as. Its intended plan is a walk down a (folder or mailbox,
+# sort_date, id) index that stops after one page, probing the conversation index per row; without
+# statistics (a large first sync, autovacuum off) the planner guesses a folder holds a few dozen
+# messages and prefers to read all of them and sort. PostgreSQL has no query hints, but its
+# enable_* settings make a kind of plan the last resort, for one transaction.
+_WALK_SETTINGS = (
+    "enable_seqscan",
+    "enable_bitmapscan",
+    "enable_sort",
+    "enable_hashjoin",
+    "enable_mergejoin",
+    "enable_material",
+)
+
+
+@contextmanager
+def ordered_walks() -> Iterator[None]:
+    """Plan the queries inside as index walks in the index's order: no sort, scan or hash of messages."""
+    nested = connection.in_atomic_block  # else the settings end with the transaction opened here
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        names = list(_WALK_SETTINGS)
+        cursor.execute(
+            "SELECT " + ", ".join(["current_setting(%s), set_config(%s, 'off', true)"] * len(names)),
+            [value for name in names for value in (name, name)],
+        )
+        before = cursor.fetchone()[0::2]
+        try:
+            yield
+        finally:
+            if nested:  # the settings last as long as the transaction: hand the caller's back
+                cursor.execute(
+                    "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
+                    [value for pair in zip(names, before, strict=True) for value in pair],
+                )
 
 
 def page_of_starred(user: User, after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
@@ -227,12 +274,17 @@ def page_of_search(matches: QuerySet[Message], after: Cursor | None, limit: int 
 
 
 def unread_in_view(user: User, view: str) -> int:
-    return sum(_unread_counts(view_folder_ids(user, view)).values())
+    counts = FolderCount.objects.filter(folder__in=_view_folders(user, view))
+    total: int | None = counts.aggregate(unread=Sum("unread"))["unread"]
+    return total or 0
+
+
+def _view_folders(user: User, view: str) -> QuerySet[Folder]:
+    return Folder.objects.filter(Q(synced=True) | Q(local=True), mailbox__owner=user, role=VIEW_ROLES[view])
 
 
 def view_folder_ids(user: User, view: str) -> list[int]:
-    shown = Folder.objects.filter(Q(synced=True) | Q(local=True), mailbox__owner=user, role=VIEW_ROLES[view])
-    return list(shown.values_list("id", flat=True))
+    return list(_view_folders(user, view).values_list("id", flat=True))
 
 
 def conversation_of(message: Message) -> list[Message]:
@@ -240,23 +292,46 @@ def conversation_of(message: Message) -> list[Message]:
     if not message.thread_key:
         return [message]
     return list(
-        Message.objects.filter(mailbox__owner_id=message.mailbox.owner_id, thread_key=message.thread_key)
+        Message.objects.filter(thread_key=message.thread_key)
+        .filter(_in_folders_of(message.mailbox.owner_id))
         .select_related("mailbox", "folder")
         .defer("raw", "search_vector")
         .order_by("sort_date", "id")[:200]
     )
 
 
+# The owner's folders as an array computed once per query (an InitPlan): a conversation is then
+# looked up by (thread_key, folder) in its index, never through the owner's mailboxes.
+_OWNER_FOLDERS = (
+    "ARRAY(SELECT folder.id FROM fetcher_folder folder JOIN accounts_mailbox mailbox"
+    " ON mailbox.id = folder.mailbox_id WHERE mailbox.owner_id = %s)"
+)
+
+
+_IN_OWNER_FOLDERS = f"fetcher_message.folder_id = ANY({_OWNER_FOLDERS})"
+
+
+def _in_folders_of(owner_id: int) -> RawSQL:
+    return RawSQL(_IN_OWNER_FOLDERS, [owner_id], output_field=BooleanField())  # noqa: S611 -- constant SQL
+
+
 def thread_sizes(user: User, keys: list[str]) -> dict[str, int]:
-    """How many messages each conversation holds (for the list's conversation counts)."""
-    rows = (
-        messages_of(user)
-        .filter(thread_key__in=[key for key in keys if key])
-        .values("thread_key")
-        .annotate(count=Count("id"))
-        .values_list("thread_key", "count")
-    )
-    return dict(rows)
+    """How many messages each conversation holds (for the list's conversation counts).
+
+    One count per conversation, each through the conversation index: a count over all the keys
+    at once is planned, without statistics, as a walk of the user's folders filtering keys.
+    """
+    keys = list(dict.fromkeys(key for key in keys if key))
+    if not keys:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key, (SELECT count(*) FROM fetcher_message message"  # noqa: S608 -- constant SQL
+            f" WHERE message.thread_key = key AND message.folder_id = ANY({_OWNER_FOLDERS}))"
+            " FROM unnest(%s::text[]) AS key",
+            [user.pk, keys],
+        )
+        return dict(cursor.fetchall())
 
 
 # --- search ---------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, MailboxState, Protocol, Retention
-from fetcher import config, folders, ingest, leases, selectors
+from fetcher import config, folders, ingest, leases, selectors, upkeep
 from fetcher.mailnet import MailError, Step
 from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
 from fetcher.protocols import Folder as ImapFolder
@@ -127,6 +127,10 @@ def sync_mailbox(*, mailbox_id: uuid.UUID | str, budget_seconds: float) -> SyncR
         _release(mailbox.id, token, state=MailboxState.IDLE, next_sync_at=timezone.now())
         raise
     _record_success(mailbox, token, result)
+    if result.fetched >= upkeep.CHANGED_ROWS:
+        # A large first sync: plan the first pages on real figures. Forced, because the activity
+        # counters that tell stale tables reach PostgreSQL's statistics a little after the commit.
+        upkeep.statistics_refresh(force=True)
     return result
 
 

@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from fetcher import ingest, outbox, services, sync
+from fetcher import ingest, outbox, services, sync, upkeep
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -27,6 +27,12 @@ def dispatch_syncs() -> None:
     and again every connection test whose worker died."""
     services.syncs_dispatch()
     services.connection_tests_requeue()
+
+
+@shared_task(ignore_result=True, soft_time_limit=600, time_limit=660)
+def refresh_statistics() -> None:
+    """Scheduled by beat: ANALYZE the message tables once enough of them changed (fetcher.upkeep)."""
+    upkeep.statistics_refresh()
 
 
 @shared_task(ignore_result=True)

@@ -11,11 +11,11 @@ report any sequential scan of the message table in the plans.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Mailbox
 from fetcher.models import Folder
@@ -97,7 +97,10 @@ def plan_of(sql: str, params: Any = None, *, analyse: bool = False) -> dict[str,
     """The plan of a statement; with `analyse`, run it and record what each step really read."""
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON{', ANALYZE' if analyse else ''}) {sql}", params)
-        found = cursor.fetchone()[0]
+        return _first_plan(cursor.fetchone()[0])
+
+
+def _first_plan(found: Any) -> dict[str, Any]:
     plan: dict[str, Any] = (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
     return plan
 
@@ -110,7 +113,9 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def sequential_scans(plan: dict[str, Any], table: str = MESSAGE_TABLE) -> list[dict[str, Any]]:
     return [
-        node for node in _nodes(plan) if node["Node Type"] == "Seq Scan" and node.get("Relation Name") == table
+        node
+        for node in _nodes(plan)
+        if node["Node Type"] == "Seq Scan" and node.get("Relation Name") == table
     ]
 
 
@@ -129,26 +134,43 @@ def rows_read(plan: dict[str, Any], table: str = MESSAGE_TABLE) -> int:
     return total
 
 
-def statements_of(run: Any) -> list[str]:
-    """The SQL statements that `run()` sends (a page request through the test client, say)."""
-    with CaptureQueriesContext(connection) as captured:
+@dataclass
+class Analysed:
+    """A statement a page sent and its plan, run for real (EXPLAIN ANALYZE) just before the page ran it."""
+
+    sql: str
+    plan: dict[str, Any]
+
+
+def analysed_statements(run: Callable[[], Any]) -> list[Analysed]:
+    """Every statement `run()` (a page request through the test client, say) sends that reads
+    messages, each with its plan under the settings and in the transaction it really ran in."""
+    found: list[Analysed] = []
+
+    def analysing(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not many and MESSAGE_TABLE in sql and sql.lstrip().upper().startswith(("SELECT", "WITH", "(")):
+            raw = context["cursor"].cursor  # psycopg's own cursor: not wrapped again
+            raw.execute(f"EXPLAIN (FORMAT JSON, ANALYZE) {sql}", params)
+            found.append(Analysed(sql % tuple(params) if params else sql, _first_plan(raw.fetchone()[0])))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(analysing):
         run()
-    return [query["sql"] for query in captured.captured_queries]
+    return found
 
 
-def costly_reads(statements: list[str], budget: int) -> list[str]:
+def costly_reads(statements: list[Analysed], budget: int) -> list[str]:
     """Each statement that scans the message table sequentially or reads more than `budget` of its rows.
 
-    Both are judged on the statement run for real (EXPLAIN ANALYZE): a plan that walks a whole
-    folder through an index to sort it is as bad as a sequential scan, and only the rows it
-    really read show it, whatever the planner estimated.
+    Both are judged on the statement run for real: a plan that walks a whole folder through an
+    index to sort it is as bad as a sequential scan, and only the rows it really read show it,
+    whatever the planner estimated.
     """
     found = []
-    for sql in statements:
-        if MESSAGE_TABLE not in sql or not sql.lstrip().upper().startswith(("SELECT", "WITH", "(")):
-            continue
-        plan = plan_of(sql, analyse=True)
-        read = rows_read(plan)
-        if sequential_scans(plan) or read > budget:
-            found.append(f"{sql}\nread {read} rows of messages:\n{json.dumps(plan, indent=1)}")
+    for statement in statements:
+        read = rows_read(statement.plan)
+        if sequential_scans(statement.plan) or read > budget:
+            found.append(
+                f"{statement.sql}\nread {read} rows of messages:\n{json.dumps(statement.plan, indent=1)}"
+            )
     return found

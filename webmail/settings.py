@@ -290,6 +290,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(WEBMAIL_DISPATCH_SECONDS),
         "options": {"expires": float(WEBMAIL_DISPATCH_SECONDS)},
     },
+    "refresh-statistics": {
+        "task": "fetcher.tasks.refresh_statistics",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "dispatch-outgoing": {
         "task": "fetcher.tasks.dispatch_outgoing",
         "schedule": float(WEBMAIL_DISPATCH_SECONDS),

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from fetcher import ingest
+from fetcher import ingest, upkeep
 from fetcher.models import Message
 
 
@@ -29,4 +29,5 @@ class Command(BaseCommand):
             return
         for start in range(0, len(ids), batch):
             ingest.parse_messages(ids[start : start + batch])
+        upkeep.statistics_refresh(force=True)  # every derived column changed: plan on their new values
         self.stdout.write(f"reindexed {len(ids)} messages")
