@@ -128,7 +128,7 @@ class Mail:
         # The long discussion: about 300 messages over the years (fewer in a small run, where 300
         # would be most of the mailbox).
         self.long_every = max(20, self.count // 300)
-        self.single_every = max(1, self.count // 40)
+        self.single_every = max(1, self.count // 100)  # about 35 singles to open, spread over the years
 
     def inbox(self, number: int) -> tuple[bytes, tuple[str, ...]]:
         """The INBOX's message `number` (0 the oldest) and its IMAP flags."""
