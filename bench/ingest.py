@@ -9,7 +9,7 @@ PostgreSQL COPY, fetchmail to a BSMTP file and getmail6 to a Maildir (Debian's f
 getmail6; skipped with a note when absent), then Postane's secured rate (raw bytes committed),
 its searchable rate (fully parsed and indexed) with one and two processes, an unchanged poll,
 and the peak memory while ingesting a 25 MB message. Uses the database `postane_bench`
-(dropped and created) on the server of DATABASE_URL.
+(dropped and created; POSTANE_BENCH_DATABASE names another) on the server of DATABASE_URL.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ import tracemalloc
 from collections.abc import Callable
 from email import policy
 from email.parser import BytesParser
+from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -39,18 +40,25 @@ USER, PASSWORD = "bench", "bench-password"
 BIG_USER = "big"
 
 
+def bench_database_name() -> str:
+    """POSTANE_BENCH_DATABASE, so that two benchmarks can run on one server without dropping each other's."""
+    return os.environ.get("POSTANE_BENCH_DATABASE", "").strip() or "postane_bench"
+
+
 def bench_database_url() -> str:
     parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/postane_bench"))
+    return urlunsplit(parts._replace(path="/" + quote(bench_database_name())))
 
 
 def setup_django() -> None:
     import psycopg
+    from psycopg import sql
 
     admin_url = os.environ["DATABASE_URL"]
+    name = sql.Identifier(bench_database_name())
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS postane_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE postane_bench")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
     os.environ["DATABASE_URL"] = bench_database_url()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
     import django
@@ -396,9 +404,9 @@ def run(args: argparse.Namespace, dovecot: Any, root: Path) -> None:
             f"  = {count / seconds / parse_base / processes:.0%} of bare parse per process"
         )
     for protocol, box, port in (("pop3", pop_box, pop3), ("imap", imap_box, imap)):
-        poll = median_seconds(lambda box=box: postane_sync(box))
-        bare = median_seconds(lambda protocol=protocol, port=port: bare_poll(protocol, port))
-        queries = counted_queries(lambda box=box: postane_sync(box))
+        poll = median_seconds(partial(postane_sync, box))
+        bare = median_seconds(partial(bare_poll, protocol, port))
+        queries = counted_queries(partial(postane_sync, box))
         print(
             f"  unchanged {protocol.upper()} poll (median of {POLLS})"
             f" {poll * 1000:.1f} ms vs bare {bare * 1000:.1f} ms"

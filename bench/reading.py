@@ -1,152 +1,57 @@
-"""Reading benchmark: server time of the mail list, a deep page and search with 100,000 messages.
+"""Reading benchmark: page times of a person's mailbox over HTTP, with 100,000 messages or 1,000,000.
 
-    ./postane bench-reading                    # 100,000 messages in one user's three mailboxes
-    ./postane bench-reading --messages 20000   # quicker
+    ./postane bench-reading                       # the person: one IMAP mailbox of 100,000 messages
+    ./postane bench-reading --messages 1000000    # the 1M case (by hand: about an hour to fill)
+    ./postane bench-reading --messages 5000 --load-seconds 10   # quicker
+    ./postane bench-reading --case three          # the older case: 3 mailboxes, test client, ANALYZE
 
-Messages go through Postane's own ingest (stage one with COPY, stage two in two processes), so
-the search vectors are the real ones. Each figure is the median of repeated requests through
-Django's test client (view, queries and template; no network), printed beside the bare SQL
-query behind the page, run on the same database in the same run. Uses the database
-`postane_bench` (dropped and created) on the server of DATABASE_URL.
+The person (`--case person`, bench/person.py) is one IMAP account shaped like years of real
+mail: notifications repeating one subject thousands of times, discussions with References
+chains and Re:/YNT: subjects, 85% unread, some flagged, some attachments, empty role folders
+and two small ordinary folders. It is stored through Postane's own ingest (stage one with COPY
+into INBOX with IMAP UIDs, stage two in two processes) a batch at a time, and read on a fresh
+database: no ANALYZE, no VACUUM (autovacuum is printed; off on the development machine).
+
+Pages are timed over HTTP against gunicorn started as `./postane run` starts it
+(bench/web.py): 1 warm-up, then the median (min, max) of 5 requests over one connection,
+signed in through the login form. Beside each figure: the same page's SQL statements, captured
+by running the request once in this process through Django's test client and replayed on a
+plain psycopg connection (median of 5), and how many there are. Then `wrk` runs 50 signed-in
+readers at once (50 sessions made in Django's session store; bench/reading_load.lua) for
+`--load-seconds`: throughput, p50/p95/p99 latency, and every answer must be a 200.
+
+`--case three` is the earlier benchmark: 100,000 messages in one user's three mailboxes,
+VACUUM ANALYZE, then the median of 25 requests through Django's test client (no network).
+
+Uses the database POSTANE_BENCH_DATABASE (default `postane_bench`; dropped and created) on
+the server of DATABASE_URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import itertools
 import logging
 import multiprocessing
+import os
 import random
+import shutil
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench import person, web  # noqa: E402
 from bench.ingest import _setup_worker, bench_database_url, setup_django  # noqa: E402
-
-# Words as mail uses them: a few very common ones, the content words rarer (a Zipf
-# distribution over 5,000 words), so that a search for a content word matches a few per cent of
-# the mailbox, as in real mail, and a common one much more.
-STOPWORDS = [
-    "ve",
-    "bir",
-    "bu",
-    "da",
-    "de",
-    "için",
-    "ile",
-    "çok",
-    "daha",
-    "gibi",
-    "olarak",
-    "ama",
-    "the",
-    "and",
-    "to",
-    "of",
-    "a",
-    "in",
-    "is",
-    "for",
-    "on",
-    "with",
-]
-CONTENT = [
-    "toplantı",
-    "rapor",
-    "bütçe",
-    "proje",
-    "teklif",
-    "fatura",
-    "sözleşme",
-    "ışık",
-    "istanbul",
-    "ankara",
-    "izmir",
-    "görüşme",
-    "takvim",
-    "plan",
-    "müşteri",
-    "sipariş",
-    "kargo",
-    "teslimat",
-    "ödeme",
-    "hesap",
-    "banka",
-    "kredi",
-    "yazılım",
-    "sunucu",
-    "güncelleme",
-    "yedek",
-    "güvenlik",
-    "meeting",
-    "report",
-    "budget",
-    "project",
-    "invoice",
-    "contract",
-    "delivery",
-    "payment",
-    "server",
-    "update",
-    "backup",
-    "security",
-    "çalışma",
-    "grubu",
-    "öneri",
-    "karar",
-]
-SYLLABLES = [
-    "ka",
-    "le",
-    "mi",
-    "na",
-    "sa",
-    "ta",
-    "ro",
-    "du",
-    "be",
-    "ye",
-    "zi",
-    "lu",
-    "çe",
-    "şa",
-    "ğı",
-    "öz",
-    "ün",
-    "ay",
-    "ev",
-    "ık",
-    "ol",
-    "ar",
-    "en",
-]
-
-
-def vocabulary(size: int = 5000) -> list[str]:
-    rng = random.Random(5)  # noqa: S311 -- the same made-up words on every run
-    words = list(STOPWORDS)
-    while len(words) < size:
-        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
-        if word not in words:
-            words.append(word)
-    for position, word in enumerate(CONTENT):  # content words from rank 200 on, one every 40
-        words[200 + 40 * position] = word
-    return words
-
-
-WORDS = vocabulary()
-WEIGHTS = list(itertools.accumulate(1 / rank for rank in range(1, len(WORDS) + 1)))
-
-
-def text(rng: random.Random, count: int) -> str:
-    return " ".join(rng.choices(WORDS, cum_weights=WEIGHTS, k=count))
-
+from bench.words import text  # noqa: E402
 
 RUNS = 25
 DATE = "%a, %d %b %Y %H:%M:%S +0300"
@@ -251,22 +156,15 @@ def bare_sql(sql: str, params: list[Any]) -> Callable[[], Any]:
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
-    parser.add_argument("--messages", type=int, default=100_000)
-    args = parser.parse_args()
-    setup_django()
-    logging.getLogger("fetcher").setLevel(logging.WARNING)
-    from django.conf import settings
+def three(args: argparse.Namespace) -> None:
+    """The earlier case: three mailboxes, VACUUM ANALYZE, timed through Django's test client."""
     from django.db import connection
     from django.test import Client
 
-    from fetcher import ingest, search
+    from fetcher import search
     from fetcher.models import Message
     from fetcher.selectors import Cursor, view_folder_ids
 
-    settings.ALLOWED_HOSTS = ["*"]
-    ingest.queue_parsing = lambda ids: None  # parsed here, in two processes
     owner = fill(args.messages)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE fetcher_message")
@@ -315,6 +213,256 @@ def main() -> None:
         server, sql = median_ms(page), median_ms(bare)
         print(f"  {name:<38} {server:6.1f} ms  (bare SQL {sql:5.1f} ms), {count_queries(page)} SQL queries")
     print("\ntargets: first page and deep page <= 50 ms, search <= 150 ms")
+
+
+# --- the person ---------------------------------------------------------------------------------------------
+
+SEARCHES = [
+    ("a common word", "toplantı"),
+    ("a rare two-word query", "ışık görüşme"),
+    ("subject:", "subject:bülten"),
+    ("from:", "from:zeynep"),
+    ("to:", "to:proje-ekibi"),
+    ("has:attachment", "has:attachment"),
+    ("is:unread", "is:unread"),
+    ("is:starred", "is:starred"),
+    ("before:", "before:2023-01-01"),
+    ("after:", "after:2026-06-01"),
+    ("in:", "in:faturalar"),
+]
+DEEP_PAGES = (2, 5, 10, 25, 50, 100)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    path: str
+    conversations: bool = False  # the user's setting while this page is timed
+
+
+def search_path(query: str) -> str:
+    return "/mail/search/?" + urlencode({"q": query})
+
+
+def page_cursors(inbox: Any) -> dict[int, str]:
+    """The `after` cursor of each deep page of the inbox (page n starts after (n - 1) x 50 messages)."""
+    from fetcher.models import Message
+    from fetcher.selectors import PAGE_SIZE, Cursor
+
+    newest = Message.objects.filter(folder=inbox).order_by("-sort_date", "-id")
+    rows = list(newest.values_list("sort_date", "id")[: max(DEEP_PAGES) * PAGE_SIZE])
+    last = min(max(DEEP_PAGES), (len(rows) - 1) // PAGE_SIZE + 1)  # the last page that has mail
+    pages = sorted({page for page in DEEP_PAGES if page < last} | {last})
+    return {page: Cursor(*rows[(page - 1) * PAGE_SIZE - 1]).encode() for page in pages if page > 1}
+
+
+def public_id(message_id: str) -> str:
+    from fetcher.models import Message
+
+    return str(Message.objects.values_list("public_id", flat=True).get(message_id=message_id))
+
+
+def person_cases(found: person.Person, cursors: dict[int, str]) -> list[Case]:
+    deepest = max(cursors)
+    mail = found.mail
+    single = public_id(mail.singles[len(mail.singles) // 2])
+    discussion = public_id(mail.long.ids[-1])
+    return [
+        Case("first page of the inbox", "/"),
+        Case(f"page {deepest} of the inbox (cursor)", "/?" + urlencode({"after": cursors[deepest]})),
+        Case("conversation list, first page", "/", conversations=True),
+        Case("opening a message", f"/mail/m/{single}/"),
+        Case(f"opening a conversation ({len(mail.long.ids)} messages)", f"/mail/m/{discussion}/", True),
+        Case("preferences (the sidebar alone)", "/account/preferences/"),
+        *(Case(f"search {query} ({what})", search_path(query)) for what, query in SEARCHES),
+    ]
+
+
+def load_paths(found: person.Person, cursors: dict[int, str]) -> list[str]:
+    """What the readers ask for, in turn: first pages, deeper pages, message opens, searches."""
+    from fetcher.models import Folder
+
+    sent = Folder.objects.get(mailbox=found.mailbox, role="sent").public_id
+    folders = [f"/mail/folder/{folder.public_id}/" for folder in found.folders] + [f"/mail/folder/{sent}/"]
+    deep = ["/?" + urlencode({"after": cursor}) for cursor in cursors.values()]
+    opens = [f"/mail/m/{public_id(message_id)}/" for message_id in found.mail.singles[:10]]
+    opens.append(f"/mail/m/{public_id(found.mail.long.ids[-1])}/")
+    paths = ["/"] * 4 + folders + deep + opens + [search_path(query) for _what, query in SEARCHES]
+    random.Random(3).shuffle(paths)  # noqa: S311 -- the same order on every run
+    return paths
+
+
+def table_state(database_url: str) -> str:
+    """Whether anything analysed or vacuumed the messages (the statistics views, not the table)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        autovacuum = connection.execute("SHOW autovacuum").fetchone()
+        row = connection.execute(
+            "SELECT coalesce(greatest(last_analyze, last_autoanalyze)::text, 'never'),"
+            " coalesce(greatest(last_vacuum, last_autovacuum)::text, 'never'), n_live_tup, n_dead_tup"
+            " FROM pg_stat_user_tables WHERE relname = 'fetcher_message'"
+        ).fetchone()
+    assert autovacuum is not None
+    assert row is not None
+    return (
+        f"autovacuum {autovacuum[0]}; fetcher_message analysed: {row[0]}, vacuumed: {row[1]},"
+        f" {row[2]:,} live and {row[3]:,} dead row versions"
+    )
+
+
+def describe(found: person.Person, count: int) -> None:
+    counts, (stored, parsed) = found.mail.counts, found.fill_seconds
+    extra = counts.messages - count
+    print(
+        f"\nfilled in {stored + parsed:.0f} s: stored in {stored:.0f} s"
+        f" ({counts.messages / stored:,.0f} msg/s), parsed in {parsed:.0f} s"
+        f" ({counts.messages / parsed:,.0f} msg/s, 2 processes)"
+    )
+    print(
+        f"mailbox: {count:,} messages in INBOX + {extra:,} in "
+        f"{', '.join(folder.name for folder in found.folders)}; empty Sent, Drafts, Trash, Junk;"
+        f" {counts.size / counts.messages / 1024:.1f} KB each"
+    )
+    print(
+        f"  {counts.unread / count:.0%} of INBOX unread, {counts.flagged / count:.1%} flagged,"
+        f" {counts.attachments / counts.messages:.1%} with an attachment;"
+        f" {counts.notifications / counts.messages:.0%} notifications ({len(person.NOTIFICATIONS)} subjects),"
+        f" {counts.discussion / counts.messages:.0%} in discussions (longest {len(found.mail.long.ids)},"
+        f" {counts.subject_only_replies:,} replies with only a Re: subject)"
+    )
+
+
+def person_case(args: argparse.Namespace) -> None:
+    from django.test import Client
+
+    from accounts.models import User
+
+    database_url = bench_database_url()
+    print(f"fresh database {database_url.rsplit('/', 1)[-1]}: {table_state(database_url)}")
+    print(f"\nfilling one IMAP mailbox with {args.messages:,} messages")
+    found = person.fill(args.messages)
+    describe(found, args.messages)
+    print(f"before the first request (no ANALYZE, no VACUUM): {table_state(database_url)}")
+    cursors = page_cursors(found.inbox)
+    with web.gunicorn(database_url) as port:
+        reader = web.Reader(port, web.log_in(port, found.owner.username, person.PASSWORD))
+        client = Client()  # the same pages once in this process, for their SQL
+        client.force_login(found.owner)
+        cases = person_cases(found, cursors)
+        failed = time_pages(
+            args, database_url=database_url, owner=found.owner, reader=reader, client=client, cases=cases
+        )
+        User.objects.filter(pk=found.owner.pk).update(conversations=args.load_conversations == "on")
+        failed += run_load(args, database_url, port, found, cursors)
+    print(f"\nafter the run: {table_state(database_url)}")
+    if failed:
+        raise SystemExit(f"bench: {', '.join(failed)}")
+
+
+def time_pages(
+    args: argparse.Namespace,
+    *,
+    database_url: str,
+    owner: Any,
+    reader: web.Reader,
+    client: Any,
+    cases: list[Case],
+) -> list[str]:
+    """Each page over HTTP, then its SQL captured in this process and replayed; returns what failed."""
+    from accounts.models import User
+
+    limit = 25 if args.messages <= 100_000 else 50
+    failed = []
+    print(f"\n{'page, over HTTP':<46} {'median (min-max)':>24} {'first':>9} {'bare SQL':>9} queries")
+    for case in cases:
+        User.objects.filter(pk=owner.pk).update(conversations=case.conversations)
+        timing = reader.time(case.path)
+        if timing.problem:
+            web.cancel_runaways(database_url)
+        statements = web.captured_sql(client, case.path)
+        bare = web.replayed(database_url, statements)
+        problem = timing.problem or statements.problem or bare.problem
+        verdict = "met" if timing.median <= limit and not problem else "OVER"
+        spread = f"({min(timing.repeated):.1f}-{max(timing.repeated):.1f})"
+        print(
+            f"  {case.name:<44} {timing.median:7.1f} ms {spread:>14} {timing.first:6.1f} ms"
+            f" {bare.median:6.1f} ms {statements.queries:7}   <= {limit} ms: {verdict}"
+        )
+        if problem:
+            print(f"      {problem}")
+            failed.append(f"{case.name}: {problem}")
+        if args.sql:
+            for statement, ms in itertools.zip_longest(statements.sql, bare.each):
+                print(f"      {'' if ms is None else f'{ms:6.2f} ms':>9}  {statement}")
+    runs = web.REPETITIONS
+    print(f"\nmedian of {runs} requests after 1 warm-up ('first'), signed in through the login form;")
+    print(f"bare SQL: the page's statements replayed on a plain connection (median of {runs});")
+    print(
+        "queries: how many (BEGIN, COMMIT not counted); conversations off but for the two conversation cases."
+    )
+    if reader.closed:
+        print("gunicorn's sync workers close the connection after each answer: each request reconnects.")
+    print("target: every page <= 25 ms at 100,000 messages, <= 50 ms at 1,000,000")
+    return failed
+
+
+def run_load(
+    args: argparse.Namespace, database_url: str, port: int, found: person.Person, cursors: dict[int, str]
+) -> list[str]:
+    if args.load_seconds <= 0:
+        return []
+    if shutil.which("wrk") is None:
+        print("\nload test skipped: wrk is not installed (Debian/Ubuntu: sudo apt-get install wrk)")
+        return []
+    paths = load_paths(found, cursors)
+    print(
+        f"\nload: {args.readers} signed-in readers at once (wrk, one session each), {args.load_seconds} s,"
+        f" rotating over {len(paths)} pages, conversations {args.load_conversations}"
+    )
+    load = web.wrk_load(port, web.made_sessions(found.owner, args.readers), paths, args.load_seconds)
+    web.cancel_runaways(database_url)
+    verdict = "met" if load.p95 <= 200 else "OVER"
+    print(
+        f"  {load.requests:,} requests in {load.seconds:.1f} s"
+        f" = {load.requests / load.seconds:,.1f} requests/s;"
+        f" latency p50 {load.p50:.1f} ms, p95 {load.p95:.1f} ms, p99 {load.p99:.1f} ms"
+    )
+    print(
+        f"  target p95 <= 200 ms: {verdict}; answers other than 200: {load.not_ok};"
+        f" socket errors: {load.socket_errors}"
+    )
+    if load.not_ok or load.unanswered:
+        return [f"under load {load.not_ok} answers were not 200 and {load.unanswered} requests had no answer"]
+    return []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("--case", choices=("person", "three"), default="person")
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--load-seconds", type=int, default=30, help="the wrk load test (person; 0: none)")
+    parser.add_argument("--readers", type=int, default=50, help="concurrent readers in the load test")
+    parser.add_argument("--sql", action="store_true", help="print each page's SQL statements (person)")
+    parser.add_argument(
+        "--load-conversations", choices=("on", "off"), default="on", help="the setting during the load test"
+    )
+    args = parser.parse_args()
+    web.secret_key()  # before Django reads it: sessions made here must be valid in gunicorn
+    os.environ.setdefault("WEBMAIL_ENCRYPTION_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
+    setup_django()
+    for noisy in ("fetcher", "axes"):  # a line per sync or sign-in would bury the figures
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from django.conf import settings
+
+    from fetcher import ingest
+
+    settings.ALLOWED_HOSTS = ["*"]
+    ingest.queue_parsing = lambda ids: None  # parsed here, in two processes
+    if args.case == "three":
+        three(args)
+    else:
+        person_case(args)
 
 
 if __name__ == "__main__":
