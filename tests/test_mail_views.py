@@ -413,3 +413,15 @@ def test_the_sidebar_names_role_folders_in_the_readers_language(alice: Any) -> N
     sidebar = html[html.index('class="folders mailboxes"') :]
     assert 'data-testid="folder">Çöp<' in sidebar
     assert 'data-testid="folder">Gelen kutusu<' not in sidebar  # no INBOX row here: none was made
+
+
+def test_list_rows_escape_every_value_the_sender_chose(alice: Any) -> None:
+    hostile = '<img src=x onerror="alert(1)">'
+    stored(
+        alice[1],
+        mail(f"Konu {hostile}", sender=f'"Kötü {hostile}" <kotu@example.com>', body=f"Gövde {hostile}"),
+    )
+    for html in (page(alice[2], reverse("home")), page(alice[2], reverse("search"), q="kötü")):
+        rows = html[html.index('data-testid="messages"') :]
+        assert "<img" not in rows
+        assert rows.count("&lt;img src=x onerror=") == 3  # sender, subject, snippet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from django import template
 from django.utils import timezone
@@ -94,9 +95,13 @@ def highlight(text: str, terms: list[str]) -> SafeString:
 @register.filter
 def mail_date(value: datetime | None) -> str:
     """Today: the time; this year: day and month; before: the full date (all in the user's time zone)."""
+    return _mail_date(value, timezone.localtime())
+
+
+def _mail_date(value: datetime | None, now: datetime) -> str:
     if value is None:
         return ""
-    local, now = timezone.localtime(value), timezone.localtime()
+    local = timezone.localtime(value)
     if local.date() == now.date():
         return date_format(local, "TIME_FORMAT")
     if local.year == now.year:
@@ -108,3 +113,60 @@ def mail_date(value: datetime | None) -> str:
 def count_label(value: int) -> str:
     """An unread count as shown: counts stop at selectors.UNREAD_CAP, so 1000 and more read 999+."""
     return "999+" if value >= UNREAD_CAP else str(value)
+
+
+_ATTACHMENT_MARK = (
+    '<svg class="attachment-mark" width="14" height="14" viewBox="0 0 24 24" role="img" aria-label="{}">'
+    '<path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5" fill="none"'
+    ' stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>'
+)
+
+
+@register.simple_tag(takes_context=True)
+def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
+    """The rows of a mail list (webmail.mail_views.Row), rendered in Python.
+
+    The list is the page read most, and as template tags its 50 rows cost about two thirds of
+    the request (some 1,400 variable lookups); here they cost a few milliseconds. Every value is
+    escaped; the words a search matched are marked (`highlight`).
+    """
+    terms = context.get("terms") or []
+    link, back = (
+        conditional_escape(str(context.get("message_url") or "")),
+        conditional_escape(str(context.get("back_query") or "")),
+    )
+    choose, starred = conditional_escape(_("Choose")), conditional_escape(_("Starred"))
+    no_sender, no_subject = str(_("(no sender)")), str(_("(no subject)"))
+    attachment_mark = format_html(_ATTACHMENT_MARK, _("Has attachments"))
+    now = timezone.localtime()
+    html = []
+    for row in rows:
+        m = row.message
+        public_id = conditional_escape(str(m.public_id))
+        chip = (
+            format_html(
+                '<svg class="chip" width="10" height="10" viewBox="0 0 10 10" aria-hidden="true">'
+                '<circle cx="5" cy="5" r="5" fill="{}"/></svg>',
+                row.mailbox.colour,
+            )
+            if row.mailbox
+            else ""
+        )
+        count = format_html(' <span class="thread-count">{}</span>', row.count) if row.count > 1 else ""
+        sender = highlight(m.from_name or m.from_address or no_sender, terms)
+        local = timezone.localtime(m.sort_date)
+        when = format_html('<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now))
+        html.append(
+            f'<li class="message-row{"" if m.seen else " unread"}" data-message="{public_id}"'
+            ' data-testid="message-row">\n'
+            f'<input type="checkbox" name="message" value="{public_id}" aria-label="{choose}">\n'
+            f'<span class="star{" on" if m.flagged else ""}" title="{starred if m.flagged else ""}"'
+            f' aria-hidden="{"false" if m.flagged else "true"}">{"★" if m.flagged else "☆"}</span>\n'
+            f'<a class="row-link" href="{link}{public_id}/{back}">'
+            f'<span class="from">{chip}{sender}{count}</span>'
+            f' <span class="subject">{highlight(m.subject or no_subject, terms)}</span>'
+            f' <span class="snippet muted">{highlight(m.snippet, terms)}</span></a>\n'
+            f'<span class="meta">{attachment_mark if m.has_attachments else ""}'
+            f"{when}</span>\n</li>\n"
+        )
+    return mark_safe("".join(html))  # noqa: S308 -- every value escaped above
