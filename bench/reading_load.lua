@@ -1,12 +1,14 @@
 -- wrk script of bench/reading.py: signed-in readers paging and searching, all at once.
 --
---   wrk -t 50 -c 50 -d 30s -s bench/reading_load.lua http://127.0.0.1:PORT -- COOKIES PATHS
+--   wrk -t 50 -c 50 -d 30s -s bench/reading_load.lua http://127.0.0.1:PORT -- COOKIES PATHS THINK_MS
 --
 -- One wrk thread per reader, each with one connection and its own session cookie (line n of
 -- COOKIES for thread n), so every reader is a separate signed-in session as 50 people would be.
 -- Each request is the next line of PATHS (first pages, deeper pages by their cursors, the
 -- conversation list, message opens, searches), every reader starting at a different line.
 -- Every answer but a 200 is counted: wrk itself counts only 4xx and 5xx, not a redirect to login.
+-- THINK_MS (0: none) is how long a reader looks at a page before the next request, drawn
+-- uniformly from half to one and a half times it; wrk's latencies do not include it.
 
 local threads = {}
 
@@ -31,6 +33,15 @@ function init(args)
    cookie = cookies[(reader - 1) % #cookies + 1]
    position = (reader * 7) % #paths
    not_ok = 0
+   think = tonumber(args[3] or "0")
+   math.randomseed(reader)
+end
+
+function delay()
+   if think <= 0 then
+      return 0
+   end
+   return math.random(math.floor(think / 2), math.floor(think * 3 / 2))
 end
 
 function request()

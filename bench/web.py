@@ -322,9 +322,10 @@ class Load:
         return sum(int(part.split()[-1]) for part in self.socket_errors.split(","))
 
 
-def wrk_load(port: int, cookies: list[str], paths: list[str], seconds: int) -> Load:
+def wrk_load(port: int, cookies: list[str], paths: list[str], seconds: int, think_ms: int = 0) -> Load:
     """`wrk` with one thread and one connection per reader, each with its own session
-    (bench/reading_load.lua), requests rotating over `paths`."""
+    (bench/reading_load.lua), requests rotating over `paths`; each reader waits about `think_ms`
+    (uniformly half to one and a half times) before its next request, 0: none."""
     workdir = Path(tempfile.mkdtemp(prefix="postane-bench-wrk-"))
     try:
         (workdir / "cookies").write_text("\n".join(cookies) + "\n")
@@ -342,7 +343,7 @@ def wrk_load(port: int, cookies: list[str], paths: list[str], seconds: int) -> L
             f"{PATIENCE_SECONDS + 10}s",
         ]
         argv += ["-s", str(LOAD_SCRIPT), f"http://{HOST}:{port}", "--"]
-        argv += [str(workdir / "cookies"), str(workdir / "paths")]
+        argv += [str(workdir / "cookies"), str(workdir / "paths"), str(think_ms)]
         result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=seconds + 300)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
