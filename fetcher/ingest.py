@@ -29,7 +29,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import leases, mime, search, threads
+from fetcher import conversations, leases, mime, search, threads
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
 logger = logging.getLogger(__name__)
@@ -378,13 +378,16 @@ def parse_messages(ids: Sequence[int], chunk: int = PARSE_BATCH) -> int:
         parse_attempts=F("parse_attempts") + 1, parse_lease_until=leases.lease_end()
     )
     chunks = [ids[start : start + chunk] for start in range(0, len(ids), chunk)]
+    # One placement for the whole task: a chunk counts the conversations of the chunks before it
+    # whether or not the writer has committed them yet.
+    threading = conversations.Threading(exclude=ids)
     if connection.in_atomic_block:  # the caller's transaction must see the writes: stay on its connection
-        return sum(_store_parsed(_parse_chunk(part)) for part in chunks)
+        return sum(_store_parsed(_parse_chunk(part, threading)) for part in chunks)
     with (
         leases.LeaseKeeper(partial(_parsing, ids), f"parsing {len(ids)} messages"),
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-writer") as writer,
     ):
-        pending = [writer.submit(_store_parsed, _parse_chunk(part)) for part in chunks]
+        pending = [writer.submit(_store_parsed, _parse_chunk(part, threading)) for part in chunks]
         writer.submit(connections.close_all)  # runs in the writer thread: closes its own connection
         return sum(future.result() for future in pending)
 
@@ -403,7 +406,7 @@ class _ParsedChunk:
     attachments: list[Attachment]
 
 
-def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
+def _parse_chunk(ids: Sequence[int], threading: conversations.Threading) -> _ParsedChunk:
     messages = list(
         # The mailbox's owner comes in the same query: each message needs it (language, conversations).
         Message.objects.filter(id__in=ids)
@@ -424,7 +427,7 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
         _apply(message, parsed)
         chunk.documents.append(_search_document(parsed))
         chunk.attachments.extend(_attachment_rows(message, parsed))
-    _join_conversations(messages)
+    threading.place(messages)
     return chunk
 
 
@@ -432,34 +435,6 @@ def _owner_languages(messages: list[Message]) -> dict[int, str]:
     """Each owner's reading language (accounts.User.language), for mail in an undeclared charset."""
     owners = {message.mailbox.owner_id for message in messages}
     return dict(User.objects.filter(pk__in=owners).exclude(language="").values_list("pk", "language"))
-
-
-def _join_conversations(messages: list[Message]) -> None:
-    """Replies without References take their stored parent's conversation, or one with their subject."""
-    orphans = [
-        m for m in messages if not m.references and (m.in_reply_to or threads.is_reply_subject(m.subject))
-    ]
-    for owner_id in {message.mailbox.owner_id for message in orphans}:
-        mine = [message for message in orphans if message.mailbox.owner_id == owner_id]
-        stored = Message.objects.filter(mailbox__owner_id=owner_id).exclude(thread_key="")
-        parents = dict(
-            stored.filter(message_id__in=[m.in_reply_to for m in mine if m.in_reply_to]).values_list(
-                "message_id", "thread_key"
-            )
-        )
-        subjects = [m.base_subject for m in mine if not m.in_reply_to and m.base_subject]
-        by_subject = dict(
-            stored.filter(base_subject__in=subjects)
-            .order_by("sort_date")
-            .values_list("base_subject", "thread_key")
-        )
-        for message in mine:
-            found = (
-                parents.get(message.in_reply_to)
-                if message.in_reply_to
-                else by_subject.get(message.base_subject)
-            )
-            message.thread_key = found or message.thread_key
 
 
 def _search_document(parsed: mime.Parsed) -> str:

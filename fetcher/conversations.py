@@ -1,0 +1,224 @@
+"""Conversation keys of parsed messages: fetcher.threads's rules over what is stored.
+
+Stage two places each chunk it parses (`Threading.place`); `rethread` derives an owner's keys
+again, oldest message first. A chunk costs one query for its stored ancestors (by message_id),
+one for the sizes of every chain it may join (thread_key, the message_thread index; each count
+stops at threads.CAP; a second round only for a chain past its first segment) and, only when it
+holds replies without reply headers, three more: the messages with their subjects in the window
+(base_subject), the people of those conversations (thread_key) and the owners' own addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
+
+from accounts.models import Mailbox
+from fetcher import threads
+from fetcher.models import Message
+
+SUBJECT_ROWS = 500  # same-subject messages read for one chunk's headerless replies, newest first
+RETHREAD_BATCH = 500
+# What threading reads of a stored message (rethread loads only these).
+FIELDS = (
+    "id",
+    "mailbox__id",
+    "mailbox__owner_id",
+    "message_id",
+    "in_reply_to",
+    "references",
+    "subject",
+    "from_address",
+    "to",
+    "cc",
+    "sort_date",
+    "thread_key",
+)
+
+
+def _addresses(*lists: Iterable[Any]) -> frozenset[str]:
+    found = (person.get("address", "") for people in lists for person in people if isinstance(person, dict))
+    return frozenset(address.lower() for address in found if address)
+
+
+def mail_of(message: Message) -> threads.Mail:
+    return threads.Mail(
+        message_id=message.message_id,
+        in_reply_to=message.in_reply_to,
+        references=tuple(message.references),
+        subject=message.subject,
+        sender=message.from_address.lower(),
+        recipients=_addresses(message.to, message.cc),
+        sort_date=message.sort_date,
+        fallback=f"<postane.{message.pk}>",
+    )
+
+
+class Threading:
+    """Places messages, chunk after chunk, among what is stored and what it placed before.
+
+    `exclude`: messages being (re)parsed, whose stored keys are not to be trusted (stage two
+    passes the ids of its whole task). `before`: only messages older in (sort_date, id) order
+    count as stored (rethread: the newer ones still carry the keys it is replacing).
+    """
+
+    def __init__(self, *, exclude: Sequence[int] = (), before: Message | None = None) -> None:
+        self._exclude = list(exclude)
+        self._before = (before.sort_date, before.pk) if before is not None else None
+        self._owners: dict[int, threads.Conversations] = {}
+
+    def place(self, messages: Sequence[Message]) -> None:
+        """Set each message's thread_key (not saved)."""
+        if not messages:
+            return
+        mails = {message.pk: mail_of(message) for message in messages}
+        chunk: dict[int, list[threads.Mail]] = {}
+        for message in messages:
+            chunk.setdefault(message.mailbox.owner_id, []).append(mails[message.pk])
+        for owner in chunk:
+            self._owners.setdefault(owner, threads.Conversations()).forget_sizes()
+        self._load_ancestors(chunk)
+        self._load_subjects(chunk)
+        self._load_sizes(chunk)
+        for message in sorted(messages, key=lambda message: (message.sort_date, message.pk)):
+            message.thread_key = self._owners[message.mailbox.owner_id].place(mails[message.pk])
+
+    def _known(self, owners: Iterable[int]) -> QuerySet[Message]:
+        found = Message.objects.filter(mailbox__owner_id__in=list(owners)).exclude(thread_key="")
+        if self._exclude:
+            found = found.exclude(id__in=self._exclude)
+        if self._before is not None:
+            found = found.filter(
+                RawSQL(
+                    "(fetcher_message.sort_date, fetcher_message.id) < (%s, %s)",
+                    self._before,
+                    output_field=BooleanField(),
+                )
+            )
+        return found
+
+    def _load_ancestors(self, chunk: dict[int, list[threads.Mail]]) -> None:
+        named = {found for mails in chunk.values() for mail in mails for found in mail.ancestors()}
+        if not named:
+            return
+        rows = (
+            self._known(chunk)
+            .filter(message_id__in=named)
+            .order_by("id")
+            .values_list("mailbox__owner_id", "message_id", "thread_key")
+        )
+        for owner, message_id, key in rows:
+            self._owners[owner].know_message(message_id, key)
+
+    def _load_subjects(self, chunk: dict[int, list[threads.Mail]]) -> None:
+        replies = [mail for mails in chunk.values() for mail in mails if mail.joins_by_subject]
+        if not replies:
+            return
+        dates = [mail.sort_date for mail in replies]
+        rows = (
+            self._known(chunk)
+            .filter(
+                base_subject__in={mail.base_subject for mail in replies},
+                sort_date__gte=min(dates) - threads.WINDOW,
+                sort_date__lte=max(dates),
+            )
+            .order_by("-sort_date")
+            .values_list("mailbox__owner_id", "base_subject", "sort_date", "thread_key")[:SUBJECT_ROWS]
+        )
+        keys: set[str] = set()
+        for owner, subject, sort_date, key in rows:
+            self._owners[owner].know_subject(subject, sort_date, key)
+            keys.add(key)
+        if keys:
+            self._load_people(chunk, keys)
+
+    def _load_people(self, chunk: dict[int, list[threads.Mail]], keys: set[str]) -> None:
+        """Who took part in the conversations a headerless reply may join, and who the owners are."""
+        rows = (
+            self._known(chunk)
+            .filter(thread_key__in=keys)
+            .order_by("-sort_date")
+            .values_list("mailbox__owner_id", "thread_key", "from_address", "to", "cc")[
+                : threads.CAP * len(keys)
+            ]
+        )
+        for owner, key, sender, to, cc in rows:
+            self._owners[owner].know_people(key, sender.lower(), _addresses(to, cc))
+        own: dict[int, set[str]] = {}
+        for owner, address in Mailbox.objects.filter(owner_id__in=list(chunk)).values_list(
+            "owner_id", "email_address"
+        ):
+            own.setdefault(owner, set()).add(address.lower())
+        for owner, addresses in own.items():
+            self._owners[owner].own = frozenset(addresses)
+
+    def _load_sizes(self, chunk: dict[int, list[threads.Mail]]) -> None:
+        bases = {
+            owner: {base for mail in mails for base in self._owners[owner].bases(mail)}
+            for owner, mails in chunk.items()
+        }
+        while True:
+            asked = {owner: keys for owner in chunk if (keys := self._owners[owner].probes(bases[owner]))}
+            if not asked:
+                return
+            counts = self._counts(asked)
+            for owner, keys in asked.items():
+                self._owners[owner].know_sizes(counts.get(owner, {}), keys)
+
+    def _counts(self, asked: dict[int, list[str]]) -> dict[int, dict[str, int]]:
+        """Stored messages per (owner, key), each count stopping at threads.CAP: one query, an
+        index lookup (message_thread) per key."""
+        owners = [owner for owner, keys in asked.items() for _key in keys]
+        keys = [key for found in asked.values() for key in found]
+        before = "AND (m.sort_date, m.id) < (%s, %s)" if self._before is not None else ""
+        sql = (
+            "SELECT probe.owner, probe.key, (SELECT count(*) FROM (SELECT 1 FROM fetcher_message m"  # noqa: S608 -- constant text; every value is a parameter
+            " JOIN accounts_mailbox b ON b.id = m.mailbox_id"
+            " WHERE m.thread_key = probe.key AND b.owner_id = probe.owner"
+            f" AND NOT (m.id = ANY(%s::bigint[])) {before} LIMIT %s) capped)"
+            " FROM unnest(%s::bigint[], %s::text[]) AS probe(owner, key)"
+        )
+        params: list[Any] = [self._exclude, *(self._before or ()), threads.CAP, owners, keys]
+        counts: dict[int, dict[str, int]] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for owner, key, count in cursor.fetchall():
+                counts.setdefault(owner, {})[key] = count
+        return counts
+
+
+def rethread(*, owner_id: int, batch: int = RETHREAD_BATCH) -> int:
+    """Derive every conversation key of one owner again, oldest message first, with the rules
+    stage two uses; writes only keys that change and returns how many did."""
+    ids = list(
+        Message.objects.filter(mailbox__owner_id=owner_id)
+        .exclude(thread_key="")  # not parsed yet: its parse task places it
+        .order_by("sort_date", "id")
+        .values_list("id", flat=True)
+    )
+    return sum(_rethread_batch(ids[start : start + batch]) for start in range(0, len(ids), batch))
+
+
+def _rethread_batch(ids: Sequence[int]) -> int:
+    messages = sorted(
+        Message.objects.filter(id__in=ids).select_related("mailbox").only(*FIELDS),
+        key=lambda message: (message.sort_date, message.pk),
+    )
+    if not messages:
+        return 0
+    old = {message.pk: message.thread_key for message in messages}
+    Threading(before=messages[0]).place(messages)
+    changed = [message for message in messages if message.thread_key != old[message.pk]]
+    with transaction.atomic():
+        Message.objects.bulk_update(changed, ["thread_key"])
+    return len(changed)
+
+
+def owners_of(mailbox_id: str | None = None) -> list[int]:
+    """The owners whose conversations a command re-derives: the mailbox's, or every owner of one."""
+    mailboxes = Mailbox.objects.all() if mailbox_id is None else Mailbox.objects.filter(pk=mailbox_id)
+    return sorted(set(mailboxes.values_list("owner_id", flat=True)))
