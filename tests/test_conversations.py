@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -223,3 +225,52 @@ def test_every_conversation_lookup_goes_through_its_index_in_a_large_mailbox(ali
             [index] = [index for looks, index in INTENDED.items() if looks in sql]
             assert index in plan, f"{sql}\n{plan}"
             assert "Seq Scan on fetcher_message" not in plan, f"{sql}\n{plan}"
+
+
+def old_keys(mailbox: Mailbox) -> None:
+    """Keys as the rules before #11 left them: one conversation per reply subject, chains by References[0]."""
+    messages = Message.objects.filter(mailbox=mailbox)
+    messages.filter(subject__contains="Proje").update(thread_key=ids("old"))
+    messages.filter(subject="Security alert: new sign-in").update(thread_key=ids("alert-0"))
+    messages.filter(subject__contains="Zincir").update(thread_key=ids("c0"))
+
+
+def test_rethread_derives_the_keys_of_old_conversations_again_and_twice_changes_nothing(
+    alice: Mailbox,
+) -> None:
+    bob = account_mailbox(("bob", "unused"), 995)
+    stored(
+        alice, keyed("old", sender=AYSE, date=day(1)), keyed("late", "Re: Proje", sender=AYSE, date=day(33))
+    )
+    stored(alice, *[keyed(f"alert-{n}", "Security alert: new sign-in", date=day(2)) for n in range(5)])
+    stored(alice, *chain(120))
+    stored(bob, keyed("bob", "Security alert: new sign-in"))
+    expected = dict(Message.objects.values_list("id", "thread_key"))
+    old_keys(alice)
+    Message.objects.filter(mailbox=bob).update(thread_key="<untouched@example.com>")
+
+    out = StringIO()
+    call_command("rethread", "--mailbox", str(alice.pk), "--batch", "40", stdout=out)
+
+    now = dict(Message.objects.values_list("id", "thread_key"))
+    assert {pk: key for pk, key in now.items() if pk in expected and key != expected[pk]} == {
+        Message.objects.get(mailbox=bob).pk: "<untouched@example.com>"  # another owner: not asked for
+    }
+    assert Counter(now.values())[ids("c0") + "#2"] == 20
+    assert ": 25 messages changed" in out.getvalue()  # late, 4 alerts, 20 of the chain (the rest kept theirs)
+    call_command("rethread", stdout=out)
+    assert dict(Message.objects.filter(mailbox=alice).values_list("id", "thread_key")).items() <= now.items()
+    assert out.getvalue().endswith("1 messages changed conversation\n")  # only bob's, once
+
+
+def test_reindex_derives_the_conversations_again_after_reparsing(alice: Mailbox) -> None:
+    stored(
+        alice, keyed("old", sender=AYSE, date=day(1)), keyed("late", "Re: Proje", sender=AYSE, date=day(33))
+    )
+    stored(alice, *chain(120))
+    old_keys(alice)
+
+    call_command("reindex", stdout=StringIO())
+
+    sizes = Counter(Message.objects.values_list("thread_key", flat=True))
+    assert sizes == {ids("old"): 1, ids("late"): 1, ids("c0"): 100, ids("c0") + "#2": 20}

@@ -1,4 +1,9 @@
-"""`manage.py reindex`: derive every field of every stored message again from its raw bytes."""
+"""`manage.py reindex`: derive every field of every stored message again from its raw bytes.
+
+Parsing places each message among the mail stored at that moment, much of it still carrying
+its old keys; so the conversations of the owners touched are derived again afterwards, oldest
+message first (`rethread`), as if their mail had arrived in order.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from fetcher import ingest
+from fetcher import conversations, ingest
 from fetcher.models import Message
 
 
@@ -25,8 +30,13 @@ class Command(BaseCommand):
         ids = list(messages.values_list("id", flat=True))
         if queue:
             ingest.queue_parsing(ids)
-            self.stdout.write(f"queued {len(ids)} messages for the workers")
+            self.stdout.write(f"queued {len(ids)} messages for the workers; run rethread when they are done")
             return
         for start in range(0, len(ids), batch):
             ingest.parse_messages(ids[start : start + batch])
-        self.stdout.write(f"reindexed {len(ids)} messages")
+        owners = conversations.owners_of(mailbox or None)
+        for owner in owners:
+            conversations.rethread(owner_id=owner)
+        self.stdout.write(
+            f"reindexed {len(ids)} messages; conversations of {len(owners)} owners derived again"
+        )
