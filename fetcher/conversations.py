@@ -1,11 +1,12 @@
 """Conversation keys of parsed messages: fetcher.threads's rules over what is stored.
 
-Stage two places each chunk it parses (`Threading.place`); `rethread` derives an owner's keys
-again, oldest message first. A chunk costs one query for its stored ancestors (by message_id),
-one for the sizes of every chain it may join (thread_key, the message_thread index; each count
-stops at threads.CAP; a second round only for a chain past its first segment) and, only when it
-holds replies without reply headers, three more: the messages with their subjects in the window
-(base_subject), the people of those conversations (thread_key) and the owners' own addresses.
+Stage two places each chunk it parses (`place`) once the chunk before it is committed;
+`rethread` derives an owner's keys again, oldest message first. A chunk costs one query for its
+stored ancestors (by message_id; none when no message has reply headers), one for the sizes of
+every chain it may join (thread_key, the message_thread index; each count stops at threads.CAP;
+a second round only for a chain past its first segment) and, only when it holds replies without
+reply headers, three more: the messages with their subjects in the window (base_subject), the
+people of those conversations (thread_key) and the owners' own addresses.
 """
 
 from __future__ import annotations
@@ -58,33 +59,36 @@ def mail_of(message: Message) -> threads.Mail:
     )
 
 
-class Threading:
-    """Places messages, chunk after chunk, among what is stored and what it placed before.
+def place(messages: Sequence[Message], *, before: Message | None = None) -> None:
+    """Set each message's thread_key (not saved), oldest first, among what is stored and the
+    messages placed before it here.
 
-    `exclude`: messages being (re)parsed, whose stored keys are not to be trusted (stage two
-    passes the ids of its whole task). `before`: only messages older in (sort_date, id) order
-    count as stored (rethread: the newer ones still carry the keys it is replacing).
+    The messages' own stored keys do not count (a message parsed again is not its own
+    neighbour). `before`: only messages older in (sort_date, id) order count as stored
+    (rethread: the newer ones still carry the keys it is replacing).
     """
+    if messages:
+        _Placement(messages, before).run()
 
-    def __init__(self, *, exclude: Sequence[int] = (), before: Message | None = None) -> None:
-        self._exclude = list(exclude)
+
+class _Placement:
+    def __init__(self, messages: Sequence[Message], before: Message | None) -> None:
+        self._messages = messages
+        # The messages' own keys are out of the way already when only older messages count.
+        self._exclude = [message.pk for message in messages] if before is None else []
         self._before = (before.sort_date, before.pk) if before is not None else None
         self._owners: dict[int, threads.Conversations] = {}
 
-    def place(self, messages: Sequence[Message]) -> None:
-        """Set each message's thread_key (not saved)."""
-        if not messages:
-            return
-        mails = {message.pk: mail_of(message) for message in messages}
+    def run(self) -> None:
+        mails = {message.pk: mail_of(message) for message in self._messages}
         chunk: dict[int, list[threads.Mail]] = {}
-        for message in messages:
+        for message in self._messages:
             chunk.setdefault(message.mailbox.owner_id, []).append(mails[message.pk])
-        for owner in chunk:
-            self._owners.setdefault(owner, threads.Conversations()).forget_sizes()
+        self._owners = {owner: threads.Conversations() for owner in chunk}
         self._load_ancestors(chunk)
         self._load_subjects(chunk)
         self._load_sizes(chunk)
-        for message in sorted(messages, key=lambda message: (message.sort_date, message.pk)):
+        for message in sorted(self._messages, key=lambda message: (message.sort_date, message.pk)):
             message.thread_key = self._owners[message.mailbox.owner_id].place(mails[message.pk])
 
     def _known(self, owners: Iterable[int]) -> QuerySet[Message]:
@@ -102,7 +106,7 @@ class Threading:
         return found
 
     def _load_ancestors(self, chunk: dict[int, list[threads.Mail]]) -> None:
-        named = {found for mails in chunk.values() for mail in mails for found in mail.ancestors()}
+        named = {found for mails in chunk.values() for mail in mails for found in mail.ancestors}
         if not named:
             return
         rows = (
@@ -170,16 +174,19 @@ class Threading:
                 self._owners[owner].know_sizes(counts.get(owner, {}), keys)
 
     def _counts(self, asked: dict[int, list[str]]) -> dict[int, dict[str, int]]:
-        """Stored messages per (owner, key), each count stopping at threads.CAP: one query, an
-        index lookup (message_thread) per key."""
+        """Stored messages per (owner, key), each count stopping at threads.CAP: one query, one
+        lookup in message_thread per key. OFFSET 0 keeps the owner's join out of that lookup: the
+        planner would otherwise combine it with the mailbox index when it takes a mailbox for a
+        small one (a new mailbox, tables without statistics), reading the mailbox for every key."""
         owners = [owner for owner, keys in asked.items() for _key in keys]
         keys = [key for found in asked.values() for key in found]
         before = "AND (m.sort_date, m.id) < (%s, %s)" if self._before is not None else ""
         sql = (
-            "SELECT probe.owner, probe.key, (SELECT count(*) FROM (SELECT 1 FROM fetcher_message m"  # noqa: S608 -- constant text; every value is a parameter
-            " JOIN accounts_mailbox b ON b.id = m.mailbox_id"
-            " WHERE m.thread_key = probe.key AND b.owner_id = probe.owner"
-            f" AND NOT (m.id = ANY(%s::bigint[])) {before} LIMIT %s) capped)"
+            "SELECT probe.owner, probe.key, (SELECT count(*) FROM (SELECT 1 FROM"  # noqa: S608 -- constant text; every value is a parameter
+            " (SELECT m.mailbox_id FROM fetcher_message m WHERE m.thread_key = probe.key"
+            f" AND NOT (m.id = ANY(%s::bigint[])) {before} OFFSET 0) keyed"
+            " JOIN accounts_mailbox b ON b.id = keyed.mailbox_id WHERE b.owner_id = probe.owner"
+            " LIMIT %s) capped)"
             " FROM unnest(%s::bigint[], %s::text[]) AS probe(owner, key)"
         )
         params: list[Any] = [self._exclude, *(self._before or ()), threads.CAP, owners, keys]
@@ -211,7 +218,7 @@ def _rethread_batch(ids: Sequence[int]) -> int:
     if not messages:
         return 0
     old = {message.pk: message.thread_key for message in messages}
-    Threading(before=messages[0]).place(messages)
+    place(messages, before=messages[0])
     changed = [message for message in messages if message.thread_key != old[message.pk]]
     with transaction.atomic():
         Message.objects.bulk_update(changed, ["thread_key"])

@@ -372,22 +372,26 @@ def parse_messages(ids: Sequence[int], chunk: int = PARSE_BATCH) -> int:
 
     Parsing is Python work and building the search vectors is PostgreSQL work, so outside a
     transaction the writes go to a second thread (its own connection) while the next chunk is
-    parsed: the two overlap instead of taking turns.
+    parsed: the two overlap instead of taking turns. A parsed chunk waits for the chunk before
+    it to be committed before it joins conversations (fetcher.conversations counts them in the
+    database); the write is shorter than the parse, so that wait is rarely felt.
     """
     Message.objects.filter(id__in=ids).update(
         parse_attempts=F("parse_attempts") + 1, parse_lease_until=leases.lease_end()
     )
     chunks = [ids[start : start + chunk] for start in range(0, len(ids), chunk)]
-    # One placement for the whole task: a chunk counts the conversations of the chunks before it
-    # whether or not the writer has committed them yet.
-    threading = conversations.Threading(exclude=ids)
     if connection.in_atomic_block:  # the caller's transaction must see the writes: stay on its connection
-        return sum(_store_parsed(_parse_chunk(part, threading)) for part in chunks)
+        return sum(_store_parsed(_placed(_parse_chunk(part))) for part in chunks)
     with (
         leases.LeaseKeeper(partial(_parsing, ids), f"parsing {len(ids)} messages"),
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-writer") as writer,
     ):
-        pending = [writer.submit(_store_parsed, _parse_chunk(part, threading)) for part in chunks]
+        pending: list[Future[int]] = []
+        for part in chunks:
+            parsed = _parse_chunk(part)
+            if pending:
+                pending[-1].result()  # a failed write stops the task here
+            pending.append(writer.submit(_store_parsed, _placed(parsed)))
         writer.submit(connections.close_all)  # runs in the writer thread: closes its own connection
         return sum(future.result() for future in pending)
 
@@ -406,7 +410,7 @@ class _ParsedChunk:
     attachments: list[Attachment]
 
 
-def _parse_chunk(ids: Sequence[int], threading: conversations.Threading) -> _ParsedChunk:
+def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
     messages = list(
         # The mailbox's owner comes in the same query: each message needs it (language, conversations).
         Message.objects.filter(id__in=ids)
@@ -427,7 +431,12 @@ def _parse_chunk(ids: Sequence[int], threading: conversations.Threading) -> _Par
         _apply(message, parsed)
         chunk.documents.append(_search_document(parsed))
         chunk.attachments.extend(_attachment_rows(message, parsed))
-    threading.place(messages)
+    return chunk
+
+
+def _placed(chunk: _ParsedChunk) -> _ParsedChunk:
+    """The chunk's messages in their conversations, among what is committed (the chunks before it too)."""
+    conversations.place(chunk.messages)
     return chunk
 
 

@@ -120,6 +120,7 @@ class Mail:
     sort_date: datetime
     fallback: str = ""  # the key of a message without any Message-ID
 
+    @cached_property
     def ancestors(self) -> list[str]:
         """The Message-IDs it replies to, nearest first: In-Reply-To, then References last to first."""
         named = [self.in_reply_to, *reversed(self.references)]
@@ -132,7 +133,7 @@ class Mail:
     def base_subject(self) -> str:
         return base_subject(self.subject)
 
-    @property
+    @cached_property
     def joins_by_subject(self) -> bool:
         """A reply or forward without reply headers (a client that drops them)."""
         no_headers = not self.in_reply_to and not self.references
@@ -175,7 +176,7 @@ class Conversations:
 
     def bases(self, mail: Mail) -> set[str]:
         """The chains this message may join, whose sizes `place` will need."""
-        keys = {mail.own_key(), *(self.keys[found] for found in mail.ancestors() if found in self.keys)}
+        keys = {mail.own_key(), *(self.keys[found] for found in mail.ancestors if found in self.keys)}
         if mail.joins_by_subject:
             keys.update(key for _date, key in self.subjects.get(mail.base_subject, []))
         return {split_key(key)[0] for key in keys}
@@ -197,11 +198,6 @@ class Conversations:
         for key in asked:
             self.stored[key] = counts.get(key, 0)
 
-    def forget_sizes(self) -> None:
-        """Stored sizes go stale between chunks: the next chunk asks again."""
-        self.stored.clear()
-        self.probed.clear()
-
     def size(self, key: str) -> int:
         return self.stored.get(key, 0) + self.added.get(key, 0)
 
@@ -217,7 +213,7 @@ class Conversations:
         return key
 
     def _by_headers(self, mail: Mail) -> str:
-        return next((self.keys[found] for found in mail.ancestors() if found in self.keys), "")
+        return next((self.keys[found] for found in mail.ancestors if found in self.keys), "")
 
     def _by_subject(self, mail: Mail) -> str:
         if not mail.joins_by_subject:

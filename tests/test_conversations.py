@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -11,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Mailbox
-from fetcher import conversations
+from fetcher import conversations, ingest
 from fetcher.models import Message
 from tests.factories import account_mailbox, mail, stored
 
@@ -205,6 +207,47 @@ INTENDED = {  # how a lookup names what it looks for -> the index it must use
 }
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
+    alice: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)  # parsed here, outside a transaction
+    batch = [ingest.Fetched(f"u{n}", raw) for n, raw in enumerate(chain(150))]
+    new = ingest.store_pop3_batch(mailbox=alice, folder=ingest.inbox_of(alice), batch=batch)
+    # The writer holds each chunk back until the next one is parsed, so a placement that did not
+    # wait for the chunk before it would find it uncommitted.
+    parsed = [threading.Event() for _ in range(8)]
+    calls = {"parse": 0, "store": 0}
+    committed_when_placed: list[int] = []
+
+    def parse(part: list[int], original: Any = ingest._parse_chunk) -> Any:
+        chunk = original(part)
+        parsed[calls["parse"]].set()
+        calls["parse"] += 1
+        return chunk
+
+    def store(chunk: Any, original: Any = ingest._store_parsed) -> int:
+        calls["store"] += 1
+        assert parsed[min(calls["store"], 7)].wait(timeout=60)
+        return int(original(chunk))
+
+    def place(messages: Any, original: Any = conversations.place, **options: Any) -> None:
+        committed_when_placed.append(
+            Message.objects.filter(id__in=new).exclude(parse_state="pending").count()
+        )
+        original(messages, **options)
+
+    monkeypatch.setattr(ingest, "_parse_chunk", parse)
+    monkeypatch.setattr(ingest, "_store_parsed", store)
+    monkeypatch.setattr(conversations, "place", place)
+
+    assert ingest.parse_messages(new, chunk=20) == 150
+
+    assert committed_when_placed == [0, 20, 40, 60, 80, 100, 120, 140]
+    sizes = Counter(Message.objects.values_list("thread_key", flat=True))
+    assert sizes == {ids("c0"): 100, ids("c0") + "#2": 50}
+
+
 def test_every_conversation_lookup_goes_through_its_index_in_a_large_mailbox(alice: Mailbox) -> None:
     stored(alice, keyed("a", sender=AYSE, date=day(20)), *chain(3))
     fill(alice, 20_000)
@@ -213,8 +256,8 @@ def test_every_conversation_lookup_goes_through_its_index_in_a_large_mailbox(ali
     reply = Message.objects.select_related("mailbox").get(message_id=ids("reply"))
 
     with CaptureQueriesContext(connection) as queries:
-        conversations.Threading(exclude=[reply.pk]).place([*reparsed, reply])  # stage two
-        conversations.Threading(before=reply).place([reply])  # rethread
+        conversations.place([*reparsed, reply])  # stage two
+        conversations.place([reply], before=reply)  # rethread
 
     looked_up = [query["sql"] for query in queries if "fetcher_message" in query["sql"]]
     assert len(looked_up) == 7  # ancestors, subjects, people, sizes; subjects, people, sizes

@@ -41,7 +41,7 @@ def known(conversations: Conversations, *mails: Mail) -> Conversations:
 def test_the_nearest_ancestor_comes_first_in_reply_to_then_references_from_last() -> None:
     item = mail(9, in_reply_to="<3@x>", references=("<1@x>", "<2@x>", "<3@x>", "<9@example.com>"))
 
-    assert item.ancestors() == ["<3@x>", "<2@x>", "<1@x>"]  # no duplicate, not itself
+    assert item.ancestors == ["<3@x>", "<2@x>", "<1@x>"]  # no duplicate, not itself
 
 
 def test_a_reply_joins_its_nearest_stored_ancestor_not_the_first_reference() -> None:
