@@ -115,6 +115,7 @@ class Mail:
     in_reply_to: str
     references: tuple[str, ...]
     subject: str
+    base_subject: str  # base_subject(subject), as stage two stored it
     sender: str
     recipients: frozenset[str]
     sort_date: datetime
@@ -128,10 +129,6 @@ class Mail:
 
     def own_key(self) -> str:
         return own_key(self.message_id, self.in_reply_to, list(self.references), self.fallback)
-
-    @cached_property
-    def base_subject(self) -> str:
-        return base_subject(self.subject)
 
     @cached_property
     def joins_by_subject(self) -> bool:

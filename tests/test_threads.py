@@ -25,6 +25,7 @@ def mail(
         in_reply_to=in_reply_to,
         references=references,
         subject=subject,
+        base_subject=threads.base_subject(subject),
         sender=sender,
         recipients=frozenset(to),
         sort_date=when,
