@@ -65,9 +65,10 @@ def place(messages: Sequence[Message], *, before: Message | None = None) -> None
     """Set each message's thread_key (not saved), oldest first, among what is stored and the
     messages placed before it here.
 
-    The messages' own stored keys do not count (a message parsed again is not its own
-    neighbour). `before`: only messages older in (sort_date, id) order count as stored
-    (rethread: the newer ones still carry the keys it is replacing).
+    The messages come with their stored thread_key ("" before their first parse); a stored one
+    does not count (a message parsed again is not its own neighbour). `before`: only messages
+    older in (sort_date, id) order count as stored (rethread: the newer ones still carry the
+    keys it is replacing).
     """
     if messages:
         _Placement(messages, before).run()
@@ -76,8 +77,9 @@ def place(messages: Sequence[Message], *, before: Message | None = None) -> None
 class _Placement:
     def __init__(self, messages: Sequence[Message], before: Message | None) -> None:
         self._messages = messages
-        # The messages' own keys are out of the way already when only older messages count.
-        self._exclude = [message.pk for message in messages] if before is None else []
+        # New mail has no key to leave out (the usual case: no list to send), and when only older
+        # messages count the messages' own keys are out of the way already.
+        self._exclude = [message.pk for message in messages if message.thread_key] if before is None else []
         self._before = (before.sort_date, before.pk) if before is not None else None
         self._owners: dict[int, threads.Conversations] = {}
 

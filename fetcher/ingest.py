@@ -330,10 +330,7 @@ def _apply(message: Message, parsed: mime.Parsed) -> None:
     message.message_id = parsed.message_id or message.message_id
     message.in_reply_to = parsed.in_reply_to
     message.references = parsed.references
-    message.base_subject = threads.base_subject(parsed.subject)
-    message.thread_key = threads.own_key(
-        message.message_id, parsed.in_reply_to, parsed.references, f"<postane.{message.pk}>"
-    )
+    message.base_subject = threads.base_subject(parsed.subject)  # thread_key: conversations.place, later
     message.text_body = parsed.text
     message.html_body = parsed.html
     message.body_source = parsed.text_source
@@ -415,7 +412,7 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
         # The mailbox's owner comes in the same query: each message needs it (language, conversations).
         Message.objects.filter(id__in=ids)
         .select_related("mailbox")
-        .only("id", "size", "message_id", "sort_date", "mailbox__id", "mailbox__owner_id")
+        .only("id", "size", "message_id", "sort_date", "thread_key", "mailbox__id", "mailbox__owner_id")
     )
     small = [message.pk for message in messages if message.size <= LARGE_MESSAGE]
     raws = dict(Message.objects.filter(id__in=small).values_list("id", "raw"))

@@ -207,6 +207,16 @@ INTENDED = {  # how a lookup names what it looks for -> the index it must use
 }
 
 
+def test_a_message_parsed_again_in_a_full_conversation_keeps_its_place(alice: Mailbox) -> None:
+    stored(alice, *chain(100))
+    root = Message.objects.get(message_id=ids("c0"))
+
+    ingest.parse_messages([root.pk])  # a retried task: it does not count itself
+
+    assert key_of("c0") == ids("c0")
+    assert Message.objects.filter(thread_key=ids("c0")).count() == 100
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
     alice: Mailbox, monkeypatch: pytest.MonkeyPatch
