@@ -82,6 +82,7 @@ class _Placement:
         self._exclude = [message.pk for message in messages if message.thread_key] if before is None else []
         self._before = (before.sort_date, before.pk) if before is not None else None
         self._owners: dict[int, threads.Conversations] = {}
+        self._boxes: dict[Any, tuple[int, str]] | None = None
 
     def run(self) -> None:
         mails = {message.pk: mail_of(message) for message in self._messages}
@@ -95,8 +96,8 @@ class _Placement:
         for message in sorted(self._messages, key=lambda message: (message.sort_date, message.pk)):
             message.thread_key = self._owners[message.mailbox.owner_id].place(mails[message.pk])
 
-    def _known(self, owners: Iterable[int]) -> QuerySet[Message]:
-        found = Message.objects.filter(mailbox__owner_id__in=list(owners)).exclude(thread_key="")
+    def _known(self) -> QuerySet[Message]:
+        found = Message.objects.exclude(thread_key="")
         if self._exclude:
             found = found.exclude(id__in=self._exclude)
         if self._before is not None:
@@ -109,60 +110,71 @@ class _Placement:
             )
         return found
 
+    def _mailboxes(self, owners: Iterable[int]) -> dict[Any, tuple[int, str]]:
+        """The owners' mailboxes: mailbox id -> (owner, address)."""
+        if self._boxes is None:
+            rows = Mailbox.objects.filter(owner_id__in=list(owners)).values_list(
+                "id", "owner_id", "email_address"
+            )
+            self._boxes = {box: (owner, address.lower()) for box, owner, address in rows}
+        return self._boxes
+
     def _load_ancestors(self, chunk: dict[int, list[threads.Mail]]) -> None:
         named = {found for mails in chunk.values() for mail in mails for found in mail.ancestors}
         if not named:
             return
+        # By Message-ID alone, owners sorted out here: joined with the owner's mailboxes, the
+        # planner may read a whole mailbox's index when its statistics are missing or stale.
         rows = (
-            self._known(chunk)
+            self._known()
             .filter(message_id__in=named)
             .order_by("id")
-            .values_list("mailbox__owner_id", "message_id", "thread_key")
+            .values_list("mailbox_id", "message_id", "thread_key")
         )
-        for owner, message_id, key in rows:
-            self._owners[owner].know_message(message_id, key)
+        boxes = self._mailboxes(chunk)
+        for box, message_id, key in rows:
+            if box in boxes:
+                self._owners[boxes[box][0]].know_message(message_id, key)
 
     def _load_subjects(self, chunk: dict[int, list[threads.Mail]]) -> None:
         replies = [mail for mails in chunk.values() for mail in mails if mail.joins_by_subject]
         if not replies:
             return
         dates = [mail.sort_date for mail in replies]
+        boxes = self._mailboxes(chunk)
         rows = (
-            self._known(chunk)
+            self._known()
             .filter(
+                mailbox_id__in=list(boxes),
                 base_subject__in={mail.base_subject for mail in replies},
                 sort_date__gte=min(dates) - threads.WINDOW,
                 sort_date__lte=max(dates),
             )
             .order_by("-sort_date")
-            .values_list("mailbox__owner_id", "base_subject", "sort_date", "thread_key")[:SUBJECT_ROWS]
+            .values_list("mailbox_id", "base_subject", "sort_date", "thread_key")[:SUBJECT_ROWS]
         )
         keys: set[str] = set()
-        for owner, subject, sort_date, key in rows:
-            self._owners[owner].know_subject(subject, sort_date, key)
+        for box, subject, sort_date, key in rows:
+            self._owners[boxes[box][0]].know_subject(subject, sort_date, key)
             keys.add(key)
         if keys:
-            self._load_people(chunk, keys)
+            self._load_people(boxes, keys)
 
-    def _load_people(self, chunk: dict[int, list[threads.Mail]], keys: set[str]) -> None:
+    def _load_people(self, boxes: dict[Any, tuple[int, str]], keys: set[str]) -> None:
         """Who took part in the conversations a headerless reply may join, and who the owners are."""
         rows = (
-            self._known(chunk)
-            .filter(thread_key__in=keys)
-            .order_by("-sort_date")
-            .values_list("mailbox__owner_id", "thread_key", "from_address", "to", "cc")[
-                : threads.CAP * len(keys)
-            ]
+            self._known()
+            .filter(mailbox_id__in=list(boxes), thread_key__in=keys)
+            .values_list("mailbox_id", "thread_key", "from_address", "to", "cc")[: threads.CAP * len(keys)]
         )
-        for owner, key, sender, to, cc in rows:
-            self._owners[owner].know_people(key, sender.lower(), _addresses(to, cc))
+        for box, key, sender, to, cc in rows:
+            self._owners[boxes[box][0]].know_people(key, sender.lower(), _addresses(to, cc))
         own: dict[int, set[str]] = {}
-        for owner, address in Mailbox.objects.filter(owner_id__in=list(chunk)).values_list(
-            "owner_id", "email_address"
-        ):
-            own.setdefault(owner, set()).add(address.lower())
+        for owner, address in boxes.values():
+            own.setdefault(owner, set()).add(address)
         for owner, addresses in own.items():
-            self._owners[owner].own = frozenset(addresses)
+            if owner in self._owners:
+                self._owners[owner].own = frozenset(addresses)
 
     def _load_sizes(self, chunk: dict[int, list[threads.Mail]]) -> None:
         bases = {
