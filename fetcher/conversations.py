@@ -82,7 +82,9 @@ class _Placement:
         self._exclude = [message.pk for message in messages if message.thread_key] if before is None else []
         self._before = (before.sort_date, before.pk) if before is not None else None
         self._owners: dict[int, threads.Conversations] = {}
-        self._boxes: dict[Any, tuple[int, str]] | None = None
+        # The chunk's own mailboxes (their addresses unread: only `_mailboxes(every=True)` has them).
+        self._boxes = {message.mailbox_id: (message.mailbox.owner_id, "") for message in messages}
+        self._all_boxes = False
 
     def run(self) -> None:
         mails = {message.pk: mail_of(message) for message in self._messages}
@@ -110,13 +112,15 @@ class _Placement:
             )
         return found
 
-    def _mailboxes(self, owners: Iterable[int]) -> dict[Any, tuple[int, str]]:
-        """The owners' mailboxes: mailbox id -> (owner, address)."""
-        if self._boxes is None:
+    def _mailboxes(self, owners: Iterable[int], *, every: bool) -> dict[Any, tuple[int, str]]:
+        """Mailbox id -> (owner, address): the chunk's own mailboxes, or `every` one of the owners
+        (read once, only when a lookup meets another mailbox or needs the owners' addresses)."""
+        if every and not self._all_boxes:
             rows = Mailbox.objects.filter(owner_id__in=list(owners)).values_list(
                 "id", "owner_id", "email_address"
             )
             self._boxes = {box: (owner, address.lower()) for box, owner, address in rows}
+            self._all_boxes = True
         return self._boxes
 
     def _load_ancestors(self, chunk: dict[int, list[threads.Mail]]) -> None:
@@ -131,9 +135,9 @@ class _Placement:
             .order_by("id")
             .values_list("mailbox_id", "message_id", "thread_key")
         )
-        boxes = self._mailboxes(chunk)
         for box, message_id, key in rows:
-            if box in boxes:
+            boxes = self._mailboxes(chunk, every=box not in self._boxes)
+            if box in boxes:  # else another person's copy
                 self._owners[boxes[box][0]].know_message(message_id, key)
 
     def _load_subjects(self, chunk: dict[int, list[threads.Mail]]) -> None:
@@ -141,7 +145,7 @@ class _Placement:
         if not replies:
             return
         dates = [mail.sort_date for mail in replies]
-        boxes = self._mailboxes(chunk)
+        boxes = self._mailboxes(chunk, every=True)
         rows = (
             self._known()
             .filter(

@@ -75,6 +75,19 @@ def test_a_reply_whose_references_name_only_its_parent_joins_the_parents_convers
     assert key_of("a") == key_of("b") == key_of("c") == ids("a")
 
 
+def test_a_reply_joins_its_parent_in_another_mailbox_of_the_owner_never_someone_elses(alice: Mailbox) -> None:
+    work = account_mailbox(("alice-work", "unused"), 995, owner=alice.owner)
+    bob = account_mailbox(("bob", "unused"), 995)
+    stored(alice, keyed("a"), keyed("b", "Re: Proje", f"References: {ids('a')}"))
+    stored(bob, keyed("x", "Re: Proje", f"References: {ids('bobs-root')}"))
+
+    stored(work, keyed("c", "Re: Proje", f"References: {ids('b')}"))
+    stored(work, keyed("d", "Re: Proje", f"In-Reply-To: {ids('x')}"))  # bob has <x>, alice has not
+
+    assert key_of("c") == ids("a")
+    assert key_of("d") == ids("x")
+
+
 def test_a_reply_naming_only_its_parent_joins_it_when_both_come_in_one_batch(alice: Mailbox) -> None:
     stored(alice, keyed("a"))
 
