@@ -29,7 +29,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import leases, mime, search, threads
+from fetcher import conversations, leases, mime, search, threads
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
 logger = logging.getLogger(__name__)
@@ -330,10 +330,7 @@ def _apply(message: Message, parsed: mime.Parsed) -> None:
     message.message_id = parsed.message_id or message.message_id
     message.in_reply_to = parsed.in_reply_to
     message.references = parsed.references
-    message.base_subject = threads.base_subject(parsed.subject)
-    message.thread_key = threads.own_key(
-        message.message_id, parsed.in_reply_to, parsed.references, f"<postane.{message.pk}>"
-    )
+    message.base_subject = threads.base_subject(parsed.subject)  # thread_key: conversations.place, later
     message.text_body = parsed.text
     message.html_body = parsed.html
     message.body_source = parsed.text_source
@@ -372,19 +369,26 @@ def parse_messages(ids: Sequence[int], chunk: int = PARSE_BATCH) -> int:
 
     Parsing is Python work and building the search vectors is PostgreSQL work, so outside a
     transaction the writes go to a second thread (its own connection) while the next chunk is
-    parsed: the two overlap instead of taking turns.
+    parsed: the two overlap instead of taking turns. A parsed chunk waits for the chunk before
+    it to be committed before it joins conversations (fetcher.conversations counts them in the
+    database); the write is shorter than the parse, so that wait is rarely felt.
     """
     Message.objects.filter(id__in=ids).update(
         parse_attempts=F("parse_attempts") + 1, parse_lease_until=leases.lease_end()
     )
     chunks = [ids[start : start + chunk] for start in range(0, len(ids), chunk)]
     if connection.in_atomic_block:  # the caller's transaction must see the writes: stay on its connection
-        return sum(_store_parsed(_parse_chunk(part)) for part in chunks)
+        return sum(_store_parsed(_placed(_parse_chunk(part))) for part in chunks)
     with (
         leases.LeaseKeeper(partial(_parsing, ids), f"parsing {len(ids)} messages"),
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-writer") as writer,
     ):
-        pending = [writer.submit(_store_parsed, _parse_chunk(part)) for part in chunks]
+        pending: list[Future[int]] = []
+        for part in chunks:
+            parsed = _parse_chunk(part)
+            if pending:
+                pending[-1].result()  # a failed write stops the task here
+            pending.append(writer.submit(_store_parsed, _placed(parsed)))
         writer.submit(connections.close_all)  # runs in the writer thread: closes its own connection
         return sum(future.result() for future in pending)
 
@@ -408,7 +412,7 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
         # The mailbox's owner comes in the same query: each message needs it (language, conversations).
         Message.objects.filter(id__in=ids)
         .select_related("mailbox")
-        .only("id", "size", "message_id", "sort_date", "mailbox__id", "mailbox__owner_id")
+        .only("id", "size", "message_id", "sort_date", "thread_key", "mailbox__id", "mailbox__owner_id")
     )
     small = [message.pk for message in messages if message.size <= LARGE_MESSAGE]
     raws = dict(Message.objects.filter(id__in=small).values_list("id", "raw"))
@@ -424,7 +428,12 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
         _apply(message, parsed)
         chunk.documents.append(_search_document(parsed))
         chunk.attachments.extend(_attachment_rows(message, parsed))
-    _join_conversations(messages)
+    return chunk
+
+
+def _placed(chunk: _ParsedChunk) -> _ParsedChunk:
+    """The chunk's messages in their conversations, among what is committed (the chunks before it too)."""
+    conversations.place(chunk.messages)
     return chunk
 
 
@@ -432,34 +441,6 @@ def _owner_languages(messages: list[Message]) -> dict[int, str]:
     """Each owner's reading language (accounts.User.language), for mail in an undeclared charset."""
     owners = {message.mailbox.owner_id for message in messages}
     return dict(User.objects.filter(pk__in=owners).exclude(language="").values_list("pk", "language"))
-
-
-def _join_conversations(messages: list[Message]) -> None:
-    """Replies without References take their stored parent's conversation, or one with their subject."""
-    orphans = [
-        m for m in messages if not m.references and (m.in_reply_to or threads.is_reply_subject(m.subject))
-    ]
-    for owner_id in {message.mailbox.owner_id for message in orphans}:
-        mine = [message for message in orphans if message.mailbox.owner_id == owner_id]
-        stored = Message.objects.filter(mailbox__owner_id=owner_id).exclude(thread_key="")
-        parents = dict(
-            stored.filter(message_id__in=[m.in_reply_to for m in mine if m.in_reply_to]).values_list(
-                "message_id", "thread_key"
-            )
-        )
-        subjects = [m.base_subject for m in mine if not m.in_reply_to and m.base_subject]
-        by_subject = dict(
-            stored.filter(base_subject__in=subjects)
-            .order_by("sort_date")
-            .values_list("base_subject", "thread_key")
-        )
-        for message in mine:
-            found = (
-                parents.get(message.in_reply_to)
-                if message.in_reply_to
-                else by_subject.get(message.base_subject)
-            )
-            message.thread_key = found or message.thread_key
 
 
 def _search_document(parsed: mime.Parsed) -> str:

@@ -1,4 +1,9 @@
-"""`manage.py reindex`: derive every field of every stored message again from its raw bytes."""
+"""`manage.py reindex`: derive every field of every stored message again from its raw bytes.
+
+Parsing places each message among the mail stored at that moment, much of it still carrying
+its old keys; so the conversations of the owners touched are derived again afterwards, oldest
+message first (`rethread`), as if their mail had arrived in order.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from fetcher import ingest, upkeep
+from fetcher import conversations, ingest, upkeep
 from fetcher.models import Message
 
 
@@ -25,9 +30,14 @@ class Command(BaseCommand):
         ids = list(messages.values_list("id", flat=True))
         if queue:
             ingest.queue_parsing(ids)
-            self.stdout.write(f"queued {len(ids)} messages for the workers")
+            self.stdout.write(f"queued {len(ids)} messages for the workers; run rethread when they are done")
             return
         for start in range(0, len(ids), batch):
             ingest.parse_messages(ids[start : start + batch])
+        owners = conversations.owners_of(mailbox or None)
+        for owner in owners:
+            conversations.rethread(owner_id=owner)
         upkeep.statistics_refresh(force=True)  # every derived column changed: plan on their new values
-        self.stdout.write(f"reindexed {len(ids)} messages")
+        self.stdout.write(
+            f"reindexed {len(ids)} messages; conversations of {len(owners)} owners derived again"
+        )
