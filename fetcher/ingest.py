@@ -422,7 +422,7 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
         )
         del raw
         _apply(message, parsed)
-        chunk.documents.append(_search_document(parsed))
+        chunk.documents.append(_search_document(parsed, message.mailbox_id))
         chunk.attachments.extend(_attachment_rows(message, parsed))
     _join_conversations(messages)
     return chunk
@@ -462,15 +462,15 @@ def _join_conversations(messages: list[Message]) -> None:
             message.thread_key = found or message.thread_key
 
 
-def _search_document(parsed: mime.Parsed) -> str:
-    people = [text for a in (*parsed.from_, *parsed.to, *parsed.cc) for text in (a.name, a.address)]
+def _search_document(parsed: mime.Parsed, mailbox: uuid.UUID) -> str:
     return search.document(
-        [
+        [*(part.filename for part in parsed.attachments), parsed.text or mime.html_to_text(parsed.html)],
+        search.fields(
             parsed.subject,
-            *people,
-            *(part.filename for part in parsed.attachments),
-            parsed.text or mime.html_to_text(parsed.html),
-        ]
+            [(address.name, address.address) for address in parsed.from_],
+            [(address.name, address.address) for address in (*parsed.to, *parsed.cc)],
+        ),
+        mailbox,
     )
 
 
