@@ -296,15 +296,20 @@ def thread_sizes(user: User, keys: list[str]) -> dict[str, int]:
 
 # --- search ---------------------------------------------------------------------------------------
 #
-# Every operator is answered through an index, so that a page reads about a page of rows, or the
-# matches of its words, whatever the size of the mailboxes and whatever the planner's statistics:
+# Every operator is answered through an index, so that a page reads about a page of rows, or at
+# most SORTED_MATCHES matches of its words, whatever the size of the mailboxes and whatever the
+# planner's statistics:
 #
 # - free words and subject: from: to: are one tsquery, with the person's mailboxes in it (every
-#   vector holds its mailbox: fetcher.search), answered by the GIN index alone; the other
-#   operators filter its matches, which are then sorted;
-# - without them, is:, has:, before: and after: walk each mailbox by date on an index whose
-#   condition is the filter (message_unread_newest, message_read_newest, message_starred,
-#   message_attachments), merged as page_of_folders merges folders; in: walks each folder named.
+#   vector holds its mailbox: fetcher.search), answered by the GIN index alone; when the words are
+#   in at most SORTED_MATCHES messages, the other operators filter those, which are sorted;
+# - otherwise (words in many messages, or no words), the search walks each mailbox by date, or
+#   each folder in: names, on an index whose condition is a filter (message_unread_newest,
+#   message_read_newest, message_starred, message_attachments, message_unread for a folder),
+#   checking the rest on each row, and the walks are merged as page_of_folders merges folders.
+#   Words in many messages are met often on the way: a page of them within a few thousand rows.
+
+SORTED_MATCHES = 1000
 
 _ROLE_NAMES = {
     FolderRole.INBOX: {"inbox", "gelen", "gelenkutusu"},
@@ -400,7 +405,10 @@ def page_of_search(user: User, query: search.Query, after: Cursor | None, limit:
     found = _search_of(user, query)
     boxes = list(Mailbox.objects.filter(owner=user).values_list("id", flat=True))
     if found.tsquery:
-        return _page(_text_matches(found, boxes, after, limit + 1), limit)
+        matches = _few_matches(found, boxes, after, limit + 1)
+        if matches is not None:
+            return _page(matches, limit)
+        found.conditions.append(("fetcher_message.search_vector @@ %s::tsquery", [found.tsquery]))
     walks = (
         [Message.objects.filter(folder_id=folder) for folder in sorted(found.folders)]
         if found.folders is not None
@@ -412,18 +420,23 @@ def page_of_search(user: User, query: search.Query, after: Cursor | None, limit:
 
 
 _COLUMNS = {column.attname: column.column for column in Message._meta.concrete_fields}
+# What the matches of words carry: a list row's fields, which hold every column a condition names.
 _LIST_COLUMNS = ", ".join(f'"{_COLUMNS[name]}"' for name in LIST_FIELDS)
 
 
-def _text_matches(found: _Search, boxes: list[uuid.UUID], after: Cursor | None, limit: int) -> list[Message]:
-    """The newest matches of a search with words: the GIN index finds them all, then they are sorted.
+def _few_matches(
+    found: _Search, boxes: list[uuid.UUID], after: Cursor | None, limit: int
+) -> list[Message] | None:
+    """The newest matches of a search with words when they are at most SORTED_MATCHES; None for more.
 
-    The index is the planner's only choice: the subquery (fenced by OFFSET 0, so no condition of
-    the outer query moves into it) has no condition but the match, and its tsquery is a subquery's
-    result, so the planner plans with the default selectivity of @@ (0.5 %) instead of statistics
-    that may say a word is in every message. The mailboxes are in the tsquery (the index finds this
-    person's matches only) and again outside, where no statistics about mailboxes can turn the plan
-    into a walk of every message of one: the user's own mailboxes are the access check.
+    The GIN index is the planner's only choice: the fenced matches (a CTE with a LIMIT: no
+    condition of the outer query moves into it) have no condition but the match, and the tsquery
+    is a subquery's result, so the planner plans with the default selectivity of @@ (0.5 %)
+    instead of statistics that may say a word is in every message. The mailboxes are in the
+    tsquery (the index finds this person's matches only) and again outside, where no statistics
+    about mailboxes can turn the plan into a walk of one: the user's own mailboxes are the access
+    check. One statement says both the page and whether the matches were all there: with more,
+    the second part returns a row whatever the conditions.
     """
     tsquery = search.in_mailboxes(found.tsquery, boxes)
     if not tsquery or found.folders == set():
@@ -436,13 +449,25 @@ def _text_matches(found: _Search, boxes: list[uuid.UUID], after: Cursor | None, 
             ("(fetcher_message.sort_date, fetcher_message.id) < (%s, %s)", [after.sort_date, after.id])
         )
     sql = (
-        f"SELECT {_LIST_COLUMNS} FROM (SELECT * FROM fetcher_message"  # noqa: S608 -- constant SQL
-        " WHERE search_vector @@ (SELECT %s::tsquery) OFFSET 0) fetcher_message WHERE "
+        "WITH fenced AS MATERIALIZED (SELECT *, count(*) OVER () AS matches"  # noqa: S608 -- constant SQL
+        f" FROM (SELECT {_LIST_COLUMNS} FROM fetcher_message WHERE search_vector @@ (SELECT %s::tsquery)"
+        " LIMIT %s) capped)"
+        " (SELECT * FROM fenced fetcher_message WHERE "
         + " AND ".join(sql for sql, _params in conditions)
-        + " ORDER BY fetcher_message.sort_date DESC, fetcher_message.id DESC LIMIT %s"
+        + " ORDER BY fetcher_message.sort_date DESC, fetcher_message.id DESC LIMIT %s)"
+        " UNION ALL (SELECT * FROM fenced WHERE matches > %s LIMIT 1)"
     )
-    params = [tsquery, *(param for _sql, params in conditions for param in params), limit]
-    return list(Message.objects.raw(sql, params))
+    params = [
+        tsquery,
+        SORTED_MATCHES + 1,
+        *(param for _sql, params in conditions for param in params),
+        limit,
+        SORTED_MATCHES,
+    ]
+    rows = list(Message.objects.raw(sql, params))
+    if any(row.matches > SORTED_MATCHES for row in rows):  # type: ignore[attr-defined]
+        return None
+    return sorted(rows, key=lambda row: (row.sort_date, row.pk), reverse=True)
 
 
 def address_suggestions(user: User, typed: str, limit: int = 8) -> list[tuple[str, str]]:

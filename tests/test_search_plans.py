@@ -28,8 +28,9 @@ from tests.factories import account_mailbox
 
 pytestmark = pytest.mark.django_db
 SIZE = 20_000
-# A page (51 rows) from each mailbox or folder walked, the matches of a search by words (a few
-# hundred here), the sidebar's unread counts (at most 1,000 a folder): far below the mailboxes.
+# A page (51 rows) from each mailbox or folder walked, the matches of a search by words (at most
+# selectors.SORTED_MATCHES + 1), the sidebar's unread counts (at most 1,000 a folder): far below the
+# mailboxes.
 BUDGET = 1_500
 # The sidebar's unread counts per folder, a statement of every page, not of the search: this branch
 # predates their replacement by counts kept by triggers (c92a726, judged by test_query_plans).
@@ -79,7 +80,7 @@ def _inverted_states() -> None:
         cursor.execute(flip)
 
 
-SEARCHED = ["bulten", "~s:bulten", "~f:kisi123", "~t:ekip", "~t:alice"]
+SEARCHED = ["bulten", "kisi", "rapor", "~s:bulten", "~f:kisi123", "~t:ekip", "~t:alice"]
 
 
 def _words_everywhere() -> None:
@@ -128,6 +129,12 @@ SEARCHES = [
     "bülten",
     "bülten is:unread",
     "subject:bülten from:kisi12 has:attachment",
+    # In more messages than a search sorts: walked by date, checking the words on each row.
+    "to:alice",
+    "kişi",
+    "rapor is:starred",
+    "to:alice in:inbox is:unread",
+    "to:alice in:iş",
     "is:unread",
     "is:read",
     "is:starred",
