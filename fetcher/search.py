@@ -8,13 +8,17 @@ term is stemmed and folded the same way and matched as a prefix, so "kitaplar" f
 
 The subject's words, the sender's (name and address) and the recipients' (To and Cc) are in the
 document a second time behind a field tag: "~s:" subject, "~f:" from, "~t:" to, so
-`subject:bülten` is the prefix query '~s:bulten':* and uses the same GIN index as free words, and
-answers exactly from it (no recheck). A tag starts with "~", which no word holds (words are \\w
-runs), so a free word never matches a tagged lexeme by prefix. Tags, not weights: a tsvector weight
-sits on a position, so every lexeme would need one (about 4 bytes more each, the body's too), and a
-lexeme stored without positions matches a weight-restricted query whatever its field, so vectors
-stored before the tags would have answered `subject:` from their bodies; a tagged query finds
-nothing in such a vector instead, and migration 0018 adds the tags to every stored vector.
+`subject:bülten` is the prefix query '~s:bulten':* and uses the same GIN index as free words,
+exactly (a prefix needs no recheck, a weight would). The document also holds its mailbox,
+"~m:<id>", so that a search names the person's mailboxes in its tsquery and the GIN index alone
+finds their matches and no one else's. A tag starts with "~", which no word holds (words are \\w
+runs), so a free word never matches a tagged lexeme by prefix.
+
+Tags, not tsvector weights: a weight sits on a position, so every lexeme would need one (about
+5 bytes more each, the body's too), and PostgreSQL matches a lexeme stored without positions
+against a weight-restricted query whatever its field, so vectors stored before would have
+answered `subject:` from their bodies. A tagged query finds nothing in such a vector instead, and
+migration 0018 adds the tags to every vector stored before them.
 
 The document is written as a tsvector literal: building it here, in the parse worker, costs a
 fraction of PostgreSQL's `to_tsvector` and scales with the number of worker processes.
