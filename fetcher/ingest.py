@@ -426,7 +426,7 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
         )
         del raw
         _apply(message, parsed)
-        chunk.documents.append(_search_document(parsed))
+        chunk.documents.append(_search_document(parsed, message.mailbox_id))
         chunk.attachments.extend(_attachment_rows(message, parsed))
     return chunk
 
@@ -443,15 +443,15 @@ def _owner_languages(messages: list[Message]) -> dict[int, str]:
     return dict(User.objects.filter(pk__in=owners).exclude(language="").values_list("pk", "language"))
 
 
-def _search_document(parsed: mime.Parsed) -> str:
-    people = [text for a in (*parsed.from_, *parsed.to, *parsed.cc) for text in (a.name, a.address)]
+def _search_document(parsed: mime.Parsed, mailbox: uuid.UUID) -> str:
     return search.document(
-        [
+        [*(part.filename for part in parsed.attachments), parsed.text or mime.html_to_text(parsed.html)],
+        search.fields(
             parsed.subject,
-            *people,
-            *(part.filename for part in parsed.attachments),
-            parsed.text or mime.html_to_text(parsed.html),
-        ]
+            [(address.name, address.address) for address in parsed.from_],
+            [(address.name, address.address) for address in (*parsed.to, *parsed.cc)],
+        ),
+        mailbox,
     )
 
 

@@ -160,11 +160,31 @@ class Message(models.Model):
             models.Index(fields=["thread_key", "folder", "sort_date", "id"], name="message_thread_folder"),
             models.Index(fields=["base_subject"], name="message_base_subject"),
             models.Index(fields=["folder", "-sort_date", "-id"], name="message_folder_newest"),
-            models.Index(fields=["folder"], name="message_unread", condition=models.Q(seen=False)),
+            # Unread counts per folder, and in:<folder> is:unread walking it by date.
+            models.Index(
+                fields=["folder", "-sort_date", "-id"], name="message_unread", condition=models.Q(seen=False)
+            ),
+            # Lists and searches by state (is:starred, is:unread, is:read, has:attachment): each walks
+            # its own index by date, so a page reads a page of rows however rare the state is.
             models.Index(
                 fields=["mailbox", "-sort_date", "-id"],
                 name="message_starred",
                 condition=models.Q(flagged=True),
+            ),
+            models.Index(
+                fields=["mailbox", "-sort_date", "-id"],
+                name="message_unread_newest",
+                condition=models.Q(seen=False),
+            ),
+            models.Index(
+                fields=["mailbox", "-sort_date", "-id"],
+                name="message_read_newest",
+                condition=models.Q(seen=True),
+            ),
+            models.Index(
+                fields=["mailbox", "-sort_date", "-id"],
+                name="message_attachments",
+                condition=models.Q(has_attachments=True),
             ),
         ]
 

@@ -6,6 +6,20 @@ then I/ı/İ/i and the Turkish letters ç ğ ö ş ü to their ASCII forms, so "
 term is stemmed and folded the same way and matched as a prefix, so "kitaplar" finds "kitap",
 "kitabı" and "kitapları", and a user who types without Turkish letters still finds them.
 
+The subject's words, the sender's (name and address) and the recipients' (To and Cc) are in the
+document a second time behind a field tag: "~s:" subject, "~f:" from, "~t:" to, so
+`subject:bülten` is the prefix query '~s:bulten':* and uses the same GIN index as free words,
+exactly (a prefix needs no recheck, a weight would). The document also holds its mailbox,
+"~m:<id>", so that a search names the person's mailboxes in its tsquery and the GIN index alone
+finds their matches and no one else's. A tag starts with "~", which no word holds (words are \\w
+runs), so a free word never matches a tagged lexeme by prefix.
+
+Tags, not tsvector weights: a weight sits on a position, so every lexeme would need one (about
+5 bytes more each, the body's too), and PostgreSQL matches a lexeme stored without positions
+against a weight-restricted query whatever its field, so vectors stored before would have
+answered `subject:` from their bodies. A tagged query finds nothing in such a vector instead, and
+migration 0018 adds the tags to every vector stored before them.
+
 The document is written as a tsvector literal: building it here, in the parse worker, costs a
 fraction of PostgreSQL's `to_tsvector` and scales with the number of worker processes.
 Mail search is ordered by date, not rank, so lexemes carry no positions or weights.
@@ -14,7 +28,8 @@ Mail search is ordered by date, not rank, so lexemes carry no positions or weigh
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import Stemmer
@@ -54,10 +69,49 @@ def lexemes(texts: Iterable[str]) -> list[str]:
     return [word for word in dict.fromkeys(folded) if len(word) <= MAX_WORD_LENGTH][:MAX_LEXEMES]
 
 
-def document(texts: Iterable[str]) -> str:
-    """A tsvector literal for these texts. Lexemes are \\w runs, so they hold no quote or backslash."""
-    found = lexemes(texts)
-    return "'" + "' '".join(found) + "'" if found else ""
+# The fields that operators search, and the tag their lexemes carry in the document.
+FIELD_TAGS = {"subject": "~s:", "from": "~f:", "to": "~t:"}
+# Every document also holds its mailbox, so that the GIN index alone finds one person's matches.
+MAILBOX_TAG = "~m:"
+
+
+def fields(
+    subject: str, senders: Iterable[tuple[str, str]], recipients: Iterable[tuple[str, str]]
+) -> dict[str, list[str]]:
+    """The texts `subject:` `from:` `to:` search, from (name, address) pairs: of the parsed message,
+    or of the stored columns when migration 0018 adds the tags to vectors written without them.
+    """
+    return {
+        "subject": [subject],
+        "from": [text for pair in senders for text in pair],
+        "to": [text for pair in recipients for text in pair],
+    }
+
+
+def document(texts: Iterable[str], fields: Mapping[str, Iterable[str]], mailbox: uuid.UUID) -> str:
+    """A tsvector literal: the lexemes of `texts` and of `fields` (keys of FIELD_TAGS), those of
+    `fields` once more with their tag, and the mailbox. Free words match every field; operators
+    only their own.
+
+    Lexemes are \\w runs and tags hold no quote or backslash, so nothing needs escaping.
+    """
+    tagged = [MAILBOX_TAG + mailbox.hex]
+    free: list[str] = []
+    for name, texts_of_field in fields.items():
+        found = lexemes(texts_of_field)
+        tagged.extend(FIELD_TAGS[name] + lexeme for lexeme in found)
+        free.extend(found)
+    return _literal(tagged + list(dict.fromkeys([*free, *lexemes(texts)])))
+
+
+def tags_document(fields: Mapping[str, Iterable[str]], mailbox: uuid.UUID) -> str:
+    """The tagged lexemes of `document` alone, for a vector written before there were tags."""
+    tagged = [FIELD_TAGS[name] + lexeme for name, texts in fields.items() for lexeme in lexemes(texts)]
+    return _literal([MAILBOX_TAG + mailbox.hex, *tagged])
+
+
+def _literal(found: list[str]) -> str:
+    return "'" + "' '".join(found[:MAX_LEXEMES]) + "'" if found else ""
 
 
 def query_lexeme(term: str) -> str:
@@ -72,13 +126,23 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys(query_lexeme(word) for word in words(text) if len(word) <= MAX_WORD_LENGTH))
 
 
-def tsquery(text: str) -> str:
-    """A tsquery literal matching messages that hold every word of `text` (as prefixes); '' for none."""
-    return " & ".join(f"'{lexeme}':*" for lexeme in query_words(text))
+def tsquery(text: str, field: str = "") -> str:
+    """A tsquery literal matching messages that hold every word of `text` (as prefixes); '' for none.
+
+    With a `field` (a key of FIELD_TAGS), the words must be in that field.
+    """
+    tag = FIELD_TAGS[field] if field else ""
+    return " & ".join(f"'{tag}{lexeme}':*" for lexeme in query_words(text))
+
+
+def in_mailboxes(text_query: str, mailboxes: Iterable[uuid.UUID]) -> str:
+    """A tsquery: `text_query` (a tsquery literal, not empty) in one of these mailboxes."""
+    scope = " | ".join(f"'{MAILBOX_TAG}{mailbox.hex}'" for mailbox in mailboxes)
+    return f"({scope}) & ({text_query})" if scope else ""
 
 
 def fold(text: str) -> str:
-    """Text folded as the index folds it, for substring matches (from:, to:, subject:)."""
+    """Text folded as the index folds it, for comparing names (in:<folder>)."""
     return _ascii_fold(turkish_lower(text))
 
 

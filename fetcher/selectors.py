@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,8 @@ from django.db.models import (
     Value,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Concat, Lower
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.http import Http404
 from django.utils import timezone
 
@@ -269,10 +270,6 @@ def page_of_starred(user: User, after: Cursor | None, limit: int = PAGE_SIZE) ->
     return _merged(parts, limit)
 
 
-def page_of_search(matches: QuerySet[Message], after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
-    return _page(list(_newest_first(matches, after, limit + 1)), limit)
-
-
 def unread_in_view(user: User, view: str) -> int:
     counts = FolderCount.objects.filter(folder__in=_view_folders(user, view))
     total: int | None = counts.aggregate(unread=Sum("unread"))["unread"]
@@ -335,6 +332,21 @@ def thread_sizes(user: User, keys: list[str]) -> dict[str, int]:
 
 
 # --- search ---------------------------------------------------------------------------------------
+#
+# Every operator is answered through an index, so that a page reads about a page of rows, or at
+# most SORTED_MATCHES matches of its words, whatever the size of the mailboxes and whatever the
+# planner's statistics:
+#
+# - free words and subject: from: to: are one tsquery, with the person's mailboxes in it (every
+#   vector holds its mailbox: fetcher.search), answered by the GIN index alone; when the words are
+#   in at most SORTED_MATCHES messages, the other operators filter those, which are sorted;
+# - otherwise (words in many messages, or no words), the search walks each mailbox by date, or
+#   each folder in: names, on an index whose condition is a filter (message_unread_newest,
+#   message_read_newest, message_starred, message_attachments, message_unread for a folder),
+#   checking the rest on each row, and the walks are merged as page_of_folders merges folders.
+#   Words in many messages are met often on the way: a page of them within a few thousand rows.
+
+SORTED_MATCHES = 1000
 
 _ROLE_NAMES = {
     FolderRole.INBOX: {"inbox", "gelen", "gelenkutusu"},
@@ -346,14 +358,30 @@ _ROLE_NAMES = {
 }
 
 
-_STATES: dict[str, dict[str, bool]] = {
-    "unread": {"seen": False},
-    "okunmamis": {"seen": False},
-    "read": {"seen": True},
-    "okunmus": {"seen": True},
-    "starred": {"flagged": True},
-    "yildizli": {"flagged": True},
+# As SQL, not Q: the same conditions filter an index walk (where they pick the partial index) and
+# the matches of a text search (raw SQL, see _text_matches).
+_STATES = {
+    "unread": "NOT fetcher_message.seen",
+    "okunmamis": "NOT fetcher_message.seen",
+    "read": "fetcher_message.seen",
+    "okunmus": "fetcher_message.seen",
+    "starred": "fetcher_message.flagged",
+    "yildizli": "fetcher_message.flagged",
 }
+_ATTACHMENT_WORDS = {"attachment", "attachments", "ek", "dosya"}
+
+
+@dataclass
+class _Search:
+    """A parsed search: a tsquery of its words (or none), SQL conditions, the folders in: allows."""
+
+    tsquery: str = ""
+    conditions: list[tuple[str, list[Any]]] = field(default_factory=list)
+    folders: set[int] | None = None  # None: every folder
+
+    def filters(self) -> list[RawSQL]:
+        # Each condition is a constant of this module; values are parameters.
+        return [RawSQL(sql, params, output_field=BooleanField()) for sql, params in self.conditions]  # noqa: S611
 
 
 def _folded(expression: Any) -> Func:
@@ -376,46 +404,107 @@ def _day(value: str) -> datetime | None:
     return None
 
 
-def _operator(found: QuerySet[Message], operator: str, value: str) -> QuerySet[Message]:  # noqa: PLR0911
+def _folders_named(user: User, term: str) -> set[int]:
+    """The user's folders that in:<term> names: a role in English or Turkish, else a folder's own name."""
+    role = next((role for role, names in _ROLE_NAMES.items() if term.replace(" ", "") in names), None)
+    folders = Folder.objects.filter(mailbox__owner=user)
+    named = folders.filter(Exact(_folded("name"), term) if role is None else Q(role=role))
+    return set(named.values_list("id", flat=True))
+
+
+def _operator(user: User, found: _Search, operator: str, value: str) -> None:
+    """Add one operator to a search. An operator whose value means nothing (is:maybe) is left out."""
     term = search.fold(value)
-    if operator == "from":
-        found = found.alias(_from=_folded(Concat("from_name", Value(" "), "from_address")))
-        return found.filter(_from__contains=term)
-    if operator == "to":
-        found = found.alias(_to=_folded(Concat(Cast("to", TextField()), Cast("cc", TextField()))))
-        return found.filter(_to__contains=term)
-    if operator == "subject":
-        return found.alias(_subject=_folded("subject")).filter(_subject__contains=term)
-    if operator == "has":
-        return (
-            found.filter(has_attachments=True)
-            if term in {"attachment", "attachments", "ek", "dosya"}
-            else found
+    if operator in search.FIELD_TAGS:
+        found.tsquery = " & ".join(part for part in (found.tsquery, search.tsquery(value, operator)) if part)
+    elif operator == "has" and term in _ATTACHMENT_WORDS:
+        found.conditions.append(("fetcher_message.has_attachments", []))
+    elif operator == "is" and term in _STATES:
+        found.conditions.append((_STATES[term], []))
+    elif operator == "in":
+        named = _folders_named(user, term)
+        found.folders = named if found.folders is None else found.folders & named
+    elif operator in {"before", "after"} and (day := _day(value)) is not None:
+        found.conditions.append(
+            (f"fetcher_message.sort_date {'<' if operator == 'before' else '>='} %s", [day])
         )
-    if operator == "is":
-        return found.filter(**_STATES.get(term, {}))
-    if operator == "in":
-        role = next((role for role, names in _ROLE_NAMES.items() if term.replace(" ", "") in names), None)
-        if role is not None:
-            return found.filter(folder__role=role)
-        return found.alias(_folder=_folded("folder__name")).filter(_folder=term)
-    day = _day(value)
-    if day is None:
-        return found
-    return found.filter(sort_date__lt=day) if operator == "before" else found.filter(sort_date__gte=day)
 
 
-def search_matches(user: User, query: search.Query) -> QuerySet[Message]:
-    """The user's messages matching a parsed search: free words through the search vector (GIN)."""
-    found = messages_of(user)
-    tsquery = search.tsquery(query.text)
-    if tsquery:
-        found = found.filter(
-            RawSQL("fetcher_message.search_vector @@ %s::tsquery", [tsquery], output_field=BooleanField())
-        )
+def _search_of(user: User, query: search.Query) -> _Search:
+    found = _Search(tsquery=search.tsquery(query.text))
     for operator, value in query.operators:
-        found = _operator(found, operator, value)
+        _operator(user, found, operator, value)
     return found
+
+
+def page_of_search(user: User, query: search.Query, after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
+    """A page of the user's messages matching a parsed search, newest first."""
+    found = _search_of(user, query)
+    boxes = list(Mailbox.objects.filter(owner=user).values_list("id", flat=True))
+    if found.tsquery:
+        matches = _few_matches(found, boxes, after, limit + 1)
+        if matches is not None:
+            return _page(matches, limit)
+        found.conditions.append(("fetcher_message.search_vector @@ %s::tsquery", [found.tsquery]))
+    walks = (
+        [Message.objects.filter(folder_id=folder) for folder in sorted(found.folders)]
+        if found.folders is not None
+        else [Message.objects.filter(mailbox_id=box) for box in boxes]
+    )
+    parts = [_newest_first(walk.filter(*found.filters()), after, limit + 1) for walk in walks]
+    with ordered_walks():
+        return _merged(parts, limit)
+
+
+_COLUMNS = {column.attname: column.column for column in Message._meta.concrete_fields}
+# What the matches of words carry: a list row's fields, which hold every column a condition names.
+_LIST_COLUMNS = ", ".join(f'"{_COLUMNS[name]}"' for name in LIST_FIELDS)
+
+
+def _few_matches(
+    found: _Search, boxes: list[uuid.UUID], after: Cursor | None, limit: int
+) -> list[Message] | None:
+    """The newest matches of a search with words when they are at most SORTED_MATCHES; None for more.
+
+    The GIN index is the planner's only choice: the fenced matches (a CTE with a LIMIT: no
+    condition of the outer query moves into it) have no condition but the match, and the tsquery
+    is a subquery's result, so the planner plans with the default selectivity of @@ (0.5 %)
+    instead of statistics that may say a word is in every message. The mailboxes are in the
+    tsquery (the index finds this person's matches only) and again outside, where no statistics
+    about mailboxes can turn the plan into a walk of one: the user's own mailboxes are the access
+    check. One statement says both the page and whether the matches were all there: with more,
+    the second part returns a row whatever the conditions.
+    """
+    tsquery = search.in_mailboxes(found.tsquery, boxes)
+    if not tsquery or found.folders == set():
+        return []
+    conditions = [("fetcher_message.mailbox_id = ANY(%s)", [boxes]), *found.conditions]
+    if found.folders is not None:
+        conditions.append(("fetcher_message.folder_id = ANY(%s)", [list(found.folders)]))
+    if after is not None:
+        conditions.append(
+            ("(fetcher_message.sort_date, fetcher_message.id) < (%s, %s)", [after.sort_date, after.id])
+        )
+    sql = (
+        "WITH fenced AS MATERIALIZED (SELECT *, count(*) OVER () AS matches"  # noqa: S608 -- constant SQL
+        f" FROM (SELECT {_LIST_COLUMNS} FROM fetcher_message WHERE search_vector @@ (SELECT %s::tsquery)"
+        " LIMIT %s) capped)"
+        " (SELECT * FROM fenced fetcher_message WHERE "
+        + " AND ".join(sql for sql, _params in conditions)
+        + " ORDER BY fetcher_message.sort_date DESC, fetcher_message.id DESC LIMIT %s)"
+        " UNION ALL (SELECT * FROM fenced WHERE matches > %s LIMIT 1)"
+    )
+    params = [
+        tsquery,
+        SORTED_MATCHES + 1,
+        *(param for _sql, params in conditions for param in params),
+        limit,
+        SORTED_MATCHES,
+    ]
+    rows = list(Message.objects.raw(sql, params))
+    if any(row.matches > SORTED_MATCHES for row in rows):  # type: ignore[attr-defined]
+        return None
+    return sorted(rows, key=lambda row: (row.sort_date, row.pk), reverse=True)
 
 
 def address_suggestions(user: User, typed: str, limit: int = 8) -> list[tuple[str, str]]:

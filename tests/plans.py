@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection
 
 from accounts.models import Mailbox
+from fetcher import search
 from fetcher.models import Folder
 
 MESSAGE_TABLE = "fetcher_message"
@@ -32,13 +33,27 @@ def bulk_messages(
     subject: str = "Haftalık bülten {n}",
     attachment_every: int = 10,
     flagged_every: int = 20,
+    to: tuple[str, str] = ("Alice", "alice@example.net"),
 ) -> None:
     """`count` parsed messages in one statement (SQL, not the ORM: tens of thousands in a second).
 
     Every `unread_every`-th message is unread (1: all of them), each has its own conversation, and
-    the search vector holds the subject's words and the sender, like a parsed message's would.
+    the search vector holds the words of the subject, the sender and the recipient (`to`: name,
+    address), folded, and each field's words once more with its tag, like a parsed message's would
+    (without the stems), and its mailbox. The sender is 'Kişi <n mod 300>'.
     """
     subject_sql = "replace(%s, '{n}', n::text)"
+    sender_sql = "'Kişi ' || (n %% 300) || ' kisi' || (n %% 300) || '@example.com'"
+    to_sql = "%(to_name)s || ' ' || %(to_address)s"
+    document_sql = " || ".join(
+        [
+            _lexemes_sql(f"{subject_sql % '%(subject)s'} || ' ' || {sender_sql} || ' ' || {to_sql}"),
+            _lexemes_sql(subject_sql % "%(subject)s", search.FIELD_TAGS["subject"]),
+            _lexemes_sql(sender_sql, search.FIELD_TAGS["from"]),
+            _lexemes_sql(to_sql, search.FIELD_TAGS["to"]),
+            f"array_to_tsvector(ARRAY['{search.MAILBOX_TAG}' || replace(%(mailbox)s::text, '-', '')])",
+        ]
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -51,12 +66,13 @@ def bulk_messages(
             SELECT gen_random_uuid(), %(mailbox)s, %(folder)s, ''::bytea, 1000, md5(n::text), now(),
                 'parsed', '[]', 1, '<bulk.' || %(folder)s || '.' || n || '@example.com>',
                 {subject_sql % "%(subject)s"}, 'Kişi ' || (n %% 300), 'kisi' || (n %% 300) || '@example.com',
-                '[{{"name": "Alice", "address": "alice@example.net"}}]', '[]', '[]',
+                jsonb_build_array(jsonb_build_object('name', %(to_name)s, 'address', %(to_address)s)),
+                '[]', '[]',
                 timestamptz '2024-01-01' + n * interval '10 minutes',
                 timestamptz '2024-01-01' + n * interval '10 minutes', '', '[]',
                 '<bulk.' || %(folder)s || '.' || n || '@example.com>', lower({subject_sql % "%(subject)s"}),
                 'Gövde', '', '', 'Gövde', n %% %(attachment_every)s = 0,
-                to_tsvector('simple', {subject_sql % "%(subject)s"} || ' kisi' || (n %% 300)),
+                {document_sql},
                 n %% %(unread_every)s <> 0, n %% %(flagged_every)s = 0, false, '{{}}', false, false, false
             FROM generate_series(1, %(count)s) AS n
             """,  # noqa: S608 -- the SQL is constant; values are parameters
@@ -68,8 +84,19 @@ def bulk_messages(
                 "unread_every": unread_every,
                 "attachment_every": attachment_every,
                 "flagged_every": flagged_every,
+                "to_name": to[0],
+                "to_address": to[1],
             },
         )
+
+
+def _lexemes_sql(text_sql: str, tag: str = "") -> str:
+    """SQL for a tsvector of the words of a text folded as fetcher.search folds them, each with `tag`."""
+    folded = f"translate(lower({text_sql}), '{search.FOLD_FROM}', '{search.FOLD_TO}')"
+    return (
+        f"array_to_tsvector(ARRAY(SELECT DISTINCT '{tag}' || word"  # noqa: S608 -- constant SQL pieces
+        f" FROM unnest(regexp_split_to_array({folded}, '\\W+')) AS word WHERE word <> ''))"
+    )
 
 
 def forget_statistics() -> None:

@@ -302,6 +302,76 @@ def test_search_with_words_and_operators(alice: Any, query: str, expected: set[s
     assert _subjects(html) == expected
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("subject:ışık", {"IŞIK ölçümü"}),
+        ("subject:ISIK", {"IŞIK ölçümü"}),
+        ("subject:bült", {"Haftalık bülten"}),  # a prefix
+        ("subject:bültenler", {"Haftalık bülten"}),  # stemmed like a free word
+        ("subject:rapor", set()),  # "rapor" is only in a body
+        ("rapor", {"Haftalık bülten"}),
+        ("subject:gövde", set()),
+        ("from:ayse", {"IŞIK ölçümü", "Haftalık bülten"}),
+        ("from:AYŞE from:yılmaz", {"IŞIK ölçümü", "Haftalık bülten"}),
+        ("from:mehmet", {"Fatura"}),
+        ("from:example.org", {"Fatura"}),  # the address too
+        ("from:zeynep", set()),  # only a recipient
+        ("to:zeynep", {"IŞIK ölçümü"}),  # on Cc
+        ("to:kaya", {"IŞIK ölçümü"}),
+        ("to:ekip@example.com", {"Fatura"}),
+        ("to:ayse", set()),  # only a sender
+        ("subject:bülten from:ayşe", {"Haftalık bülten"}),
+        ("subject:bülten from:mehmet", set()),
+        ("from:mehmet has:attachment is:unread", {"Fatura"}),
+        ("ölçüm to:zeynep in:inbox", {"IŞIK ölçümü"}),
+        ("subject:ışık is:starred", set()),
+        ("is:read", {"Haftalık bülten"}),
+        ("is:okunmamış", {"IŞIK ölçümü", "Fatura"}),
+        ("in:gelen before:2026-11-26", {"IŞIK ölçümü"}),
+        ("subject:!!!", {"IŞIK ölçümü", "Haftalık bülten", "Fatura"}),  # no word: no condition
+    ],
+)
+def test_subject_from_and_to_search_their_own_field_with_turkish_folding_and_prefixes(
+    alice: Any, query: str, expected: set[str]
+) -> None:
+    _light, newsletter, _invoice = stored(
+        alice[1],
+        mail(
+            "IŞIK ölçümü",
+            body="Ölçümler ekte",
+            headers="Cc: Zeynep Kaya <zeynep@example.net>",
+            date="Wed, 25 Nov 2026 10:00:00 +0300",
+        ),
+        mail("Haftalık bülten", body="Bu haftanın raporu"),
+        mail(
+            "Fatura",
+            sender="Mehmet Öz <mehmet@example.org>",
+            to="Ekip <ekip@example.com>",
+            attachments=[("f.pdf", "application/pdf", b"%PDF")],
+        ),
+    )
+    Message.objects.filter(pk=newsletter.pk).update(seen=True)
+
+    assert _subjects(page(alice[2], reverse("search"), q=query)) == expected
+
+
+def test_a_search_never_finds_someone_elses_mail_by_any_operator(alice: Any, bob: Any) -> None:
+    stored(bob[1], mail("Gizli bülten", attachments=[("g.pdf", "application/pdf", b"%PDF")]))
+    stored(alice[1], mail("Açık mektup"))
+
+    for query in (
+        "bülten",
+        "subject:bülten",
+        "from:ayse",
+        "to:alice",
+        "has:attachment",
+        "is:unread",
+        "in:inbox",
+    ):
+        assert "Gizli" not in page(alice[2], reverse("search"), q=query), query
+
+
 def _subjects(html: str) -> set[str]:
     return {re.sub(r"</?mark>", "", s) for s in re.findall(r'<span class="subject">(.*?)</span>', html)}
 

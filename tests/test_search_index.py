@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
+from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
-from fetcher import ingest, search
+from accounts.models import User
+from fetcher import ingest, search, selectors
 from fetcher.models import Message
 from tests.factories import account_mailbox
 
@@ -50,10 +54,31 @@ def test_junk_runs_and_repeated_words_do_not_swell_the_document() -> None:
     assert search.lexemes([text]) == ["toplanti", "topla"]
 
 
+MAILBOX = uuid.UUID(int=7)
+
+
 def test_the_document_and_the_query_are_valid_postgresql_literals() -> None:
-    assert search.document(["O'Brien \\ Işık"]) == "'o' 'brien' 'isik'"
+    assert search.document(["O'Brien \\ Işık"], {}, MAILBOX) == f"'~m:{MAILBOX.hex}' 'o' 'brien' 'isik'"
     assert search.tsquery("O'Brien işığı") == "'o':* & 'brien':* & 'isik':*"
-    assert search.document([""]) == search.tsquery("   ,") == ""
+    assert search.document([""], {}, MAILBOX) == f"'~m:{MAILBOX.hex}'"
+    assert search.tsquery("   ,") == ""
+
+
+def test_subject_sender_and_recipients_are_in_the_document_twice_once_tagged() -> None:
+    fields = search.fields("Bülten", [("Ayşe Yılmaz", "ayse@example.com")], [("", "ekip@example.net")])
+    lexemes = search.document(["Gövde metni"], fields, MAILBOX).strip("'").split("' '")
+
+    assert {"~s:bulten", "~f:ayse", "~f:yilmaz", "~t:ekip", "bulten", "ayse", "ekip", "govde"} <= set(lexemes)
+    assert not {"~s:govde", "~s:ayse", "~f:bulten", "~t:ayse"} & set(lexemes)
+    assert len(lexemes) == len(set(lexemes))
+    assert search.tsquery("bült", "subject") == "'~s:bult':*"
+    assert search.tsquery("Ayşe", "from") == "'~f:ayse':*"
+
+
+def test_a_free_word_is_no_prefix_of_a_tagged_lexeme() -> None:
+    # A tag starts with "~", which \\w never matches: no query word can begin with it.
+    for query in ("s", "f", "t", "m", "~", "~s", "_s"):
+        assert all(not lexeme.startswith("~") for lexeme in search.query_words(query))
 
 
 def turkish_message(subject: str, body: str, charset: str = "windows-1254") -> bytes:
@@ -95,3 +120,47 @@ def test_parsed_turkish_mail_is_found_by_subject_sender_body_and_attachment_name
     assert found(mailbox.id, "ayse@example.com") == {"Toplantı notları", "Bütçe"}
     assert found(mailbox.id, "çalışma planı") == {"Toplantı notları", "Bütçe"}
     assert found(mailbox.id, "toplantı şubat") == set()
+
+
+def _without_tags(ids: list[int]) -> None:
+    """The vectors as Postane wrote them before there were tagged lexemes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE fetcher_message SET search_vector = array_to_tsvector(ARRAY(SELECT lexeme"
+            " FROM unnest(tsvector_to_array(search_vector)) AS lexeme WHERE lexeme NOT LIKE '~%%'))"
+            " WHERE id = ANY(%s)",
+            [ids],
+        )
+
+
+def _vectors(ids: list[int]) -> list[str]:
+    return [
+        str(v)
+        for v in Message.objects.filter(id__in=ids).order_by("id").values_list("search_vector", flat=True)
+    ]
+
+
+@pytest.mark.django_db
+def test_the_migration_gives_vectors_written_before_the_tags_the_same_tags_as_a_parse() -> None:
+    mailbox = account_mailbox(("tags", "unused"), 995)
+    batch = [ingest.Fetched("1", turkish_message("Haftalık bülten", "Şubat ödemeleri"))]
+    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
+    ingest.parse_messages(ids)
+    parsed = _vectors(ids)
+    _without_tags(ids)
+    user = mailbox.owner
+    assert _searched(user, "subject:bülten") == _searched(user, "şubat") == set()
+
+    migration = importlib.import_module("fetcher.migrations.0020_search_field_tags")
+    migration.add_field_tags(None, SimpleNamespace(connection=connection))
+    once = _vectors(ids)
+    migration.add_field_tags(None, SimpleNamespace(connection=connection))
+
+    assert once == parsed == _vectors(ids)  # the same lexemes as a parse; a second run changes nothing
+    for query in ("subject:bült", "from:ayşe", "from:example.com", "to:bob", "şubat"):
+        assert _searched(user, query) == {"Haftalık bülten"}, query
+
+
+def _searched(user: User, query: str) -> set[str]:
+    page = selectors.page_of_search(user, search.parse_query(query), None)
+    return {message.subject for message in page.messages}

@@ -41,7 +41,6 @@ from fetcher.selectors import (
     page_of_search,
     page_of_starred,
     raw_of,
-    search_matches,
     thread_sizes,
     unread_in_view,
     view_folder_ids,
@@ -156,8 +155,7 @@ def search_view(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "").strip()[:500]
     if not text:
         return redirect("mail")
-    matches = search_matches(user, search.parse_query(text))
-    page = page_of_search(matches, Cursor.decode(request.GET.get("after")))
+    page = page_of_search(user, search.parse_query(text), Cursor.decode(request.GET.get("after")))
     return _list(request, page, title=_("Search: %(query)s") % {"query": text}, here="search", query=text)
 
 
