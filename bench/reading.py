@@ -343,6 +343,10 @@ def person_case(args: argparse.Namespace) -> None:
     print(f"\nfilling one IMAP mailbox with {args.messages:,} messages")
     found = person.fill(args.messages)
     describe(found, args.messages)
+    if args.hold_until:  # fill while the machine is busy, measure once it is quiet
+        print(f"filled; measuring once {args.hold_until} exists", flush=True)
+        while not Path(args.hold_until).exists():
+            time.sleep(1)
     print(f"before the first request (no ANALYZE, no VACUUM): {table_state(database_url)}")
     cursors = page_cursors(found.inbox)
     with web.gunicorn(database_url) as port:
@@ -456,6 +460,9 @@ def main() -> None:
         "--think-ms", type=int, default=1000, help="how long a reader looks at a page (the paced load run)"
     )
     parser.add_argument("--sql", action="store_true", help="print each page's SQL statements (person)")
+    parser.add_argument(
+        "--hold-until", metavar="PATH", help="after the fill, wait for PATH to exist (person)"
+    )
     parser.add_argument(
         "--load-conversations", choices=("on", "off"), default="on", help="the setting during the load test"
     )
