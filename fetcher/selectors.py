@@ -252,14 +252,14 @@ def ordered_walks() -> Iterator[None]:
             [value for name in names for value in (name, name)],
         )
         before = cursor.fetchone()[0::2]
-        try:
-            yield
-        finally:
-            if nested:  # the settings last as long as the transaction: hand the caller's back
-                cursor.execute(
-                    "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
-                    [value for pair in zip(names, before, strict=True) for value in pair],
-                )
+        yield
+        # The settings last as long as the transaction: hand the caller's back. (After an error
+        # the caller's transaction is rolled back, and the settings with it.)
+        if nested:
+            cursor.execute(
+                "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
+                [value for pair in zip(names, before, strict=True) for value in pair],
+            )
 
 
 def page_of_starred(user: User, after: Cursor | None, limit: int = PAGE_SIZE) -> Page:

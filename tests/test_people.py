@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -329,6 +332,21 @@ def test_every_request_pushes_the_idle_expiry_forward(client: Client, alice: Use
     client.get("/")
 
     assert Session.objects.get().expire_date > timezone.now() + timedelta(hours=1)
+
+
+def test_a_session_pushed_forward_within_the_last_minute_is_not_written_again(
+    client: Client, alice: User
+) -> None:
+    log_in(client, "alice", PASSWORD)
+    client.get("/")
+    with CaptureQueriesContext(connection) as paging:
+        client.get("/")
+    assert not [q for q in paging.captured_queries if "UPDATE" in q["sql"] and "django_session" in q["sql"]]
+
+    pushed = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE) - timedelta(minutes=2)
+    Session.objects.update(expire_date=pushed)
+    client.get("/")
+    assert Session.objects.get().expire_date > pushed + timedelta(minutes=1)
 
 
 def test_the_admin_shows_mailboxes_with_their_health_and_never_a_password(

@@ -203,7 +203,7 @@ CACHES = {
     }
 }
 # Sessions live in PostgreSQL only (as JSON): nothing a Redis client writes can become a session.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "webmail.sessions"  # the database backend; see webmail/sessions.py
 # Idle expiry: every request but the background polls pushes the end forward (webmail/sessions.py).
 SESSION_COOKIE_AGE = WEBMAIL_SESSION_IDLE_MINUTES * 60
 SESSION_SAVE_EVERY_REQUEST = True
