@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import threading
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import psutil
 import pytest
@@ -133,12 +134,26 @@ def assert_redis_wants_its_password(run: Run, data_dir: Path) -> None:
     assert password not in cmdlines  # the command line is every local user's to read
 
 
+def assert_idle_connections_hold_no_worker(run: Run) -> None:
+    """Connections that never send their request (a browser's idle keep-alive or preconnect, a slow
+    client) do not take the web server's only worker: the next page still answers."""
+    host, port = urlsplit(run.url).hostname, urlsplit(run.url).port
+    idle = [socket.create_connection((host, port), timeout=5) for _ in range(8)]
+    try:
+        status, _page = get(f"{run.url}/login/")  # within get()'s 10 s
+        assert status == 200
+    finally:
+        for connection in idle:
+            connection.close()
+
+
 def test_the_run_command_brings_up_everything_and_leaves_nothing_behind(data_dir: Path) -> None:
     run = start_run(data_dir)
     try:
         status, page = get(f"{run.url}/login/")
         assert status == 200
         assert "<h1>Log in</h1>" in page
+        assert_idle_connections_hold_no_worker(run)
 
         # Beat schedules the heartbeat and the worker runs it: only then is /healthz all green.
         health = wait_for(lambda: healthy(run), "/healthz to report everything up", 90)

@@ -9,6 +9,12 @@ import os
 
 bind = os.environ.get("POSTANE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threaded workers: a connection waiting for its request (a browser's idle keep-alive or
+# preconnect, a slow client) sits in the worker's poller instead of holding a whole worker, and
+# browsers keep their connection between pages. Each thread has its own database connection.
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+keepalive = 5
 accesslog = "-"
 graceful_timeout = 10
 timeout = 60
