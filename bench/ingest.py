@@ -50,15 +50,17 @@ def bench_database_url() -> str:
     return urlunsplit(parts._replace(path="/" + quote(bench_database_name())))
 
 
-def setup_django() -> None:
+def setup_django(*, fresh: bool = True) -> None:
+    """Django on the benchmark's database: dropped and created again unless `fresh` is false."""
     import psycopg
     from psycopg import sql
 
     admin_url = os.environ["DATABASE_URL"]
     name = sql.Identifier(bench_database_name())
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    if fresh:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
     os.environ["DATABASE_URL"] = bench_database_url()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webmail.settings")
     import django

@@ -321,6 +321,35 @@ def fill(count: int) -> Person:
     return Person(owner, mailbox, inbox, ordinary, mail, (stored, time.perf_counter() - started - stored))
 
 
+def refound(count: int) -> Person:
+    """The person of an earlier fill(count) in this database, without storing anything again.
+
+    The generator runs again without storing (its random choices are seeded), so that the
+    benchmark knows the same messages to open and the same counts; the database must hold that fill.
+    """
+    from accounts.models import User
+    from fetcher.models import Folder, Message
+
+    owner = User.objects.filter(username="ayse").first()
+    mailbox = owner.mailboxes.first() if owner else None
+    if mailbox is None:
+        raise SystemExit("bench: --reuse needs a database an earlier run filled (POSTANE_BENCH_DATABASE)")
+    inbox = Folder.objects.get(mailbox=mailbox, role="inbox")
+    stored = Message.objects.filter(folder=inbox).count()
+    if stored != count:
+        raise SystemExit(f"bench: --reuse: the database holds {stored:,} INBOX messages, not {count:,}")
+    mail = Mail(count)
+    for number in range(count):
+        mail.inbox(number)
+    extra = max(20, count // 200)
+    ordinary = []
+    for position, (name, kind) in enumerate(ORDINARY):
+        ordinary.append(Folder.objects.get(mailbox=mailbox, name=name))
+        for offset in range(extra):
+            mail.folder_message(count + position * extra, kind, offset)
+    return Person(owner, mailbox, inbox, ordinary, mail, (0.0, 0.0))
+
+
 def _store(
     mailbox: Any, folder: Any, count: int, make: Callable[[int], tuple[bytes, tuple[str, ...]]], label: str
 ) -> array[int]:

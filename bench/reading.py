@@ -339,15 +339,21 @@ def person_case(args: argparse.Namespace) -> None:
     from accounts.models import User
 
     database_url = bench_database_url()
-    print(f"fresh database {database_url.rsplit('/', 1)[-1]}: {table_state(database_url)}")
-    print(f"\nfilling one IMAP mailbox with {args.messages:,} messages")
-    found = person.fill(args.messages)
-    describe(found, args.messages)
+    state = "kept" if args.reuse else "fresh"
+    print(f"{state} database {database_url.rsplit('/', 1)[-1]}: {table_state(database_url)}")
+    if args.reuse:
+        print(f"\nreusing the {args.messages:,}-message mailbox an earlier run filled")
+        found = person.refound(args.messages)
+    else:
+        print(f"\nfilling one IMAP mailbox with {args.messages:,} messages")
+        found = person.fill(args.messages)
+        describe(found, args.messages)
     if args.hold_until:  # fill while the machine is busy, measure once it is quiet
         print(f"filled; measuring once {args.hold_until} exists", flush=True)
         while not Path(args.hold_until).exists():
             time.sleep(1)
-    print(f"before the first request (no ANALYZE, no VACUUM): {table_state(database_url)}")
+    when = "reused: as the earlier run left it" if args.reuse else "no ANALYZE, no VACUUM"
+    print(f"before the first request ({when}): {table_state(database_url)}")
     cursors = page_cursors(found.inbox)
     with web.gunicorn(database_url) as port:
         reader = web.Reader(port, web.log_in(port, found.owner.username, person.PASSWORD))
@@ -464,12 +470,19 @@ def main() -> None:
         "--hold-until", metavar="PATH", help="after the fill, wait for PATH to exist (person)"
     )
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the mailbox an earlier run of the same --messages left in the database (person)",
+    )
+    parser.add_argument(
         "--load-conversations", choices=("on", "off"), default="on", help="the setting during the load test"
     )
     args = parser.parse_args()
+    if args.reuse and args.case != "person":
+        parser.error("--reuse is for the person case")
     web.secret_key()  # before Django reads it: sessions made here must be valid in gunicorn
     os.environ.setdefault("WEBMAIL_ENCRYPTION_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
-    setup_django()
+    setup_django(fresh=not args.reuse)
     for noisy in ("fetcher", "axes"):  # a line per sync or sign-in would bury the figures
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from django.conf import settings
