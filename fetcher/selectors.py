@@ -140,21 +140,48 @@ def folder_of(user: User, public_id: uuid.UUID | str) -> Folder:
         raise Http404("No such folder") from None
 
 
-def folders_of(user: User) -> list[Folder]:
-    """Every folder of every mailbox of the user, with its message and unread counts (one query).
+@dataclass(frozen=True)
+class Holdings:
+    """What a user holds: their mailboxes in display order, and the folders shown of each, with counts.
 
-    The counts are read, not counted (fetcher.models.FolderCount, kept by triggers): the sidebar
-    costs the same for ten messages or a million.
+    Two queries whatever the number of mailboxes and folders. A page reads them once
+    (webmail.context_processors.holdings) and takes from them what its list, its rows and its
+    sidebar need, instead of asking for the mailboxes again for each.
     """
-    folders = list(
-        Folder.objects.filter(Q(synced=True) | Q(local=True), mailbox__owner=user)
-        .select_related("mailbox", "count")
-        .order_by("mailbox__name", "mailbox__email_address", "name")
-    )
-    for folder in folders:
-        count = _count_of(folder)
-        folder.unread, folder.total = count.unread, count.messages  # type: ignore[attr-defined]
-    return folders
+
+    mailboxes: list[Mailbox]
+    folders: list[Folder]  # synced or local ones, each with .unread, .total and its mailbox
+
+    @classmethod
+    def of(cls, user: User) -> Holdings:
+        mailboxes = list(Mailbox.objects.filter(owner=user).order_by("name", "email_address"))
+        by_id = {mailbox.id: mailbox for mailbox in mailboxes}
+        folders = []
+        # The counts are read, not counted (fetcher.models.FolderCount, kept by triggers): the
+        # sidebar costs the same for ten messages or a million.
+        shown = Folder.objects.filter(Q(synced=True) | Q(local=True), mailbox__owner=user)
+        ordered = shown.select_related("count").order_by("mailbox__name", "mailbox__email_address", "name")
+        for folder in ordered:
+            mailbox = by_id.get(folder.mailbox_id)
+            if mailbox is None:  # a mailbox added between the two reads: on the next page
+                continue
+            folder.mailbox = mailbox
+            count = _count_of(folder)
+            folder.unread, folder.total = count.unread, count.messages  # type: ignore[attr-defined]
+            folders.append(folder)
+        return cls(mailboxes, folders)
+
+    def mailbox_ids(self) -> list[uuid.UUID]:
+        return [mailbox.id for mailbox in self.mailboxes]
+
+    def view_folder_ids(self, view: str) -> list[int]:
+        """The folders a view (inbox, sent...) lists: view_folder_ids() without a query."""
+        return [folder.pk for folder in self.folders if folder.role == VIEW_ROLES[view]]
+
+
+def folders_of(user: User) -> list[Folder]:
+    """Every folder shown of every mailbox of the user, with its message and unread counts."""
+    return Holdings.of(user).folders
 
 
 def _count_of(folder: Folder) -> FolderCount:
@@ -262,8 +289,15 @@ def ordered_walks() -> Iterator[None]:
             )
 
 
-def page_of_starred(user: User, after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
-    boxes = list(Mailbox.objects.filter(owner=user).values_list("id", flat=True))
+def _mailbox_ids(user: User) -> list[uuid.UUID]:
+    return list(Mailbox.objects.filter(owner=user).values_list("id", flat=True))
+
+
+def page_of_starred(
+    user: User, after: Cursor | None, limit: int = PAGE_SIZE, *, mailboxes: list[uuid.UUID] | None = None
+) -> Page:
+    """A page of the user's starred messages; `mailboxes`: their ids when the caller has them."""
+    boxes = _mailbox_ids(user) if mailboxes is None else mailboxes
     parts = [
         _newest_first(Message.objects.filter(mailbox_id=box, flagged=True), after, limit + 1) for box in boxes
     ]
@@ -437,10 +471,18 @@ def _search_of(user: User, query: search.Query) -> _Search:
     return found
 
 
-def page_of_search(user: User, query: search.Query, after: Cursor | None, limit: int = PAGE_SIZE) -> Page:
-    """A page of the user's messages matching a parsed search, newest first."""
+def page_of_search(
+    user: User,
+    query: search.Query,
+    after: Cursor | None,
+    limit: int = PAGE_SIZE,
+    *,
+    mailboxes: list[uuid.UUID] | None = None,
+) -> Page:
+    """A page of the user's messages matching a parsed search, newest first; `mailboxes`: the
+    user's mailbox ids when the caller has them (Holdings)."""
     found = _search_of(user, query)
-    boxes = list(Mailbox.objects.filter(owner=user).values_list("id", flat=True))
+    boxes = _mailbox_ids(user) if mailboxes is None else mailboxes
     if found.tsquery:
         matches = _few_matches(found, boxes, after, limit + 1)
         if matches is not None:

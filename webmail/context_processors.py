@@ -7,10 +7,9 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import Mailbox, User
-from accounts.selectors import mailboxes_of
 from fetcher import folders
 from fetcher.models import Folder
-from fetcher.selectors import VIEW_ROLES, folders_of
+from fetcher.selectors import VIEW_ROLES, Holdings
 
 
 @dataclass(frozen=True)
@@ -21,10 +20,10 @@ class Sidebar:
     unread: dict[str, int]
 
     @classmethod
-    def of(cls, user: User) -> Sidebar:
+    def of(cls, held: Holdings) -> Sidebar:
         grouped: dict[Mailbox, list[Folder]] = {}
         unread = dict.fromkeys(VIEW_ROLES, 0)
-        for folder in folders_of(user):
+        for folder in held.folders:
             grouped.setdefault(folder.mailbox, []).append(folder)
             view = next((view for view, role in VIEW_ROLES.items() if role == folder.role), None)
             if view:
@@ -32,11 +31,27 @@ class Sidebar:
         return cls([(mailbox, folders.tree(found)) for mailbox, found in grouped.items()], unread)
 
 
+_HELD = "_postane_holdings"
+
+
+def holdings(request: HttpRequest) -> Holdings:
+    """The signed-in user's mailboxes and folders, read once per request (fetcher.selectors.Holdings).
+
+    Read on first use: a view that changes mailboxes or folders and then renders reads them after
+    its change. Anyone not signed in holds nothing.
+    """
+    held: Holdings | None = getattr(request, _HELD, None)
+    if held is None:
+        user = getattr(request, "user", None)
+        held = Holdings.of(user) if isinstance(user, User) else Holdings([], [])
+        setattr(request, _HELD, held)
+    return held
+
+
 def site(request: HttpRequest) -> dict[str, object]:
-    user = getattr(request, "user", None)
     # Lazy: pages without a sidebar (login, errors) never query.
-    sidebar = SimpleLazyObject(lambda: list(mailboxes_of(user)) if isinstance(user, User) else [])
-    folders = SimpleLazyObject(lambda: Sidebar.of(user) if isinstance(user, User) else Sidebar([], {}))
+    sidebar = SimpleLazyObject(lambda: holdings(request).mailboxes)
+    folders = SimpleLazyObject(lambda: Sidebar.of(holdings(request)))
     return {
         "site_name": settings.WEBMAIL_SITE_NAME,
         "allow_signup": settings.ALLOW_SIGNUP

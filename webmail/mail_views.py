@@ -25,7 +25,6 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
-from accounts.selectors import mailboxes_of
 from fetcher import mime, search, services
 from fetcher.models import Attachment, ImageSender, Message, OutgoingMessage, OutgoingState
 from fetcher.names import visible_name
@@ -43,8 +42,8 @@ from fetcher.selectors import (
     raw_of,
     thread_sizes,
     unread_in_view,
-    view_folder_ids,
 )
+from webmail.context_processors import holdings
 
 VIEW_TITLES = {
     "inbox": gettext_lazy("All inboxes"),
@@ -73,8 +72,8 @@ class Row:
     count: int  # messages in its conversation (1 in the plain list)
 
 
-def _rows(user: User, page: Page) -> list[Row]:
-    mailboxes = {mailbox.id: mailbox for mailbox in mailboxes_of(user)}
+def _rows(request: HttpRequest, user: User, page: Page) -> list[Row]:
+    mailboxes = {mailbox.id: mailbox for mailbox in holdings(request).mailboxes}
     messages = page.messages
     counts: dict[str, int] = {}
     if user.conversations:
@@ -94,7 +93,7 @@ def _list(
 ) -> HttpResponse:
     user = _user(request)
     context = {
-        "rows": _rows(user, page),
+        "rows": _rows(request, user, page),
         "next": page.next.encode() if page.next else "",
         "title": title,
         "here": here,
@@ -124,10 +123,11 @@ def mail_view(request: HttpRequest, view: str = "inbox") -> HttpResponse:
     if view not in VIEWS:
         raise Http404("No such view")
     after = Cursor.decode(request.GET.get("after"))
+    held = holdings(request)
     if view == "starred":
-        page = page_of_starred(user, after)
+        page = page_of_starred(user, after, mailboxes=held.mailbox_ids())
     else:
-        page = page_of_folders(view_folder_ids(user, view), after, conversations=user.conversations)
+        page = page_of_folders(held.view_folder_ids(view), after, conversations=user.conversations)
     drafts = None
     if view == "drafts" and after is None:  # drafts written here, above the server's Drafts folders
         own = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT)
@@ -155,7 +155,8 @@ def search_view(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "").strip()[:500]
     if not text:
         return redirect("mail")
-    page = page_of_search(user, search.parse_query(text), Cursor.decode(request.GET.get("after")))
+    after = Cursor.decode(request.GET.get("after"))
+    page = page_of_search(user, search.parse_query(text), after, mailboxes=holdings(request).mailbox_ids())
     return _list(request, page, title=_("Search: %(query)s") % {"query": text}, here="search", query=text)
 
 
