@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import (
@@ -29,7 +31,9 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.http import Http404
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from accounts.crypto import secret_digest
 from accounts.models import Mailbox, User
 from fetcher import search
 from fetcher.models import (
@@ -41,6 +45,8 @@ from fetcher.models import (
     OutgoingState,
     WorkerHeartbeat,
 )
+
+log = logging.getLogger(__name__)
 
 
 def heartbeat_latest() -> datetime | None:
@@ -484,9 +490,11 @@ def page_of_search(
     found = _search_of(user, query)
     boxes = _mailbox_ids(user) if mailboxes is None else mailboxes
     if found.tsquery:
-        matches = _few_matches(found, boxes, after, limit + 1)
+        many = _known_many(found.tsquery, boxes)
+        matches = None if many.known else _few_matches(found, boxes, after, limit + 1)
         if matches is not None:
             return _page(matches, limit)
+        many.remember()
         found.conditions.append(("fetcher_message.search_vector @@ %s::tsquery", [found.tsquery]))
     walks = (
         [Message.objects.filter(folder_id=folder) for folder in sorted(found.folders)]
@@ -496,6 +504,40 @@ def page_of_search(
     parts = [_newest_first(walk.filter(*found.filters()), after, limit + 1) for walk in walks]
     with ordered_walks():
         return _merged(parts, limit)
+
+
+# How long "these words are in more than SORTED_MATCHES of these mailboxes' messages" is believed:
+# the next page of the search, the same search again, skip the lookup of the matches (up to 1,001
+# rows read through the GIN index) that would only say so again. The walk by date that follows
+# gives the same answer as the matches would, so a stale memo costs time, never a result.
+MANY_MATCHES_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class _Many:
+    key: str
+    known: bool
+
+    def remember(self) -> None:
+        if not self.known:
+            try:
+                cache.set(self.key, 1, MANY_MATCHES_SECONDS)
+            except RedisError:  # the memo is a shortcut: without Redis, search still answers
+                log.warning(
+                    "search: the cache is not answering; searches by common words look up their matches"
+                )
+
+
+def _known_many(tsquery: str, boxes: list[uuid.UUID]) -> _Many:
+    """Whether a search by these words in these mailboxes is known to match too many to sort.
+
+    The key is a keyed digest: the words a person searched for are not written to Redis.
+    """
+    key = "search-many:" + secret_digest(search.in_mailboxes(tsquery, sorted(boxes)))
+    try:
+        return _Many(key, bool(cache.get(key)))
+    except RedisError:  # see _Many.remember
+        return _Many(key, known=False)
 
 
 _COLUMNS = {column.attname: column.column for column in Message._meta.concrete_fields}
