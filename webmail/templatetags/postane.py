@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from django import template
-from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils import dateformat, timezone
+from django.utils.formats import date_format, get_format
 from django.utils.functional import Promise
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -79,8 +79,10 @@ def linkify(text: str) -> SafeString:
 def highlight(text: str, terms: list[str]) -> SafeString:
     """Text escaped, with the words a search matched (as prefixes, folded as the index folds) marked."""
     text = text or ""
+    if not terms:
+        return conditional_escape(text)
     folded = search.fold(text)
-    if not terms or len(folded) != len(text):  # folding kept every position (it almost always does)
+    if len(folded) != len(text):  # folding kept every position (it almost always does)
         return conditional_escape(text)
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(term) for term in terms) + r")\w*")
     pieces, position = [], 0
@@ -98,15 +100,22 @@ def mail_date(value: datetime | None) -> str:
     return _mail_date(value, timezone.localtime())
 
 
-def _mail_date(value: datetime | None, now: datetime) -> str:
+def _mail_date(value: datetime | None, now: datetime, formats: dict[str, str] | None = None) -> str:
+    """`formats`: the three formats of the active language, looked up once for a whole list."""
     if value is None:
         return ""
     local = timezone.localtime(value)
     if local.date() == now.date():
-        return date_format(local, "TIME_FORMAT")
-    if local.year == now.year:
-        return date_format(local, "MONTH_DAY_FORMAT")
-    return date_format(local, "SHORT_DATE_FORMAT")
+        name = "TIME_FORMAT"
+    elif local.year == now.year:
+        name = "MONTH_DAY_FORMAT"
+    else:
+        name = "SHORT_DATE_FORMAT"
+    return dateformat.format(local, formats[name]) if formats else date_format(local, name)
+
+
+def _date_formats() -> dict[str, str]:
+    return {name: get_format(name) for name in ("TIME_FORMAT", "MONTH_DAY_FORMAT", "SHORT_DATE_FORMAT")}
 
 
 @register.filter
@@ -138,7 +147,7 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
     choose, starred = conditional_escape(_("Choose")), conditional_escape(_("Starred"))
     no_sender, no_subject = str(_("(no sender)")), str(_("(no subject)"))
     attachment_mark = format_html(_ATTACHMENT_MARK, _("Has attachments"))
-    now = timezone.localtime()
+    now, formats = timezone.localtime(), _date_formats()
     html = []
     for row in rows:
         m = row.message
@@ -155,7 +164,9 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
         count = format_html(' <span class="thread-count">{}</span>', row.count) if row.count > 1 else ""
         sender = highlight(m.from_name or m.from_address or no_sender, terms)
         local = timezone.localtime(m.sort_date)
-        when = format_html('<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now))
+        when = format_html(
+            '<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now, formats)
+        )
         html.append(
             f'<li class="message-row{"" if m.seen else " unread"}" data-message="{public_id}"'
             ' data-testid="message-row">\n'
