@@ -394,9 +394,17 @@ def parse_messages(ids: Sequence[int], chunk: int = PARSE_BATCH) -> int:
 
 
 def _parsing(ids: Sequence[int]) -> bool:
-    """Renew the parse lease of what is left to parse (a second parser is harmless: parsing is idempotent)."""
-    pending = Message.objects.filter(id__in=ids, parse_state=ParseState.PENDING)
-    pending.update(parse_lease_until=leases.lease_end())
+    """Renew the parse lease of what is left to parse (a second parser is harmless: parsing is idempotent).
+
+    Rows locked by a write (this task's writer thread, on its own connection) are skipped: they
+    are being parsed now, and waiting for them while holding the rows already renewed made a
+    deadlock with that writer.
+    """
+    free = Message.objects.filter(id__in=ids, parse_state=ParseState.PENDING).select_for_update(
+        skip_locked=True
+    )
+    with transaction.atomic():
+        Message.objects.filter(id__in=free.values("id")).update(parse_lease_until=leases.lease_end())
     return True
 
 

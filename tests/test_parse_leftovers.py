@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -70,3 +71,35 @@ def test_parsing_costs_the_same_queries_for_few_or_many_messages(queued: list[li
     with CaptureQueriesContext(connection) as many:
         ingest.parse_messages(ids[3:])
     assert len(many.captured_queries) == len(few.captured_queries)  # no query per message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renewing_a_parse_lease_never_waits_for_the_rows_being_written(queued: list[list[int]]) -> None:
+    """The lease keeper's thread and the parse writer's thread update the same messages on two
+    connections; a renewal that waited for the writer's locked rows made a deadlock with it (seen
+    at 1,000,000 messages: PostgreSQL then aborts one of them, perhaps the write)."""
+    first, writing, last = stored(3)
+    before = timezone.now() - timedelta(minutes=5)
+    Message.objects.update(parse_lease_until=before)
+    renewed = threading.Event()
+
+    def renew() -> None:
+        try:
+            ingest._parsing([first, writing, last])
+            renewed.set()
+        finally:
+            connections.close_all()  # this thread's connection
+
+    with transaction.atomic():  # the writer: its row stays locked until it commits
+        Message.objects.filter(id=writing).update(snippet="being written")
+        renewer = threading.Thread(target=renew)
+        renewer.start()
+        finished = renewed.wait(timeout=5)
+    renewer.join(timeout=10)
+
+    assert finished, "the renewal waited for the row the writer holds"
+    leases = dict(Message.objects.values_list("id", "parse_lease_until"))
+    for free in (leases[first], leases[last]):
+        assert free is not None
+        assert free > before
+    assert leases[writing] == before  # being written (and parsed) now: nothing to renew
