@@ -6,7 +6,7 @@ import pytest
 from imapclient import IMAPClient
 
 from accounts.models import Mailbox
-from fetcher import protocols
+from fetcher.mail import protocols
 from fetcher.models import Folder, ImapDeletion, ImapMessage, Message
 from fetcher.services import message_delete, message_delete_for_good, message_move
 from tests.factories import account_mailbox

@@ -1,7 +1,7 @@
 """POP3, IMAP and SMTP sessions over checked connections. Plain Python, no Django.
 
 Each session is a context manager taking a small config dataclass: it checks the host
-(`mailnet.check_endpoint`), connects to the checked address, negotiates TLS as configured,
+(`net.check_endpoint`), connects to the checked address, negotiates TLS as configured,
 logs in, and raises `MailError` naming the failed step. A POP3 session that ends with an
 exception closes without QUIT, so the server applies no deletion from a failed run.
 """
@@ -27,7 +27,7 @@ from imapclient import DELETED, IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.response_parser import parse_response
 
-from fetcher.mailnet import (
+from fetcher.mail.net import (
     CertificateInfo,
     Endpoint,
     MailError,

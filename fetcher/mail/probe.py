@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fetcher.mailnet import CertificateInfo, MailError, Security, Step
-from fetcher.protocols import ImapSession, Pop3Session, ServerConfig, SmtpSession
+from fetcher.mail.net import CertificateInfo, MailError, Security, Step
+from fetcher.mail.protocols import ImapSession, Pop3Session, ServerConfig, SmtpSession
 
 _EXTRA_STEP = {"pop3": Step.UIDL, "imap": Step.FOLDERS, "smtp": None}
 
