@@ -11,7 +11,7 @@ from django.conf import settings
 from accounts import crypto
 from accounts.models import Mailbox
 from fetcher.mail.net import Endpoint, NetworkPolicy, Security
-from fetcher.mail.protocols import Secret, ServerConfig
+from fetcher.mail.session import Secret, ServerConfig
 
 
 def network_policy() -> NetworkPolicy:

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from accounts.models import Mailbox
+from fetcher.mail.imap import Folder as ImapFolder
+from fetcher.mail.imap import ImapSession
 from fetcher.mail.net import MailError
-from fetcher.mail.protocols import Folder as ImapFolder
-from fetcher.mail.protocols import ImapSession
 from fetcher.mail.search import fold
 from fetcher.models import Folder, FolderRole, ImapMessage, Message
 

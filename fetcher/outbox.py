@@ -23,8 +23,9 @@ from django.utils import timezone
 from accounts.models import Mailbox, Protocol, User
 from fetcher import config, folders, ingest, leases
 from fetcher.mail import compose, mime, safehtml
+from fetcher.mail.imap import ImapSession
 from fetcher.mail.net import MailError
-from fetcher.mail.protocols import ImapSession, SmtpSession
+from fetcher.mail.smtp import SmtpSession
 from fetcher.models import FolderRole, Message, OutgoingMessage, OutgoingState
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from accounts.services import MissingPasswordError, Passwords, connection_settin
 from fetcher import config, folders, ingest, leases
 from fetcher.mail.net import Step
 from fetcher.mail.probe import ProbeReport, probe
-from fetcher.mail.protocols import Secret
+from fetcher.mail.session import Secret
 from fetcher.models import (
     Folder,
     FolderRole,

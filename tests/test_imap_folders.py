@@ -17,7 +17,7 @@ from imapclient import IMAPClient
 
 from accounts.models import Mailbox
 from fetcher import folders, outbox, sync
-from fetcher.mail.protocols import Folder as ImapFolder
+from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.models import Folder, FolderRole, Message, OutgoingMessage, OutgoingState
 from fetcher.services import message_archive, message_delete
 from tests.conftest import MAIL_USERS

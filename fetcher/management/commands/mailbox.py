@@ -23,7 +23,7 @@ from accounts.selectors import mailbox_by_reference
 from accounts.services import Passwords, mailbox_delete, mailbox_save, mailbox_set_enabled
 from fetcher.mail.net import normalise_fingerprint
 from fetcher.mail.probe import ProbeReport
-from fetcher.mail.protocols import Secret
+from fetcher.mail.session import Secret
 from fetcher.selectors import mailbox_storage
 from fetcher.services import mailbox_probe, mailbox_sync_now
 
