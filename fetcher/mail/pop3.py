@@ -10,6 +10,9 @@ import base64
 import poplib
 import socket
 import ssl
+from collections.abc import Callable
+from contextlib import suppress
+from functools import partial
 
 from fetcher.mail.net import (
     CertificateInfo,
@@ -150,18 +153,16 @@ class Pop3Session(_Session[_POP3]):
         timestamp but refuses APOP would count the attempt as a failed login.
         """
         mechanisms = {mechanism.upper() for mechanism in self.capabilities.get("SASL", [])}
-        try:
+
+        def log_in() -> None:
             if "PLAIN" in mechanisms:
                 client.auth_plain(self.config.login, self.config.password.reveal())
             else:
                 client.user(self.config.login)
                 client.pass_(self.config.password.reveal())
-        except poplib.error_proto as exc:
-            raise MailError(
-                Step.AUTH, "The server refused the login.", permanent=True, server_text=_text(exc)
-            ) from exc
-        except (OSError, EOFError) as exc:
-            raise _lost(Step.AUTH, exc) from exc
+
+        refused = "The server refused the login."
+        self._command("login", log_in, step=Step.AUTH, refused=refused, permanent=True)
         self._enable_utf8(client)
 
     def _enable_utf8(self, client: _POP3) -> None:
@@ -169,12 +170,41 @@ class Pop3Session(_Session[_POP3]):
         headers carry raw UTF-8 by a "Cannot display Unicode content" notice of its own."""
         if "UTF8" not in self.capabilities:
             return
+
+        def say_utf8() -> None:
+            # Refused: the server keeps its old behaviour, and nothing else depends on it.
+            with suppress(poplib.error_proto):
+                client.utf8()
+
+        self._command("UTF8", say_utf8, step=Step.AUTH)
+
+    def _command[T](
+        self,
+        what: str,
+        call: Callable[[], T],
+        *,
+        step: Step = Step.PROTOCOL,
+        lost: Step | None = None,
+        refused: str = "",
+        permanent: bool = False,
+    ) -> T:
+        """Run one POP3 command: a -ERR answer becomes MailError(`step`) saying `refused` (else that
+        `what` failed) with the server's words; a dropped or silent connection `_lost` at `lost`
+        (else at `step`)."""
         try:
-            client.utf8()
-        except poplib.error_proto:
-            pass  # the server keeps its old behaviour; nothing else depends on it
+            return call()
+        except poplib.error_proto as exc:
+            message = refused or f"{what} failed."
+            raise MailError(step, message, permanent=permanent, server_text=_text(exc)) from exc
         except (OSError, EOFError) as exc:
-            raise _lost(Step.AUTH, exc) from exc
+            raise _lost(step if lost is None else lost, exc) from exc
+
+    def _answers(self, commands: list[str]) -> list[bytes]:
+        """Send the commands, then read their multi-line answers (RETR, TOP) in order."""
+        client = self._client()
+        for command in commands:
+            client.send_command(command)
+        return [client.read_message() for _ in commands]
 
     def _fetch_certificate(self, target: Target) -> CertificateInfo | None:
         client = self._connect(target, verify=False)
@@ -188,14 +218,10 @@ class Pop3Session(_Session[_POP3]):
 
     def uidl(self) -> list[tuple[int, str]]:
         """(message number, unique id) for every message; MailError(UIDL) when unsupported."""
-        try:
-            _resp, lines, _octets = self._client().uidl()
-        except poplib.error_proto as exc:
-            raise MailError(
-                Step.UIDL, "The server does not support UIDL.", permanent=True, server_text=_text(exc)
-            ) from exc
-        except (OSError, EOFError) as exc:
-            raise _lost(Step.UIDL, exc) from exc
+        refused = "The server does not support UIDL."
+        _resp, lines, _octets = self._command(
+            "UIDL", lambda: self._client().uidl(), step=Step.UIDL, refused=refused, permanent=True
+        )
         listing = []
         for line in lines:
             number, _sep, uid = _text(line).partition(" ")
@@ -207,30 +233,22 @@ class Pop3Session(_Session[_POP3]):
 
         LIST is required by RFC 1939, but a server that refuses it only loses the byte limit.
         """
-        try:
-            _resp, lines, _octets = self._client().list()
-        except poplib.error_proto:
-            return {}
-        except (OSError, EOFError) as exc:
-            raise _lost(Step.PROTOCOL, exc) from exc
+
+        def listing() -> list[bytes]:
+            try:
+                return self._client().list()[1]
+            except poplib.error_proto:
+                return []
+
         found = {}
-        for line in lines:
+        for line in self._command("LIST", listing):
             number, _sep, size = _text(line).partition(" ")
             found[int(number)] = int(size.split()[0]) if size.split() and size.split()[0].isdigit() else 0
         return found
 
     def retr(self, number: int) -> bytes:
         """The message exactly as the server sends it (CRLF line ends, dot-stuffing undone)."""
-        client = self._client()
-        try:
-            client.send_command(f"RETR {int(number)}")
-            return client.read_message()
-        except poplib.error_proto as exc:
-            raise MailError(
-                Step.PROTOCOL, f"RETR {number} failed.", permanent=False, server_text=_text(exc)
-            ) from exc
-        except (OSError, EOFError) as exc:
-            raise _lost(Step.PROTOCOL, exc) from exc
+        return self._command(f"RETR {number}", partial(self._answers, [f"RETR {int(number)}"]))[0]
 
     def retr_many(self, numbers: list[int]) -> list[bytes]:
         """RETR several messages; with PIPELINING (RFC 2449) the commands go out together.
@@ -240,62 +258,25 @@ class Pop3Session(_Session[_POP3]):
         """
         if "PIPELINING" not in self.capabilities:
             return [self.retr(number) for number in numbers]
-        client = self._client()
         found: list[bytes] = []
         for start in range(0, len(numbers), 32):
-            window = numbers[start : start + 32]
-            try:
-                for number in window:
-                    client.send_command(f"RETR {int(number)}")
-                found.extend(client.read_message() for _ in window)
-            except poplib.error_proto as exc:
-                raise MailError(
-                    Step.PROTOCOL, "RETR failed.", permanent=False, server_text=_text(exc)
-                ) from exc
-            except (OSError, EOFError) as exc:
-                raise _lost(Step.PROTOCOL, exc) from exc
+            window = [f"RETR {int(number)}" for number in numbers[start : start + 32]]
+            found.extend(self._command("RETR", partial(self._answers, window)))
         return found
 
     def top_headers(self, number: int) -> bytes:
-        client = self._client()
-        try:
-            client.send_command(f"TOP {int(number)} 0")
-            return client.read_message()
-        except poplib.error_proto as exc:
-            raise MailError(
-                Step.PROTOCOL, f"TOP {number} failed.", permanent=False, server_text=_text(exc)
-            ) from exc
-        except (OSError, EOFError) as exc:
-            raise _lost(Step.PROTOCOL, exc) from exc
+        return self._command(f"TOP {number}", partial(self._answers, [f"TOP {int(number)} 0"]))[0]
 
     def uid_of(self, number: int) -> str:
         """UIDL for one message number, asked again right before a DELE."""
-        try:
-            response = _text(self._client().uidl(number))
-        except poplib.error_proto as exc:
-            raise MailError(
-                Step.UIDL, f"UIDL {number} failed.", permanent=False, server_text=_text(exc)
-            ) from exc
-        except (OSError, EOFError) as exc:
-            raise _lost(Step.PROTOCOL, exc) from exc
-        parts = response.split()
+        answer = self._command(
+            f"UIDL {number}", lambda: self._client().uidl(number), step=Step.UIDL, lost=Step.PROTOCOL
+        )
+        parts = _text(answer).split()
         return parts[2] if len(parts) >= 3 else ""
 
     def dele(self, number: int) -> None:
-        try:
-            self._client().dele(number)
-        except poplib.error_proto as exc:
-            raise MailError(
-                Step.PROTOCOL, f"DELE {number} failed.", permanent=False, server_text=_text(exc)
-            ) from exc
-        except (OSError, EOFError) as exc:
-            raise _lost(Step.PROTOCOL, exc) from exc
+        self._command(f"DELE {number}", lambda: self._client().dele(number))
 
     def stat(self) -> tuple[int, int]:
-        try:
-            count, size = self._client().stat()
-        except poplib.error_proto as exc:
-            raise MailError(Step.PROTOCOL, "STAT failed.", permanent=False, server_text=_text(exc)) from exc
-        except (OSError, EOFError) as exc:
-            raise _lost(Step.PROTOCOL, exc) from exc
-        return count, size
+        return self._command("STAT", lambda: self._client().stat())
