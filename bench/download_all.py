@@ -3,7 +3,7 @@
     .venv/bin/python bench/download_all.py              # 3,000 parts
     .venv/bin/python bench/download_all.py --parts 500
 
-Plain Python (fetcher.mime only): no database, no Django. The part-by-part figure is measured on
+Plain Python (fetcher.mail.mime only): no database, no Django. The part-by-part figure is measured on
 the first 20 parts and scaled to all of them, as the zip used to do it.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fetcher import mime
+from fetcher.mail import mime
 
 
 def many_parts(count: int) -> bytes:

@@ -32,7 +32,7 @@ from typing import Any
 
 from bench.ingest import _parse_worker, _setup_worker
 from bench.words import text
-from fetcher.search import fold
+from fetcher.mail.search import fold
 
 PASSWORD = "a-long-bench-password-4711"  # noqa: S105 -- the bench user's, on a throwaway database
 OWNER = ("Ayşe Yılmaz", "ayse@example.net")

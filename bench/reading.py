@@ -161,7 +161,7 @@ def three(args: argparse.Namespace) -> None:
     from django.db import connection
     from django.test import Client
 
-    from fetcher import search
+    from fetcher.mail import search
     from fetcher.models import Message
     from fetcher.selectors import Cursor, view_folder_ids
 

@@ -10,8 +10,8 @@ from django.conf import settings
 
 from accounts import crypto
 from accounts.models import Mailbox
-from fetcher.mailnet import Endpoint, NetworkPolicy, Security
-from fetcher.protocols import Secret, ServerConfig
+from fetcher.mail.net import Endpoint, NetworkPolicy, Security
+from fetcher.mail.session import Secret, ServerConfig
 
 
 def network_policy() -> NetworkPolicy:

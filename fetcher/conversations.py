@@ -1,4 +1,4 @@
-"""Conversation keys of parsed messages: fetcher.threads's rules over what is stored.
+"""Conversation keys of parsed messages: fetcher.mail.threads's rules over what is stored.
 
 Stage two places each chunk it parses (`place`) once the chunk before it is committed;
 `rethread` derives an owner's keys again, oldest message first. A chunk costs one query for its
@@ -19,7 +19,7 @@ from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
 from accounts.models import Mailbox
-from fetcher import threads
+from fetcher.mail import threads
 from fetcher.models import Message
 
 SUBJECT_ROWS = 500  # same-subject messages read for one chunk's headerless replies, newest first

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from accounts.models import Mailbox
-from fetcher.mailnet import MailError
+from fetcher.mail.imap import Folder as ImapFolder
+from fetcher.mail.imap import ImapSession
+from fetcher.mail.net import MailError
+from fetcher.mail.search import fold
 from fetcher.models import Folder, FolderRole, ImapMessage, Message
-from fetcher.protocols import Folder as ImapFolder
-from fetcher.protocols import ImapSession
-from fetcher.search import fold
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import conversations, leases, mime, search, threads
+from fetcher import conversations, leases
+from fetcher.mail import mime, search, threads
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
 logger = logging.getLogger(__name__)
@@ -472,7 +473,7 @@ def _store_parsed(chunk: _ParsedChunk) -> int:
 
 
 # One UPDATE per message, sent in a pipeline (psycopg's executemany): far cheaper than bulk_update's
-# CASE expressions. The search vector arrives ready-made (fetcher.search), so PostgreSQL only reads it.
+# CASE expressions. The search vector arrives ready-made (fetcher.mail.search), so PostgreSQL only reads it.
 _UPDATE_DERIVED = (
     "UPDATE fetcher_message SET "  # noqa: S608 -- constant field names; every value is a parameter
     + ", ".join(f'"{name}" = %s' for name in _DERIVED_FIELDS)

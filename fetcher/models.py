@@ -121,7 +121,8 @@ class Message(models.Model):
     sort_date = models.DateTimeField(db_index=True)
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.JSONField(default=list, blank=True)
-    # The conversation: the Message-ID its messages name as their root, then "#2", "#3"... (fetcher.threads).
+    # The conversation: the Message-ID its messages name as their root, then "#2", "#3"...
+    # (fetcher.mail.threads).
     thread_key = models.CharField(max_length=998, blank=True, db_default="")
     base_subject = models.CharField(max_length=255, blank=True, db_default="")  # no Re:, Fwd:, YNT:, İLT: ...
     text_body = models.TextField(blank=True)

@@ -21,10 +21,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import compose, config, folders, ingest, leases, mime, safehtml
-from fetcher.mailnet import MailError
+from fetcher import config, folders, ingest, leases
+from fetcher.mail import compose, mime, safehtml
+from fetcher.mail.imap import ImapSession
+from fetcher.mail.net import MailError
+from fetcher.mail.smtp import SmtpSession
 from fetcher.models import FolderRole, Message, OutgoingMessage, OutgoingState
-from fetcher.protocols import ImapSession, SmtpSession
 
 logger = logging.getLogger(__name__)
 

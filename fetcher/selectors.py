@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 
 from accounts.crypto import secret_digest
 from accounts.models import Mailbox, User
-from fetcher import search
+from fetcher.mail import search
 from fetcher.models import (
     Folder,
     FolderCount,
@@ -378,7 +378,7 @@ def thread_sizes(user: User, keys: list[str]) -> dict[str, int]:
 # planner's statistics:
 #
 # - free words and subject: from: to: are one tsquery, with the person's mailboxes in it (every
-#   vector holds its mailbox: fetcher.search), answered by the GIN index alone; when the words are
+#   vector holds its mailbox: fetcher.mail.search), answered by the GIN index alone; when the words are
 #   in at most SORTED_MATCHES messages, the other operators filter those, which are sorted;
 # - otherwise (words in many messages, or no words), the search walks each mailbox by date, or
 #   each folder in: names, on an index whose condition is a filter (message_unread_newest,

@@ -17,7 +17,9 @@ from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import MissingPasswordError, Passwords, connection_settings, stored_secret
 from fetcher import config, folders, ingest, leases
-from fetcher.mailnet import Step
+from fetcher.mail.net import Step
+from fetcher.mail.probe import ProbeReport, probe
+from fetcher.mail.session import Secret
 from fetcher.models import (
     Folder,
     FolderRole,
@@ -28,8 +30,6 @@ from fetcher.models import (
     Pop3Ledger,
     WorkerHeartbeat,
 )
-from fetcher.probe import ProbeReport, probe
-from fetcher.protocols import Secret
 
 logger = logging.getLogger(__name__)
 

@@ -28,10 +28,11 @@ from django.utils import timezone
 from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, MailboxState, Protocol, Retention
 from fetcher import config, folders, ingest, leases, selectors, upkeep
-from fetcher.mailnet import MailError, Step
+from fetcher.mail.imap import Folder as ImapFolder
+from fetcher.mail.imap import FolderStatus, ImapSession
+from fetcher.mail.net import MailError, Step
+from fetcher.mail.pop3 import Pop3Session
 from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
-from fetcher.protocols import Folder as ImapFolder
-from fetcher.protocols import FolderStatus, ImapSession, Pop3Session
 
 logger = logging.getLogger(__name__)
 

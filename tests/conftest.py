@@ -25,7 +25,7 @@ from django.test.testcases import LiveServerThread
 from playwright.sync_api import Browser, BrowserContext
 from pytest_django.plugin import DjangoDbBlocker
 
-from fetcher.mailnet import NetworkPolicy
+from fetcher.mail.net import NetworkPolicy
 from tests.servers.courier import IMAP_CAPABILITY, Courier, start_courier
 from tests.servers.dovecot import Dovecot, start_dovecot
 from tests.servers.local import LocalMailServer

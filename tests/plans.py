@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection
 
 from accounts.models import Mailbox
-from fetcher import search
+from fetcher.mail import search
 from fetcher.models import Folder
 
 MESSAGE_TABLE = "fetcher_message"
@@ -91,7 +91,7 @@ def bulk_messages(
 
 
 def _lexemes_sql(text_sql: str, tag: str = "") -> str:
-    """SQL for a tsvector of the words of a text folded as fetcher.search folds them, each with `tag`."""
+    """SQL for a tsvector of the words of a text folded as fetcher.mail.search folds them, each with `tag`."""
     folded = f"translate(lower({text_sql}), '{search.FOLD_FROM}', '{search.FOLD_TO}')"
     return (
         f"array_to_tsvector(ARRAY(SELECT DISTINCT '{tag}' || word"  # noqa: S608 -- constant SQL pieces

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from fetcher.mailnet import Endpoint, NetworkPolicy, Security, Step
-from fetcher.probe import ProbeReport, probe
-from fetcher.protocols import Secret, ServerConfig
+from fetcher.mail.net import Endpoint, NetworkPolicy, Security, Step
+from fetcher.mail.probe import ProbeReport, probe
+from fetcher.mail.session import Secret, ServerConfig
 from tests.conftest import MAIL_USERS
 from tests.servers.dovecot import Dovecot
 from tests.servers.net import free_port

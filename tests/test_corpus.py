@@ -31,7 +31,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
-from fetcher import ingest, mime
+from fetcher import ingest
+from fetcher.mail import mime
 from fetcher.models import Message
 from tests.factories import account_mailbox
 

@@ -10,9 +10,11 @@ import pytest
 from imapclient import IMAPClient
 
 from accounts.models import Mailbox
-from fetcher.mailnet import Endpoint, MailError, NetworkPolicy, Security, Step
+from fetcher.mail.imap import ImapSession
+from fetcher.mail.net import Endpoint, MailError, NetworkPolicy, Security, Step
+from fetcher.mail.pop3 import Pop3Session
+from fetcher.mail.session import Secret, ServerConfig
 from fetcher.models import Folder, Message, Pop3Ledger
-from fetcher.protocols import ImapSession, Pop3Session, Secret, ServerConfig
 from fetcher.services import message_delete_for_good, message_move, message_set_flags
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox

@@ -6,7 +6,7 @@ import pytest
 from imapclient import IMAPClient
 
 from accounts.models import Mailbox
-from fetcher import protocols
+from fetcher.mail import imap
 from fetcher.models import Folder, ImapDeletion, ImapMessage, Message
 from fetcher.services import message_delete, message_delete_for_good, message_move
 from tests.factories import account_mailbox
@@ -53,7 +53,7 @@ def test_without_copyuid_a_moved_message_is_matched_by_content_not_downloaded_ag
     mailbox: Mailbox, server: IMAPClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, _second = synced(mailbox, server)
-    monkeypatch.setattr(protocols, "_copyuid", lambda text: {})
+    monkeypatch.setattr(imap, "_copyuid", lambda text: {})
 
     message_move(message=first, folder=Folder.objects.get(mailbox=mailbox, name="Archive"))
     run_sync(mailbox)

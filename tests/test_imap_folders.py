@@ -17,8 +17,8 @@ from imapclient import IMAPClient
 
 from accounts.models import Mailbox
 from fetcher import folders, outbox, sync
+from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.models import Folder, FolderRole, Message, OutgoingMessage, OutgoingState
-from fetcher.protocols import Folder as ImapFolder
 from fetcher.services import message_archive, message_delete
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox

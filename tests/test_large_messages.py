@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fetcher import ingest, mime, sync
+from fetcher import ingest, sync
+from fetcher.mail import mime
 from fetcher.models import Attachment, Message
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot

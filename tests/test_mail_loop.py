@@ -14,7 +14,8 @@ import trustme
 from django.utils import timezone
 
 from accounts.models import Mailbox, User
-from fetcher import ingest, mime, outbox, sync
+from fetcher import ingest, outbox, sync
+from fetcher.mail import mime
 from fetcher.models import Message, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS, WorkerProcess, wait_for
 from tests.factories import account_mailbox, mail, stored

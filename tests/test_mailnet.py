@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fetcher.mailnet import (
+from fetcher.mail.net import (
     Endpoint,
     MailError,
     NetworkPolicy,

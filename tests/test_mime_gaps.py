@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
-from fetcher import mime
+from fetcher.mail import mime
 from tests.factories import account_mailbox, stored
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mime"

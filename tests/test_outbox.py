@@ -13,8 +13,9 @@ import trustme
 from django.utils import timezone
 
 from accounts.models import Mailbox
-from fetcher import mime, outbox
-from fetcher.compose import ComposeError
+from fetcher import outbox
+from fetcher.mail import mime
+from fetcher.mail.compose import ComposeError
 from fetcher.models import Message, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox, mail, stored

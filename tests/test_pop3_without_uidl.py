@@ -9,10 +9,10 @@ import pytest
 
 from accounts.models import Mailbox, User
 from fetcher import sync
-from fetcher.mailnet import Endpoint, NetworkPolicy, Security
+from fetcher.mail.net import Endpoint, NetworkPolicy, Security
+from fetcher.mail.probe import probe
+from fetcher.mail.session import Secret, ServerConfig
 from fetcher.models import Message, Pop3Ledger
-from fetcher.probe import probe
-from fetcher.protocols import Secret, ServerConfig
 from tests.servers.fake_pop3 import NoUidlPop3
 from tests.test_pop3_sync import raw_message
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fetcher.safehtml import linkify, sanitise
+from fetcher.mail.safehtml import linkify, sanitise
 from tests.hostile_html import HOSTILE
 
 EVIL = "http://127.0.0.2:9"

@@ -12,7 +12,8 @@ from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
 from accounts.models import User
-from fetcher import ingest, search, selectors
+from fetcher import ingest, selectors
+from fetcher.mail import search
 from fetcher.models import Message
 from tests.factories import account_mailbox
 

@@ -12,7 +12,8 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
-from fetcher import search, selectors
+from fetcher import selectors
+from fetcher.mail import search
 from fetcher.models import Folder, FolderRole, Message
 from tests import plans
 from tests.factories import account_mailbox

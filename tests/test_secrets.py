@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from accounts import crypto
 from accounts.models import Mailbox, User
 from fetcher.config import incoming_config
-from fetcher.protocols import Secret
+from fetcher.mail.session import Secret
 from tests.conftest import BASE_DIR
 
 OLD_KEY = "dGVzdC1rZXktb25lLTMyLWJ5dGVzLWxvbmctLS0tLS0="

@@ -1,11 +1,11 @@
-"""The conversation rules of fetcher.threads, as plain Python: no database."""
+"""The conversation rules of fetcher.mail.threads, as plain Python: no database."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fetcher import threads
-from fetcher.threads import CAP, Conversations, Mail
+from fetcher.mail import threads
+from fetcher.mail.threads import CAP, Conversations, Mail
 
 DAY = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

@@ -23,9 +23,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Mailbox, User
 from accounts.selectors import mailboxes_of
-from fetcher import compose, outbox, selectors
+from fetcher import outbox, selectors
+from fetcher.mail import compose
+from fetcher.mail.names import visible_name
 from fetcher.models import Message, OutgoingAttachment, OutgoingMessage, OutgoingState
-from fetcher.names import visible_name
 from fetcher.selectors import message_of
 from webmail.forms import ComposeForm
 from webmail.mail_views import _user

@@ -20,7 +20,7 @@ from accounts.services import (
     stored_secret,
     tested_secret,
 )
-from fetcher.mailnet import normalise_fingerprint
+from fetcher.mail.net import normalise_fingerprint
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise

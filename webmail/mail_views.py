@@ -25,10 +25,11 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
-from fetcher import mime, search, services
+from fetcher import services
+from fetcher.mail import mime, search
+from fetcher.mail.names import visible_name
+from fetcher.mail.safehtml import sanitise
 from fetcher.models import Attachment, ImageSender, Message, OutgoingMessage, OutgoingState
-from fetcher.names import visible_name
-from fetcher.safehtml import sanitise
 from fetcher.selectors import (
     VIEWS,
     Cursor,

@@ -1,4 +1,4 @@
-"""Add the tagged lexemes (fetcher.search) to every stored search vector: the mailbox and the words of
+"""Add the tagged lexemes (fetcher.mail.search) to every stored search vector: the mailbox and the words of
 subject:, from: and to:.
 
 Vectors written before them hold no tags, and searches now ask for them: without this step every
@@ -15,7 +15,7 @@ import json
 
 from django.db import migrations
 
-from fetcher import search
+from fetcher.mail import search
 
 BATCH = 2000
 

@@ -17,8 +17,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from fetcher import safehtml, search
-from fetcher.names import visible_name
+from fetcher.mail import safehtml, search
+from fetcher.mail.names import visible_name
 from fetcher.selectors import UNREAD_CAP
 
 register = template.Library()

@@ -21,9 +21,9 @@ from django.utils import timezone
 from accounts.models import DEFAULT_PORTS, Mailbox, Protocol, Retention, Security, User
 from accounts.selectors import mailbox_by_reference
 from accounts.services import Passwords, mailbox_delete, mailbox_save, mailbox_set_enabled
-from fetcher.mailnet import normalise_fingerprint
-from fetcher.probe import ProbeReport
-from fetcher.protocols import Secret
+from fetcher.mail.net import normalise_fingerprint
+from fetcher.mail.probe import ProbeReport
+from fetcher.mail.session import Secret
 from fetcher.selectors import mailbox_storage
 from fetcher.services import mailbox_probe, mailbox_sync_now
 

@@ -1,4 +1,4 @@
-"""`manage.py rethread`: derive every conversation key again with the rules of fetcher.threads."""
+"""`manage.py rethread`: derive every conversation key again with the rules of fetcher.mail.threads."""
 
 from __future__ import annotations
 

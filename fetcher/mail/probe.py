@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fetcher.mailnet import CertificateInfo, MailError, Security, Step
-from fetcher.protocols import ImapSession, Pop3Session, ServerConfig, SmtpSession
+from fetcher.mail.imap import ImapSession
+from fetcher.mail.net import CertificateInfo, MailError, Security, Step
+from fetcher.mail.pop3 import Pop3Session
+from fetcher.mail.session import ServerConfig
+from fetcher.mail.smtp import SmtpSession
 
 _EXTRA_STEP = {"pop3": Step.UIDL, "imap": Step.FOLDERS, "smtp": None}
 

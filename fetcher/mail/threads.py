@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from fetcher import search
+from fetcher.mail import search
 
 # Reply and forward prefixes in the languages our users write (Turkish Outlook: YNT, İLT),
 # with counters ("Re[2]:") and mailing-list tags ("[liste] Re:"), repeated.
