@@ -1,6 +1,7 @@
 """Administrators' screens for mailboxes: settings, health, storage and sync now; never a password.
 
-It lives in the UI app because it uses both the people side (accounts) and the engine (fetcher).
+It lives in the engine, which builds on accounts: it shows what the engine keeps about a mailbox
+and acts through the engine's services (accounts may not import fetcher).
 """
 
 from __future__ import annotations
