@@ -47,13 +47,6 @@ class Retention(models.TextChoices):
     DELETE_AFTER_DAYS = "days", _("Delete from the server after some days")
 
 
-class MailboxState(models.TextChoices):
-    IDLE = "idle", _("Idle")
-    SYNCING = "syncing", _("Syncing")
-    ERROR = "error", _("Error")
-    DISABLED = "disabled", _("Disabled")
-
-
 # The standard ports (RFC 8314 for implicit TLS); the form proposes these when the security changes.
 DEFAULT_PORTS: dict[tuple[str, str], int] = {
     ("pop3", "none"): 110,
@@ -136,32 +129,6 @@ class Mailbox(models.Model):
         blank=True,
         help_text=_("Empty: every subscribed folder, and always INBOX, Sent, Drafts, Trash and Junk."),
     )
-
-    # Health, kept by the fetch engine.
-    state = models.CharField(
-        _("state"), max_length=8, choices=MailboxState.choices, default=MailboxState.IDLE
-    )
-    last_success_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
-    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
-    last_error_kind = models.CharField(_("last error kind"), max_length=20, blank=True)
-    last_error_message = models.TextField(_("last error"), blank=True)
-    # Scheduling and the one-sync-at-a-time claim (a lease that runs out if its worker dies).
-    next_sync_at = models.DateTimeField(_("next sync"), null=True, blank=True, db_index=True)
-    sync_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    sync_lease_token = models.CharField(max_length=64, blank=True, editable=False)
-    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
-    paused = models.BooleanField(
-        _("paused"),
-        default=False,
-        help_text=_("Stopped after repeated login failures, until the settings change."),
-    )
-    sync_done = models.PositiveIntegerField(default=0, editable=False)
-    sync_total = models.PositiveIntegerField(default=0, editable=False)
-    # IMAP: when the server's folder list was last read; between two listings a poll asks only
-    # the known folders' status. None (new settings) lists at the next poll.
-    folders_listed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # A digest of the folder names that listing saw: a poll's pipelined LIST is compared with it.
-    folders_digest = models.CharField(max_length=64, blank=True, db_default="", editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

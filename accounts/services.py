@@ -25,9 +25,9 @@ from accounts.models import (
     SMTP_CONNECTION_FIELDS,
     ConnectionTest,
     Mailbox,
-    MailboxState,
     User,
 )
+from accounts.signals import mailbox_enabled_changed, mailbox_settings_saved
 
 EDITABLE_FIELDS = (
     "name",
@@ -148,12 +148,9 @@ def mailbox_save(
             stored_secret(mailbox=mailbox, values=now, smtp=True),
             "SMTP",
         )
-    target.state = MailboxState.IDLE if target.enabled else MailboxState.DISABLED
-    # New settings deserve a fresh start: no pause from old failures, and due at once.
-    target.paused, target.consecutive_failures, target.next_sync_at = False, 0, None
-    target.folders_listed_at = None  # the chosen folders may have changed
     target.full_clean(exclude=["owner", "incoming_password_encrypted", "smtp_password_encrypted"])
     target.save()
+    mailbox_settings_saved.send(sender=Mailbox, mailbox=target)
     if test is not None:
         test.delete()
     return target
@@ -166,10 +163,11 @@ def connection_tests_purge() -> int:
     return deleted
 
 
+@transaction.atomic
 def mailbox_set_enabled(*, mailbox: Mailbox, enabled: bool) -> Mailbox:
     mailbox.enabled = enabled
-    mailbox.state = MailboxState.IDLE if enabled else MailboxState.DISABLED
-    mailbox.save(update_fields=["enabled", "state", "updated_at"])
+    mailbox.save(update_fields=["enabled", "updated_at"])
+    mailbox_enabled_changed.send(sender=Mailbox, mailbox=mailbox)
     return mailbox
 
 

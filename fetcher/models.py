@@ -27,6 +27,53 @@ class WorkerHeartbeat(models.Model):
         return f"{self.hostname} at {self.beat_at.isoformat()}"
 
 
+class MailboxState(models.TextChoices):
+    IDLE = "idle", _("Idle")
+    SYNCING = "syncing", _("Syncing")
+    ERROR = "error", _("Error")
+    DISABLED = "disabled", _("Disabled")
+
+
+class MailboxSync(models.Model):
+    """What the engine keeps about one mailbox: health, the next run, the claim, progress.
+
+    Only the engine writes it (a person's save or "Sync now" reach it through fetcher's own
+    services and receivers, fetcher.services). Every mailbox has one from its creation.
+    """
+
+    mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, primary_key=True, related_name="sync")
+    state = models.CharField(
+        _("state"), max_length=8, choices=MailboxState.choices, default=MailboxState.IDLE
+    )
+    last_success_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    last_error_kind = models.CharField(_("last error kind"), max_length=20, blank=True)
+    last_error_message = models.TextField(_("last error"), blank=True)
+    # Scheduling and the one-sync-at-a-time claim (a lease that runs out if its worker dies).
+    next_sync_at = models.DateTimeField(_("next sync"), null=True, blank=True, db_index=True)
+    sync_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_lease_token = models.CharField(max_length=64, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    paused = models.BooleanField(
+        _("paused"),
+        default=False,
+        help_text=_("Stopped after repeated login failures, until the settings change."),
+    )
+    sync_done = models.PositiveIntegerField(default=0, editable=False)
+    sync_total = models.PositiveIntegerField(default=0, editable=False)
+    # IMAP: when the server's folder list was last read; between two listings a poll asks only
+    # the known folders' status. None (new settings) lists at the next poll.
+    folders_listed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A digest of the folder names that listing saw: a poll's pipelined LIST is compared with it.
+    folders_digest = models.CharField(max_length=64, blank=True, db_default="", editable=False)
+
+    class Meta:
+        default_permissions = ()  # nobody is given rights on it: the mailbox's admin shows and sets it
+
+    def __str__(self) -> str:
+        return f"sync of {self.mailbox_id} ({self.state})"
+
+
 class FolderRole(models.TextChoices):
     INBOX = "inbox", _("Inbox")
     SENT = "sent", _("Sent")

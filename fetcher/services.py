@@ -26,6 +26,8 @@ from fetcher.models import (
     ImageSender,
     ImapDeletion,
     ImapMessage,
+    MailboxState,
+    MailboxSync,
     Message,
     Pop3Ledger,
     WorkerHeartbeat,
@@ -190,14 +192,14 @@ def syncs_dispatch() -> int:
     """
     now = timezone.now()
     due = (
-        Mailbox.objects.filter(enabled=True, paused=False)
+        MailboxSync.objects.filter(mailbox__enabled=True, paused=False)
         .filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now))
         .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
-        .values_list("id", "next_sync_at")
+        .values_list("mailbox_id", "next_sync_at")
     )
     queued = 0
     for mailbox_id, next_sync_at in due:
-        pushed = Mailbox.objects.filter(id=mailbox_id, next_sync_at=next_sync_at).update(
+        pushed = MailboxSync.objects.filter(mailbox_id=mailbox_id, next_sync_at=next_sync_at).update(
             next_sync_at=now + QUEUED_WAIT
         )
         if pushed:
@@ -208,8 +210,50 @@ def syncs_dispatch() -> int:
 
 def mailbox_sync_now(*, mailbox: Mailbox) -> None:
     """ "Sync now": skip the wait (and a pause after login failures: the person asked)."""
-    Mailbox.objects.filter(id=mailbox.id).update(paused=False, next_sync_at=timezone.now())
+    MailboxSync.objects.filter(mailbox_id=mailbox.id).update(paused=False, next_sync_at=timezone.now())
     transaction.on_commit(lambda: enqueue("fetcher.tasks.sync_mailbox", str(mailbox.id)))
+
+
+# --- the engine's record of each mailbox (fetcher.receivers calls these on accounts' signals) ---------
+
+
+def mailbox_sync_create(*, mailbox: Mailbox) -> None:
+    """Every mailbox has its MailboxSync from its first save (a fixture that brings one keeps it)."""
+    MailboxSync.objects.bulk_create([MailboxSync(mailbox=mailbox)], ignore_conflicts=True)
+
+
+def mailbox_sync_restart(*, mailbox: Mailbox) -> None:
+    """New settings deserve a fresh start: no pause from old failures, due at once, and the
+    folders listed again (the chosen ones may have changed)."""
+    _sync_update(
+        mailbox,
+        state=_resting_state(mailbox),
+        paused=False,
+        consecutive_failures=0,
+        next_sync_at=None,
+        folders_listed_at=None,
+    )
+
+
+def mailbox_sync_follow_enabled(*, mailbox: Mailbox) -> None:
+    _sync_update(mailbox, state=_resting_state(mailbox))
+
+
+def mailbox_sync_pause(*, mailbox: Mailbox, paused: bool) -> None:
+    """An administrator sets or lifts the pause (saving the mailbox's settings lifts it too)."""
+    _sync_update(mailbox, paused=paused)
+
+
+def _resting_state(mailbox: Mailbox) -> str:
+    return MailboxState.IDLE if mailbox.enabled else MailboxState.DISABLED
+
+
+def _sync_update(mailbox: Mailbox, **fields: object) -> None:
+    # Only these columns: a sync running meanwhile keeps its claim and its progress.
+    sync = mailbox.sync
+    for name, value in fields.items():
+        setattr(sync, name, value)
+    sync.save(update_fields=list(fields))
 
 
 # --- changes made in Postane ------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Syncing a mailbox: claim it, fetch what is new, record health, schedule the next run.
 
 One sync per mailbox at a time, whatever the number of workers: a sync first claims the
-mailbox with a compare-and-set on a lease (`sync_lease_until`), which runs out by itself if
-its worker dies. Network I/O never happens inside a transaction; each batch of messages is
+mailbox with a compare-and-set on a lease (`MailboxSync.sync_lease_until`), which runs out by
+itself if its worker dies. Network I/O never happens inside a transaction; each batch of messages is
 committed on its own, and a message is deleted on a POP3 server only after its row is
 committed and only if the mailbox's policy says so.
 """
@@ -26,13 +26,22 @@ from django.db.models import BinaryField, F, Func, Q, Value
 from django.utils import timezone
 
 from accounts.crypto import EncryptionKeyError
-from accounts.models import Mailbox, MailboxState, Protocol, Retention
+from accounts.models import Mailbox, Protocol, Retention
 from fetcher import config, folders, ingest, leases, selectors, upkeep
 from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.mail.imap import FolderStatus, ImapSession
 from fetcher.mail.net import MailError, Step
 from fetcher.mail.pop3 import Pop3Session
-from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
+from fetcher.models import (
+    Folder,
+    FolderRole,
+    ImapDeletion,
+    ImapMessage,
+    MailboxState,
+    MailboxSync,
+    Message,
+    Pop3Ledger,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +61,36 @@ class SyncResult:
 # --- the claim ------------------------------------------------------------------------------------
 
 # The claim also makes the mailbox due at once: should its holder die, the dispatcher's first pass
-# after the lease lapsed picks it up again (docs/architecture.md, "Claim").
+# after the lease lapsed picks it up again (docs/architecture.md, "Claim"). The mailbox row is
+# read FOR SHARE, so a disable being committed meanwhile is waited for and seen, as when the
+# lease lived on that row; the engine's row comes back under aliases the claim takes apart.
+_SYNC_FIELDS = MailboxSync._meta.concrete_fields
+_SYNC_COLUMNS = ", ".join(f'sync.{field.column} AS "sync.{field.column}"' for field in _SYNC_FIELDS)
 _CLAIM = (
-    "UPDATE accounts_mailbox SET sync_lease_until = %s, sync_lease_token = %s, state = %s, next_sync_at = %s"
-    " WHERE id = %s AND enabled AND NOT paused AND (sync_lease_until IS NULL OR sync_lease_until < %s)"
-    " RETURNING *"
+    "WITH mailbox AS (SELECT * FROM accounts_mailbox WHERE id = %s AND enabled FOR SHARE)"  # noqa: S608 -- constant SQL
+    " UPDATE fetcher_mailboxsync sync"
+    " SET sync_lease_until = %s, sync_lease_token = %s, state = %s, next_sync_at = %s"
+    " FROM mailbox WHERE sync.mailbox_id = mailbox.id AND NOT sync.paused"
+    " AND (sync.sync_lease_until IS NULL OR sync.sync_lease_until < %s)"
+    f" RETURNING mailbox.*, {_SYNC_COLUMNS}"
 )
 
 
 def mailbox_claim(mailbox_id: uuid.UUID | str) -> tuple[str, Mailbox] | None:
     """Compare-and-set: the caller owns the mailbox until the lease runs out, or gets None.
 
-    One statement claims and loads the row (an unchanged poll is a handful of round trips).
+    One statement claims and loads the mailbox with its MailboxSync (an unchanged poll is a
+    handful of round trips).
     """
     now = timezone.now()
     token = secrets.token_hex(16)
-    values = [leases.lease_end(), token, MailboxState.SYNCING, now, str(mailbox_id), now]
-    claimed = Mailbox.objects.raw(_CLAIM, values)
-    return next(((token, mailbox) for mailbox in claimed), None)
+    values = [str(mailbox_id), leases.lease_end(), token, MailboxState.SYNCING, now, now]
+    mailbox = next(iter(Mailbox.objects.raw(_CLAIM, values)), None)
+    if mailbox is None:
+        return None
+    row = [vars(mailbox).pop(f"sync.{field.column}") for field in _SYNC_FIELDS]
+    mailbox.sync = MailboxSync.from_db(connection.alias, [field.attname for field in _SYNC_FIELDS], row)
+    return token, mailbox
 
 
 def _renew(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
@@ -79,14 +100,14 @@ def _renew(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
 
 
 def _holding(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> bool:
-    renewed = Mailbox.objects.filter(id=mailbox_id, sync_lease_token=token).update(
+    renewed = MailboxSync.objects.filter(mailbox_id=mailbox_id, sync_lease_token=token).update(
         sync_lease_until=leases.lease_end(), **fields
     )
     return bool(renewed)
 
 
 def _release(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
-    Mailbox.objects.filter(id=mailbox_id, sync_lease_token=token).update(
+    MailboxSync.objects.filter(mailbox_id=mailbox_id, sync_lease_token=token).update(
         sync_lease_until=None, sync_lease_token="", **fields
     )
 
@@ -160,7 +181,7 @@ def _record_success(mailbox: Mailbox, token: str, result: SyncResult) -> None:
 def _record_failure(
     mailbox: Mailbox, token: str, error: MailError | EncryptionKeyError | UnexpectedSyncError
 ) -> None:
-    failures = mailbox.consecutive_failures + 1
+    failures = mailbox.sync.consecutive_failures + 1
     kind = _failure_kind(error)
     pause = kind == Step.AUTH and failures >= PAUSE_AFTER_AUTH_FAILURES
     _release(
@@ -317,11 +338,12 @@ def _imap_folders(
     folder gone on the server) or a changed folder list falls back to a full listing at once.
     A listing that fails still syncs the folders known here (`_known_folders`).
     """
-    listed_at = mailbox.folders_listed_at
+    engine = mailbox.sync
+    listed_at = engine.folders_listed_at
     synced = {name: folder for name, folder in known.items() if folder.synced and not folder.local}
     if synced and listed_at is not None and timezone.now() - listed_at < FOLDER_LIST_EVERY:
-        statuses, listed = imap.statuses(sorted(synced), listing=mailbox.last_error_kind != Step.FOLDERS)
-        if statuses is not None and (listed is None or _listing_digest(listed) == mailbox.folders_digest):
+        statuses, listed = imap.statuses(sorted(synced), listing=engine.last_error_kind != Step.FOLDERS)
+        if statuses is not None and (listed is None or _listing_digest(listed) == engine.folders_digest):
             return [(name, folder.role) for name, folder in sorted(synced.items())], statuses
     try:
         chosen, statuses, listed = _listed_folders(imap, mailbox)
@@ -353,14 +375,14 @@ def _record_listing(
             )
     if any(folder.delimiter != delimiter for name, folder in known.items() if name in names):
         ours.filter(name__in=names).exclude(delimiter=delimiter).update(delimiter=delimiter)
-    # The digest sits on the mailbox row, which the claim loads anyway: comparing costs no query.
+    # The digest sits on the engine's row, which the claim loads anyway: comparing costs no query.
     listed_fields: dict[str, object] = {
         "folders_listed_at": timezone.now(),
         "folders_digest": _listing_digest(listed),
     }
-    if mailbox.last_error_kind == Step.FOLDERS:  # the note of a failed listing is over
+    if mailbox.sync.last_error_kind == Step.FOLDERS:  # the note of a failed listing is over
         listed_fields |= {"last_error_kind": "", "last_error_message": ""}
-    Mailbox.objects.filter(pk=mailbox.pk).update(**listed_fields)
+    MailboxSync.objects.filter(mailbox=mailbox).update(**listed_fields)
 
 
 def _known_folders(
@@ -370,7 +392,7 @@ def _known_folders(
     not valid UTF-8): sync the folders known here, and INBOX, and leave a note on the mailbox."""
     logger.warning("mailbox %s: the folder list failed, syncing the known folders: %s", mailbox.pk, error)
     note = f"The folder list could not be read ({error}); the folders known here were synced."
-    Mailbox.objects.filter(pk=mailbox.pk).update(
+    MailboxSync.objects.filter(mailbox=mailbox).update(
         folders_listed_at=timezone.now(),
         last_error_at=timezone.now(),
         last_error_kind=Step.FOLDERS,

@@ -13,7 +13,11 @@ from accounts.models import Mailbox, User
 def account_mailbox(
     account: tuple[str, str], port: int, *, security: str = "ssl", owner: User | None = None, **fields: Any
 ) -> Mailbox:
-    """A saved mailbox for this (login, password) on localhost; `fields` override any value."""
+    """A saved mailbox for this (login, password) on localhost; `fields` override any value,
+    the engine's too (paused, next_sync_at...: they go to its MailboxSync)."""
+    from fetcher.models import MailboxSync  # noqa: PLC0415 -- keeps this module importable before Django is set up
+
+    engine = {name: fields.pop(name) for name in list(fields) if name in _engine_fields(MailboxSync)}
     login, password = account
     values: dict[str, Any] = {
         "owner": owner or User.objects.create_user(f"owner-{login}"),
@@ -29,7 +33,14 @@ def account_mailbox(
     mailbox = Mailbox(**(values | fields))
     mailbox.set_incoming_password(password)
     mailbox.save()
+    if engine:
+        MailboxSync.objects.filter(mailbox=mailbox).update(**engine)
+        mailbox.refresh_from_db()
     return mailbox
+
+
+def _engine_fields(model: type[Any]) -> set[str]:
+    return {field.name for field in model._meta.concrete_fields if not field.primary_key}
 
 
 def stored(mailbox: Mailbox, *raws: bytes) -> list[Any]:

@@ -324,8 +324,8 @@ def test_a_folder_list_that_fails_still_syncs_inbox_and_leaves_a_note(
     assert result.status == "done"
     assert Message.objects.filter(mailbox=mailbox, folder__name="INBOX").count() == 1
     mailbox.refresh_from_db()
-    assert mailbox.last_error_kind == "folders"
-    assert "folder list" in mailbox.last_error_message
+    assert mailbox.sync.last_error_kind == "folders"
+    assert "folder list" in mailbox.sync.last_error_message
     reader = Client()
     reader.force_login(mailbox.owner)
     page = reader.get(reverse("mailbox_list")).content.decode()
@@ -426,4 +426,4 @@ def test_courier_dropping_the_connection_on_a_folder_name_that_is_not_utf8_still
     assert result.status == "done"
     assert Message.objects.filter(mailbox=courier_mailbox, folder__name="INBOX").count() == 1
     courier_mailbox.refresh_from_db()
-    assert courier_mailbox.last_error_kind == "folders"  # the note says the list failed
+    assert courier_mailbox.sync.last_error_kind == "folders"  # the note says the list failed

@@ -13,7 +13,7 @@ from imapclient import IMAPClient
 from accounts.models import Mailbox
 from accounts.services import Passwords, mailbox_save
 from fetcher import sync
-from fetcher.models import Folder, FolderRole, ImapMessage, Message
+from fetcher.models import Folder, FolderRole, ImapMessage, MailboxSync, Message
 from fetcher.services import message_set_flags
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
@@ -149,9 +149,9 @@ def test_between_listings_a_poll_asks_the_known_folders_and_its_list_finds_new_o
     mailbox: Mailbox, server: IMAPClient
 ) -> None:
     run_sync(mailbox)
-    listed_at = Mailbox.objects.get(pk=mailbox.pk).folders_listed_at
+    listed_at = MailboxSync.objects.get(pk=mailbox.pk).folders_listed_at
     run_sync(mailbox)
-    assert Mailbox.objects.get(pk=mailbox.pk).folders_listed_at == listed_at  # unchanged: no full listing
+    assert MailboxSync.objects.get(pk=mailbox.pk).folders_listed_at == listed_at  # unchanged: no full listing
     server.create_folder("Yeni İşler")
     server.subscribe_folder("Yeni İşler")
     server.append("Yeni İşler", raw_message(1))

@@ -137,7 +137,7 @@ def test_a_mailbox_saved_disabled_needs_no_test(
     response = alice_client.post(reverse("mailbox_add"), {**data, "action": "save"})
 
     assert response.status_code == 302
-    assert Mailbox.objects.get().state == "disabled"
+    assert Mailbox.objects.get().sync.state == "disabled"
 
 
 def test_a_wrong_password_is_reported_with_the_servers_words_and_cannot_be_saved(

@@ -19,6 +19,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Mailbox, User
+from fetcher.models import MailboxSync
 from tests.conftest import WorkerProcess, wait_for
 from tests.factories import account_mailbox
 from tests.servers.smtp import SmtpServer
@@ -357,8 +358,8 @@ def test_the_admin_shows_mailboxes_with_their_health_and_never_a_password(
     )
     mailbox.incoming_port, mailbox.incoming_login, mailbox.smtp_host = 995, "alice", "mail.example.com"
     mailbox.set_incoming_password("the-secret-pop-password")
-    mailbox.last_error_message = "The server refused the login."
     mailbox.save()
+    MailboxSync.objects.filter(mailbox=mailbox).update(last_error_message="The server refused the login.")
     admin = User.objects.create_superuser("root", password="root password long enough")
     client.force_login(admin)
 

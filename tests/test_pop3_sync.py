@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from accounts.models import Mailbox, MailboxState, User
+from accounts.models import Mailbox, User
 from fetcher import ingest, sync
-from fetcher.models import Message, Pop3Ledger
+from fetcher.models import MailboxState, MailboxSync, Message, Pop3Ledger
 from fetcher.services import mailbox_sync_now, message_delete, message_set_flags, syncs_dispatch
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
@@ -90,11 +90,11 @@ def test_new_mail_is_stored_byte_for_byte_and_kept_on_the_server_by_default(
     assert stored == sorted(raws)
     assert dovecot.messages_on_server(account[0]) == 3
     mailbox.refresh_from_db()
-    assert mailbox.state == MailboxState.IDLE
-    assert mailbox.last_success_at is not None
-    assert mailbox.next_sync_at is not None
-    assert mailbox.next_sync_at > timezone.now()
-    assert mailbox.sync_lease_until is None
+    assert mailbox.sync.state == MailboxState.IDLE
+    assert mailbox.sync.last_success_at is not None
+    assert mailbox.sync.next_sync_at is not None
+    assert mailbox.sync.next_sync_at > timezone.now()
+    assert mailbox.sync.sync_lease_until is None
 
 
 def test_a_second_sync_fetches_only_what_is_new_and_never_a_duplicate(
@@ -193,14 +193,14 @@ def test_a_wrong_password_is_reported_backs_off_and_pauses_after_three_failures(
 
     for _ in range(3):
         assert run_sync(mailbox).status == "failed"
-        Mailbox.objects.filter(id=mailbox.id).update(next_sync_at=timezone.now())
+        MailboxSync.objects.filter(mailbox_id=mailbox.id).update(next_sync_at=timezone.now())
 
     mailbox.refresh_from_db()
-    assert mailbox.state == MailboxState.ERROR
-    assert mailbox.last_error_kind == "auth"
-    assert "Authentication failed" in mailbox.last_error_message
-    assert mailbox.consecutive_failures == 3
-    assert mailbox.paused
+    assert mailbox.sync.state == MailboxState.ERROR
+    assert mailbox.sync.last_error_kind == "auth"
+    assert "Authentication failed" in mailbox.sync.last_error_message
+    assert mailbox.sync.consecutive_failures == 3
+    assert mailbox.sync.paused
     assert run_sync(mailbox).status == "busy"  # a paused mailbox is not claimed
     assert syncs_dispatch() == 0
 
@@ -218,9 +218,9 @@ def test_sync_now_lifts_a_pause_and_queues_a_sync(
 
     assert len(callbacks) == 1
     mailbox.refresh_from_db()
-    assert not mailbox.paused
-    assert mailbox.next_sync_at is not None
-    assert mailbox.next_sync_at <= timezone.now()
+    assert not mailbox.sync.paused
+    assert mailbox.sync.next_sync_at is not None
+    assert mailbox.sync.next_sync_at <= timezone.now()
 
 
 def test_an_unreachable_server_is_retried_later_with_backoff(
@@ -229,9 +229,9 @@ def test_an_unreachable_server_is_retried_later_with_backoff(
     mailbox = make_mailbox(incoming_port=free_port())
 
     run_sync(mailbox)
-    first = Mailbox.objects.get(id=mailbox.id)
-    run_sync(first)
-    second = Mailbox.objects.get(id=mailbox.id)
+    first = MailboxSync.objects.get(mailbox_id=mailbox.id)
+    run_sync(mailbox)
+    second = MailboxSync.objects.get(mailbox_id=mailbox.id)
 
     assert first.last_error_kind == "connect"
     assert second.consecutive_failures == 2
@@ -250,7 +250,9 @@ def test_a_claimed_mailbox_makes_a_second_sync_return_at_once(
     assert claim[1] == mailbox
 
     assert run_sync(mailbox).status == "busy"
-    Mailbox.objects.filter(id=mailbox.id).update(sync_lease_until=timezone.now() - timedelta(seconds=1))
+    MailboxSync.objects.filter(mailbox_id=mailbox.id).update(
+        sync_lease_until=timezone.now() - timedelta(seconds=1)
+    )
     assert run_sync(mailbox).status == "done"  # a dead worker's claim runs out
 
 

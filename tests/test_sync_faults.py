@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from django.db.models import Count
 
-from accounts.models import Mailbox, MailboxState
+from accounts.models import Mailbox
 from fetcher import ingest, sync
-from fetcher.models import Message, Pop3Ledger
+from fetcher.models import MailboxState, Message, Pop3Ledger
 from tests.conftest import BASE_DIR, wait_for
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
@@ -70,8 +70,8 @@ def test_a_connection_dropped_in_the_middle_of_retr_is_retried_without_duplicate
 
     assert failed.status == "failed"
     mailbox.refresh_from_db()
-    assert mailbox.state == MailboxState.ERROR
-    assert mailbox.last_error_kind == "protocol"
+    assert mailbox.sync.state == MailboxState.ERROR
+    assert mailbox.sync.last_error_kind == "protocol"
     half = Message.objects.filter(mailbox=mailbox).count()
     assert half == Pop3Ledger.objects.filter(mailbox=mailbox).count()  # nothing half-written
     assert half in {0, 200}
@@ -92,7 +92,7 @@ def test_a_server_that_stops_answering_times_out_and_is_retried(
 
     assert time.monotonic() - started < 15
     mailbox.refresh_from_db()
-    assert "stopped answering" in mailbox.last_error_message
+    assert "stopped answering" in mailbox.sync.last_error_message
     proxy.stop()
     direct = Mailbox.objects.get(id=mailbox.id)
     direct.incoming_port = dovecot.ports["pop3"]

@@ -13,8 +13,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from accounts.models import Mailbox, MailboxState
+from accounts.models import Mailbox
 from fetcher import sync
+from fetcher.models import MailboxState
 from tests.conftest import WorkerProcess
 from tests.factories import account_mailbox
 from tests.servers.fake_pop3 import NoUidlPop3
@@ -49,13 +50,13 @@ def test_an_unexpected_error_is_recorded_with_backoff_and_the_claim_released(
 
     assert result.status == "failed"
     mailbox.refresh_from_db()
-    assert mailbox.state == MailboxState.ERROR
-    assert mailbox.last_error_kind == "internal"
-    assert "unexpected error (ValueError)" in mailbox.last_error_message
-    assert mailbox.consecutive_failures == 1
-    assert mailbox.sync_lease_until is None
-    assert mailbox.next_sync_at is not None
-    assert mailbox.next_sync_at > timezone.now()
+    assert mailbox.sync.state == MailboxState.ERROR
+    assert mailbox.sync.last_error_kind == "internal"
+    assert "unexpected error (ValueError)" in mailbox.sync.last_error_message
+    assert mailbox.sync.consecutive_failures == 1
+    assert mailbox.sync.sync_lease_until is None
+    assert mailbox.sync.next_sync_at is not None
+    assert mailbox.sync.next_sync_at > timezone.now()
 
 
 @pytest.mark.django_db(transaction=True)

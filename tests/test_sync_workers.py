@@ -8,7 +8,7 @@ import pytest
 from django.db.models import Count
 
 from accounts.models import Mailbox
-from fetcher.models import Message, ParseState, Pop3Ledger, WorkerHeartbeat
+from fetcher.models import MailboxSync, Message, ParseState, Pop3Ledger, WorkerHeartbeat
 from fetcher.services import enqueue, syncs_dispatch
 from tests.conftest import RestartableRedis, WorkerProcess, start_beat, start_worker, stop_worker, wait_for
 from tests.factories import account_mailbox
@@ -42,8 +42,8 @@ def test_the_dispatcher_queues_due_mailboxes_and_a_worker_syncs_and_parses_them(
     subjects = set(Message.objects.filter(mailbox=mailbox).values_list("subject", flat=True))
     assert subjects == {f"Günaydın İstanbul {number}" for number in range(5)}
     mailbox.refresh_from_db()
-    assert mailbox.last_success_at is not None
-    assert mailbox.sync_lease_until is None
+    assert mailbox.sync.last_success_at is not None
+    assert mailbox.sync.sync_lease_until is None
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_several_workers_on_many_mailboxes_store_each_message_exactly_once(
 
     wait_for(lambda: all_parsed(mailboxes, 60), "every message to be stored and parsed", 120)
     wait_for(
-        lambda: not Mailbox.objects.filter(sync_lease_until__isnull=False).exists(),
+        lambda: not MailboxSync.objects.filter(sync_lease_until__isnull=False).exists(),
         "every claim released",
         60,
     )

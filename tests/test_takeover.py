@@ -25,7 +25,7 @@ from accounts import crypto
 from accounts.models import CONNECTION_FIELDS, ConnectionTest, ConnectionTestStatus, Mailbox
 from accounts.services import connection_settings
 from fetcher import outbox
-from fetcher.models import Message, OutgoingMessage, OutgoingState, ParseState
+from fetcher.models import MailboxSync, Message, OutgoingMessage, OutgoingState, ParseState
 from tests.conftest import MAIL_USERS, WorkerProcess, start_beat, start_worker, stop_worker, wait_for
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
@@ -101,7 +101,7 @@ def each_message_once(mailbox: Mailbox, expected: int) -> bool:
 
 def synced(mailbox: Mailbox, expected: int) -> Callable[[], bool]:
     def check() -> bool:
-        current = Mailbox.objects.get(pk=mailbox.pk)
+        current = MailboxSync.objects.get(pk=mailbox.pk)
         return (
             current.sync_lease_until is None
             and current.last_success_at is not None
@@ -139,11 +139,11 @@ def test_a_live_sync_keeps_its_claim_through_one_long_download_and_a_killed_one_
         first = stack.worker()
         stack.start_beat()
         stack.send("fetcher.tasks.sync_mailbox", str(mailbox.id))
-        wait_for(lambda: Mailbox.objects.get(pk=mailbox.pk).sync_lease_until is not None, "the claim", 30)
-        claim = Mailbox.objects.get(pk=mailbox.pk).sync_lease_token
+        wait_for(lambda: MailboxSync.objects.get(pk=mailbox.pk).sync_lease_until is not None, "the claim", 30)
+        claim = MailboxSync.objects.get(pk=mailbox.pk).sync_lease_token
 
         time.sleep(6)  # longer than the 4 s lease: only renewals keep it
-        assert Mailbox.objects.get(pk=mailbox.pk).sync_lease_token == claim
+        assert MailboxSync.objects.get(pk=mailbox.pk).sync_lease_token == claim
         assert not Message.objects.filter(mailbox=mailbox).exists(), "still inside the one download"
 
         stack.kill(first)
@@ -152,7 +152,7 @@ def test_a_live_sync_keeps_its_claim_through_one_long_download_and_a_killed_one_
         wait_for(synced(mailbox, 1), "another worker to take over the sync", 30)
     finally:
         slow.stop()
-    assert Mailbox.objects.get(pk=mailbox.pk).sync_lease_token != claim
+    assert MailboxSync.objects.get(pk=mailbox.pk).sync_lease_token != claim
     assert each_message_once(mailbox, 1)
 
 

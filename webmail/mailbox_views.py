@@ -38,7 +38,8 @@ def _user(request: HttpRequest) -> User:
 @login_required
 @require_GET
 def mailbox_list(request: HttpRequest) -> HttpResponse:
-    mailboxes = list(mailboxes_of(_user(request)))
+    # Each mailbox's health comes in the same query.
+    mailboxes = list(mailboxes_of(_user(request)).select_related("sync"))
     storage = mailbox_storage([mailbox.id for mailbox in mailboxes])
     rows = [(mailbox, *storage.get(mailbox.id, (0, 0))) for mailbox in mailboxes]
     return render(request, "webmail/mailbox_list.html", {"rows": rows})

@@ -24,6 +24,7 @@ from accounts.services import Passwords, mailbox_delete, mailbox_save, mailbox_s
 from fetcher.mail.net import normalise_fingerprint
 from fetcher.mail.probe import ProbeReport
 from fetcher.mail.session import Secret
+from fetcher.models import MailboxSync
 from fetcher.selectors import mailbox_storage
 from fetcher.services import mailbox_probe, mailbox_sync_now
 
@@ -149,7 +150,9 @@ class Command(BaseCommand):
     # --- list -------------------------------------------------------------------------------
 
     def _list(self, opts: Namespace) -> None:
-        mailboxes = Mailbox.objects.select_related("owner").order_by("owner__username", "email_address")
+        mailboxes = Mailbox.objects.select_related("owner", "sync").order_by(
+            "owner__username", "email_address"
+        )
         if opts.user:
             mailboxes = mailboxes.filter(owner__username=opts.user)
         storage = mailbox_storage([mailbox.id for mailbox in mailboxes])
@@ -193,8 +196,8 @@ class Command(BaseCommand):
         finished = _wait_for_sync(mailbox, queued_at, opts.timeout)
         if finished.last_error_at and finished.last_error_at >= queued_at:
             raise CommandError(f"sync failed at {finished.last_error_kind}: {finished.last_error_message}")
-        stored = mailbox_storage([finished.id]).get(finished.id, (0, 0))[0]
-        self.stdout.write(f"synced {finished.email_address}: {stored} messages stored")
+        stored = mailbox_storage([mailbox.id]).get(mailbox.id, (0, 0))[0]
+        self.stdout.write(f"synced {mailbox.email_address}: {stored} messages stored")
 
     def _enable(self, opts: Namespace) -> None:
         mailbox = mailbox_set_enabled(mailbox=_mailbox(opts.mailbox), enabled=True)
@@ -266,11 +269,11 @@ def _fingerprint(text: str) -> str:
         raise CommandError(f"fingerprint: {exc}") from None
 
 
-def _wait_for_sync(mailbox: Mailbox, since: datetime, timeout: float) -> Mailbox:
+def _wait_for_sync(mailbox: Mailbox, since: datetime, timeout: float) -> MailboxSync:
     """Until a sync that started after `since` has ended, with success or an error."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        current = Mailbox.objects.get(id=mailbox.id)
+        current = MailboxSync.objects.get(mailbox_id=mailbox.id)
         ended = max(filter(None, [current.last_success_at, current.last_error_at]), default=None)
         if current.sync_lease_until is None and ended is not None and ended >= since:
             return current
@@ -288,6 +291,7 @@ def _mailbox(reference: str) -> Mailbox:
 
 
 def _row(mailbox: Mailbox, storage: dict[Any, tuple[int, int]]) -> dict[str, Any]:
+    engine = mailbox.sync
     return {
         "id": str(mailbox.id),
         "owner": mailbox.owner.username,
@@ -297,10 +301,10 @@ def _row(mailbox: Mailbox, storage: dict[Any, tuple[int, int]]) -> dict[str, Any
         "incoming": f"{mailbox.incoming_host}:{mailbox.incoming_port} ({mailbox.incoming_security})",
         "smtp": f"{mailbox.smtp_host}:{mailbox.smtp_port} ({mailbox.smtp_security})",
         "enabled": mailbox.enabled,
-        "state": mailbox.state,
-        "last_success_at": mailbox.last_success_at.isoformat() if mailbox.last_success_at else None,
-        "last_error": mailbox.last_error_message or None,
-        "last_error_kind": mailbox.last_error_kind or None,
+        "state": engine.state,
+        "last_success_at": engine.last_success_at.isoformat() if engine.last_success_at else None,
+        "last_error": engine.last_error_message or None,
+        "last_error_kind": engine.last_error_kind or None,
         "messages": storage.get(mailbox.id, (0, 0))[0],
         "bytes": storage.get(mailbox.id, (0, 0))[1],
     }
