@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from celery import current_app
 from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm, PasswordResetForm
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from accounts import enqueue
 from accounts.models import User
 
 
@@ -26,10 +26,6 @@ class SignupForm(BaseUserCreationForm):  # type: ignore[type-arg]
         """No "this user name exists": accounts.services.signup_request decides, and says nothing."""
 
 
-def _queue_reset(user_id: int, domain: str, use_https: bool, language: str) -> None:
-    current_app.send_task("accounts.tasks.send_password_reset", args=[user_id, domain, use_https, language])
-
-
 class QueuedPasswordResetForm(PasswordResetForm):
     """Queues the reset email for a worker: the web process never talks to a mail server."""
 
@@ -40,4 +36,4 @@ class QueuedPasswordResetForm(PasswordResetForm):
         domain = domain_override or (request.get_host() if request is not None else "localhost")
         language = translation.get_language()
         for user in self.get_users(self.cleaned_data["email"]):
-            transaction.on_commit(partial(_queue_reset, user.pk, domain, use_https, language))
+            transaction.on_commit(partial(enqueue.send_password_reset, user.pk, domain, use_https, language))

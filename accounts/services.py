@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.hashers import make_password
@@ -17,7 +16,7 @@ from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts import crypto
+from accounts import crypto, enqueue
 from accounts.models import (
     CONNECTION_FIELDS,
     CONNECTION_TEST_VALID_FOR,
@@ -260,8 +259,9 @@ class SiteLink:
 
 
 def _queue_signup_mail(user_id: int, kind: str, site: SiteLink) -> None:
-    args = [user_id, kind, site.domain, site.use_https, site.language]
-    transaction.on_commit(lambda: current_app.send_task("accounts.tasks.send_signup_mail", args=args))
+    transaction.on_commit(
+        lambda: enqueue.send_signup_mail(user_id, kind, site.domain, site.use_https, site.language)
+    )
 
 
 _SIGNUP_MAIL = {

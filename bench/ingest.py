@@ -350,12 +350,12 @@ def main() -> None:
     setup_django()
     from django.conf import settings
 
-    from fetcher import ingest
+    from fetcher import enqueue
     from tests.servers.dovecot import start_dovecot
 
     settings.WEBMAIL_ALLOWED_MAIL_NETWORKS = [__import__("ipaddress").ip_network("127.0.0.0/8")]
     settings.WEBMAIL_ALLOWED_MAIL_PORTS = None
-    ingest.queue_parsing = lambda ids: None  # the benchmark times the two stages apart
+    enqueue.parse_messages = lambda ids: None  # the benchmark times the two stages apart
     logging.getLogger("fetcher").setLevel(logging.WARNING)  # one line per sync would bury the figures
     root = Path(tempfile.mkdtemp(prefix="postane-bench-"))
     dovecot = start_dovecot(root, None, {USER: PASSWORD, BIG_USER: "big-password"}, tls=False)

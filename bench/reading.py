@@ -487,10 +487,10 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from django.conf import settings
 
-    from fetcher import ingest
+    from fetcher import enqueue
 
     settings.ALLOWED_HOSTS = ["*"]
-    ingest.queue_parsing = lambda ids: None  # parsed here, in two processes
+    enqueue.parse_messages = lambda ids: None  # parsed here, in two processes
     if args.case == "three":
         three(args)
     else:

@@ -29,7 +29,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import conversations, leases
+from fetcher import conversations, enqueue, leases
 from fetcher.mail import mime, search, threads
 from fetcher.models import Attachment, Folder, FolderRole, ImapMessage, Message, ParseState, Pop3Ledger
 
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 _HEADER_SCAN_LIMIT = 64 * 1024
 _DATE = re.compile(rb"^Date:[ \t]*(.+(?:\r?\n[ \t].+)*)", re.IGNORECASE | re.MULTILINE)
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
-PARSE_BATCH = 50
 LARGE_MESSAGE = 1024 * 1024  # bytes; larger raw messages are stored and read one at a time
 
 
@@ -174,7 +173,7 @@ def store_local(*, mailbox: Mailbox, folder: Folder, raw: bytes, pending_append:
         [message_pk] = _copy_messages(mailbox, folder, [raw], [{"seen": True}])
         if pending_append:
             Message.objects.filter(pk=message_pk).update(pending_append=True)
-    transaction.on_commit(lambda: queue_parsing([message_pk]))
+    transaction.on_commit(lambda: enqueue.parse_messages([message_pk]))
     return message_pk
 
 
@@ -280,7 +279,7 @@ def store_pop3_batch(*, mailbox: Mailbox, folder: Folder, batch: Sequence[Fetche
             )
     except IntegrityError:
         return _store_one_by_one(mailbox, folder, batch, now)
-    transaction.on_commit(lambda: queue_parsing(ids))
+    transaction.on_commit(lambda: enqueue.parse_messages(ids))
     return ids
 
 
@@ -298,15 +297,8 @@ def _store_one_by_one(mailbox: Mailbox, folder: Folder, batch: Sequence[Fetched]
             ledger.message = message
             ledger.save(update_fields=["message"])
             ids.append(message.pk)
-    transaction.on_commit(lambda: queue_parsing(ids))
+    transaction.on_commit(lambda: enqueue.parse_messages(ids))
     return ids
-
-
-def queue_parsing(ids: Sequence[int]) -> None:
-    from celery import current_app  # noqa: PLC0415 -- imported late: this module is used by the tasks module
-
-    for start in range(0, len(ids), PARSE_BATCH):
-        current_app.send_task("fetcher.tasks.parse_messages", args=[list(ids[start : start + PARSE_BATCH])])
 
 
 # --- stage two: derive everything from the raw bytes ---------------------------------------------------
@@ -365,7 +357,7 @@ _DERIVED_FIELDS = [
 ]
 
 
-def parse_messages(ids: Sequence[int], chunk: int = PARSE_BATCH) -> int:
+def parse_messages(ids: Sequence[int], chunk: int = enqueue.PARSE_BATCH) -> int:
     """Stage two for these messages; returns how many were parsed. Safe to run twice.
 
     Parsing is Python work and building the search vectors is PostgreSQL work, so outside a
@@ -532,13 +524,13 @@ def requeue_unparsed(limit: int = 10_000) -> int:
     )
     never_started = pending.filter(parse_attempts=0, fetched_at__lt=old)
     lost = list(never_started.order_by("id").values_list("id", flat=True)[:limit])
-    queue_parsing(lost)
+    enqueue.parse_messages(lost)
     # A task that died may have held one bad message among good ones: retry them one by one.
     retried = list(
         died.filter(parse_attempts__lt=MAX_PARSE_ATTEMPTS).order_by("id").values_list("id", flat=True)[:limit]
     )
     for message_id in retried:
-        queue_parsing([message_id])
+        enqueue.parse_messages([message_id])
     return len(lost) + len(retried)
 
 
@@ -577,7 +569,7 @@ def store_imap_batch(
         )
         if uids:
             Folder.objects.filter(pk=folder.pk, highest_uid__lt=uids[-1]).update(highest_uid=uids[-1])
-    transaction.on_commit(lambda: queue_parsing(ids))
+    transaction.on_commit(lambda: enqueue.parse_messages(ids))
     return ids
 
 

@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import config, folders, ingest, leases
+from fetcher import config, enqueue, folders, ingest, leases
 from fetcher.mail import compose, mime, safehtml
 from fetcher.mail.imap import ImapSession
 from fetcher.mail.net import MailError
@@ -132,7 +132,7 @@ def outgoing_queue(*, outgoing: OutgoingMessage, send_at: Any = None) -> Outgoin
 
 
 def _enqueue(outgoing: OutgoingMessage, delay: float) -> None:
-    _send_task("fetcher.tasks.send_outgoing", outgoing, delay)
+    enqueue.send_outgoing(outgoing.pk, delay)
 
 
 def outgoing_undo(*, outgoing: OutgoingMessage) -> bool:
@@ -264,15 +264,7 @@ DRAFT_TO_SERVER_DELAY = 20.0  # seconds: typing saves every few seconds; the ser
 
 def queue_draft_to_server(outgoing: OutgoingMessage) -> None:
     if outgoing.mailbox.protocol == Protocol.IMAP:
-        transaction.on_commit(
-            lambda: _send_task("fetcher.tasks.draft_to_server", outgoing, DRAFT_TO_SERVER_DELAY)
-        )
-
-
-def _send_task(name: str, outgoing: OutgoingMessage, delay: float) -> None:
-    from celery import current_app  # noqa: PLC0415 -- tasks import this module
-
-    current_app.send_task(name, args=[str(outgoing.pk)], countdown=delay)
+        transaction.on_commit(lambda: enqueue.draft_to_server(outgoing.pk, DRAFT_TO_SERVER_DELAY))
 
 
 def draft_to_server(*, outgoing_id: int | str) -> bool:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from celery import current_app
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -16,7 +15,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import MissingPasswordError, Passwords, connection_settings, stored_secret
-from fetcher import config, folders, ingest, leases
+from fetcher import config, enqueue, folders, ingest, leases
 from fetcher.mail.net import Step
 from fetcher.mail.probe import ProbeReport, probe
 from fetcher.mail.session import Secret
@@ -34,11 +33,6 @@ from fetcher.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def enqueue(task_name: str, *args: object) -> None:
-    """Send a task by name (tasks.py imports this module, so it cannot be imported here)."""
-    current_app.send_task(task_name, args=list(args))
 
 
 def heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
@@ -68,7 +62,7 @@ def connection_test_start(
         incoming_password_digest=crypto.secret_digest(passwords.incoming) if passwords.incoming else "",
         smtp_password_digest=crypto.secret_digest(passwords.smtp) if passwords.smtp else "",
     )
-    transaction.on_commit(lambda: enqueue("fetcher.tasks.run_connection_test", str(test.id)))
+    transaction.on_commit(lambda: enqueue.run_connection_test(test.id))
     return test
 
 
@@ -172,7 +166,7 @@ def connection_tests_requeue() -> int:
         )
     )
     for test_id in ids:
-        enqueue("fetcher.tasks.run_connection_test", str(test_id))
+        enqueue.run_connection_test(test_id)
     return len(ids)
 
 
@@ -203,7 +197,7 @@ def syncs_dispatch() -> int:
             next_sync_at=now + QUEUED_WAIT
         )
         if pushed:
-            enqueue("fetcher.tasks.sync_mailbox", str(mailbox_id))
+            enqueue.sync_mailbox(mailbox_id)
             queued += 1
     return queued
 
@@ -211,7 +205,7 @@ def syncs_dispatch() -> int:
 def mailbox_sync_now(*, mailbox: Mailbox) -> None:
     """ "Sync now": skip the wait (and a pause after login failures: the person asked)."""
     MailboxSync.objects.filter(mailbox_id=mailbox.id).update(paused=False, next_sync_at=timezone.now())
-    transaction.on_commit(lambda: enqueue("fetcher.tasks.sync_mailbox", str(mailbox.id)))
+    transaction.on_commit(lambda: enqueue.sync_mailbox(mailbox.id))
 
 
 # --- the engine's record of each mailbox (fetcher.receivers calls these on accounts' signals) ---------
@@ -283,7 +277,7 @@ def message_set_flags(*, message: Message, **flags: bool) -> Message:
 def _push_soon(message: Message) -> None:
     """IMAP: the next sync, queued once this transaction commits, takes the change to the server."""
     if message.mailbox.protocol == Protocol.IMAP:
-        transaction.on_commit(lambda: enqueue("fetcher.tasks.sync_mailbox", str(message.mailbox_id)))
+        transaction.on_commit(lambda: enqueue.sync_mailbox(message.mailbox_id))
 
 
 def message_move(*, message: Message, folder: Folder) -> Message:

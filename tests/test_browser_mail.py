@@ -19,7 +19,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import BrowserContext, Page, expect
 
 from accounts.models import Mailbox, User
-from fetcher import ingest
+from fetcher import enqueue
 from fetcher.models import Folder, Message
 from tests.conftest import wait_for
 from tests.factories import account_mailbox, earlier_today, mail, stored
@@ -69,7 +69,7 @@ def attacker() -> Iterator[Attacker]:
 @pytest.fixture(autouse=True)
 def parsed_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """stored() parses at once; no parse task may outlive the test (it would race the teardown)."""
-    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)
+    monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)
 
 
 @pytest.fixture

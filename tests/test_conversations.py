@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Mailbox
-from fetcher import conversations, ingest
+from fetcher import conversations, enqueue, ingest
 from fetcher.models import Message
 from tests.factories import account_mailbox, mail, stored
 
@@ -234,7 +234,7 @@ def test_a_message_parsed_again_in_a_full_conversation_keeps_its_place(alice: Ma
 def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
     alice: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)  # parsed here, outside a transaction
+    monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)  # parsed here, outside a transaction
     batch = [ingest.Fetched(f"u{n}", raw) for n, raw in enumerate(chain(150))]
     new = ingest.store_pop3_batch(mailbox=alice, folder=ingest.inbox_of(alice), batch=batch)
     # The writer holds each chunk back until the next one is parsed, so a placement that did not

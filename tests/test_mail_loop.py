@@ -14,7 +14,7 @@ import trustme
 from django.utils import timezone
 
 from accounts.models import Mailbox, User
-from fetcher import ingest, outbox, sync
+from fetcher import enqueue, ingest, outbox, sync
 from fetcher.mail import mime
 from fetcher.models import Message, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS, WorkerProcess, wait_for
@@ -42,7 +42,7 @@ def test_alice_writes_a_worker_sends_it_on_time_and_bobs_pop3_and_imap_mailboxes
     local_mail_settings: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)  # parsed here, not by the worker
+    monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)  # parsed here, not by the worker
     bob_login, bob_password = dovecot.fresh_user()
     bob_address = f"{bob_login}@example.net"
     sending: dict[str, Any] = {
@@ -90,7 +90,7 @@ def imap_alice(
     dovecot: Dovecot, mta: SmtpServer, local_mail_settings: None, monkeypatch: pytest.MonkeyPatch
 ) -> Mailbox:
     """An IMAP mailbox of a fresh Dovecot account that sends through the relay; tests parse by hand."""
-    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)
+    monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)
     login, password = dovecot.fresh_user()
     sending: dict[str, Any] = {"smtp_port": mta.port, "smtp_security": "none", "smtp_same_login": False}
     alice = account_mailbox((login, password), dovecot.ports["imaps"], protocol="imap", **sending)

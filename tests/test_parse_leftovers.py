@@ -11,7 +11,7 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from fetcher import ingest
+from fetcher import enqueue, ingest
 from fetcher.models import Message
 from tests.factories import account_mailbox
 
@@ -26,7 +26,7 @@ def queued(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
         if ids:
             calls.append(list(ids))
 
-    monkeypatch.setattr(ingest, "queue_parsing", capture)
+    monkeypatch.setattr(enqueue, "parse_messages", capture)
     return calls
 
 

@@ -14,7 +14,7 @@ import pytest
 from django.db.models import Count
 
 from accounts.models import Mailbox
-from fetcher import ingest, sync
+from fetcher import enqueue, sync
 from fetcher.models import MailboxState, Message, Pop3Ledger
 from tests.conftest import BASE_DIR, wait_for
 from tests.factories import account_mailbox
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
 def _stage_one_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about securing raw bytes; queued parse tasks would outlive the test and race
     with its database teardown."""
-    monkeypatch.setattr(ingest, "queue_parsing", lambda ids: None)
+    monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import pytest
 from django.db.models import Count
 
 from accounts.models import Mailbox
+from fetcher import enqueue
 from fetcher.models import MailboxSync, Message, ParseState, Pop3Ledger, WorkerHeartbeat
-from fetcher.services import enqueue, syncs_dispatch
+from fetcher.services import syncs_dispatch
 from tests.conftest import RestartableRedis, WorkerProcess, start_beat, start_worker, stop_worker, wait_for
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
@@ -61,7 +62,7 @@ def test_several_workers_on_many_mailboxes_store_each_message_exactly_once(
 
     for _ in range(3):  # the same sync queued three times for every mailbox, racing
         for mailbox in mailboxes:
-            enqueue("fetcher.tasks.sync_mailbox", str(mailbox.id))
+            enqueue.sync_mailbox(mailbox.id)
     syncs_dispatch()
 
     wait_for(lambda: all_parsed(mailboxes, 60), "every message to be stored and parsed", 120)

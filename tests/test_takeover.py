@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import CONNECTION_FIELDS, ConnectionTest, ConnectionTestStatus, Mailbox
 from accounts.services import connection_settings
-from fetcher import outbox
+from fetcher import enqueue, outbox
 from fetcher.models import MailboxSync, Message, OutgoingMessage, OutgoingState, ParseState
 from tests.conftest import MAIL_USERS, WorkerProcess, start_beat, start_worker, stop_worker, wait_for
 from tests.factories import account_mailbox
@@ -55,7 +55,8 @@ class Stack:
         self.beat = start_beat(self.env, self.folder / "schedule")
 
     def send(self, task: str, *args: str) -> None:
-        client = Celery(broker=self.env["REDIS_URL"])
+        # Not the current app: the test process's own tasks keep going to the test broker.
+        client = Celery(broker=self.env["REDIS_URL"], set_as_current=False)
         try:
             client.send_task(task, args=list(args))
         finally:
@@ -190,7 +191,9 @@ def test_a_delivery_killed_mid_data_is_taken_over_and_arrives_once(
     stack: Stack, slow_smtp: tuple[SmtpServer, FaultyProxy], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, proxy = slow_smtp
-    monkeypatch.setattr(outbox, "_send_task", lambda *args: None)  # only the private beat hands it over
+    # Only the private beat hands it over: neither the send nor the server draft is queued here.
+    monkeypatch.setattr(enqueue, "send_outgoing", lambda *args: None)
+    monkeypatch.setattr(enqueue, "draft_to_server", lambda *args: None)
     mailbox = account_mailbox(
         ("alice", MAIL_USERS["alice"]), 995, smtp_port=proxy.port, smtp_security="none", protocol="pop3"
     )

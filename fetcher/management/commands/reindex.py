@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from fetcher import conversations, ingest, upkeep
+from fetcher import conversations, enqueue, ingest, upkeep
 from fetcher.models import Message
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--mailbox", help="only this mailbox (its id)")
         parser.add_argument("--queue", action="store_true", help="hand the work to the workers instead")
-        parser.add_argument("--batch", type=int, default=ingest.PARSE_BATCH)
+        parser.add_argument("--batch", type=int, default=enqueue.PARSE_BATCH)
 
     def handle(self, *args: Any, mailbox: str | None, queue: bool, batch: int, **options: Any) -> None:
         messages = Message.objects.order_by("id")
@@ -29,7 +29,7 @@ class Command(BaseCommand):
             messages = messages.filter(mailbox_id=mailbox)
         ids = list(messages.values_list("id", flat=True))
         if queue:
-            ingest.queue_parsing(ids)
+            enqueue.parse_messages(ids)
             self.stdout.write(f"queued {len(ids)} messages for the workers; run rethread when they are done")
             return
         for start in range(0, len(ids), batch):
