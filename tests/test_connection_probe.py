@@ -78,10 +78,15 @@ def test_it_logs_in_to_dovecot_in_every_security_mode(
 
 
 def test_the_pop3_test_counts_messages_and_checks_uidl(dovecot: Dovecot, local_policy: NetworkPolicy) -> None:
+    before = incoming(dovecot, "pop3", Security.SSL, local_policy).facts["message_count"]
+    for number in range(3):
+        dovecot.deliver("alice", f"Subject: probe {number}\r\n\r\nbody\r\n".encode(), f"probe{number}")
+
     report = incoming(dovecot, "pop3", Security.SSL, local_policy)
 
     assert report.facts["uidl"] is True
-    assert report.facts["message_count"] >= 0
+    assert report.facts["message_count"] == before + 3
+    assert before == dovecot.messages_on_server("alice") - 3
 
 
 def test_the_imap_test_lists_the_special_folders(dovecot: Dovecot, local_policy: NetworkPolicy) -> None:
