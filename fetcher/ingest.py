@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 _HEADER_SCAN_LIMIT = 64 * 1024
 _DATE = re.compile(rb"^Date:[ \t]*(.+(?:\r?\n[ \t].+)*)", re.IGNORECASE | re.MULTILINE)
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
-LARGE_MESSAGE = 1024 * 1024  # bytes; larger raw messages are stored and read one at a time
+# Raw messages larger than this are stored and read one at a time, streamed (not in a batch held in
+# memory). Not mime.PARSED_BY_BOUNDARIES: that is the size at which parsing changes its method.
+STREAMED_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -232,10 +234,11 @@ def _copy_messages(
                 date, message_id = quick_headers(raw)
                 sort_date = date if date is not None and date <= now else now
                 digest = hashlib.sha256(raw).hexdigest()
-                if len(raw) > LARGE_MESSAGE:
+                streamed = len(raw) > STREAMED_BYTES
+                if streamed:
                     large.append((raw, message_pk))
                 copy.write_row((
-                    message_pk, uuid.uuid4(), mailbox.pk, folder.pk, b"" if len(raw) > LARGE_MESSAGE else raw,
+                    message_pk, uuid.uuid4(), mailbox.pk, folder.pk, b"" if streamed else raw,
                     len(raw), digest, now,
                     ParseState.PENDING, _EMPTY_JSON, message_id, "", "", "", _EMPTY_JSON, _EMPTY_JSON,
                     _EMPTY_JSON, date, sort_date, "", _EMPTY_JSON, "", "", "", False,
@@ -415,7 +418,7 @@ def _parse_chunk(ids: Sequence[int]) -> _ParsedChunk:
         .select_related("mailbox")
         .only("id", "size", "message_id", "sort_date", "thread_key", "mailbox__id", "mailbox__owner_id")
     )
-    small = [message.pk for message in messages if message.size <= LARGE_MESSAGE]
+    small = [message.pk for message in messages if message.size <= STREAMED_BYTES]
     raws = dict(Message.objects.filter(id__in=small).values_list("id", "raw"))
     chunk = _ParsedChunk(messages, [], [])
     languages = _owner_languages(messages)

@@ -1,4 +1,4 @@
-"""Messages above mime.LARGE_MESSAGE: parts found by their boundaries, read in bounded memory, never lost."""
+"""Messages above mime.PARSED_BY_BOUNDARIES: parts found by their boundaries, bounded memory, never lost."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_boundary_scanning_reads_the_corpus_like_the_full_parser(
     raw = (CORPUS / entry["file"]).read_bytes()
     full = mime.parse(raw)
 
-    monkeypatch.setattr(mime, "LARGE_MESSAGE", 0)
+    monkeypatch.setattr(mime, "PARSED_BY_BOUNDARIES", 0)
     scanned = mime.parse(raw)
 
     headers = ("subject", "from_", "to", "cc", "reply_to", "date", "message_id", "in_reply_to", "references")

@@ -241,7 +241,7 @@ def test_boundary_scanning_finds_the_same_text_names_and_letters(
 ) -> None:
     full = fixture(name, language="tr")
 
-    monkeypatch.setattr(mime, "LARGE_MESSAGE", 0)
+    monkeypatch.setattr(mime, "PARSED_BY_BOUNDARIES", 0)
     scanned = fixture(name, language="tr")
 
     assert (scanned.subject, scanned.from_, scanned.to) == (full.subject, full.from_, full.to)

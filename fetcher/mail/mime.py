@@ -587,7 +587,7 @@ def _parse(raw: bytes, language: str, depth: int) -> Parsed:
     parsed = Parsed()
     try:
         raw = _readable(raw)
-        if len(raw) > LARGE_MESSAGE:
+        if len(raw) > PARSED_BY_BOUNDARIES:
             msg, leaves = _large_message(raw, parsed.problems)
         else:
             msg = cast(
@@ -637,7 +637,7 @@ def _readable(raw: bytes) -> bytes:
     first = raw.find(b"\n")
     if first > 1 and raw[first - 2 : first] == b"\r\r":
         raw = raw.replace(b"\r\r\n", b"\r\n")
-    if len(raw) > LARGE_MESSAGE or b"\n--" not in raw:  # large: its boundary scan takes such lines
+    if len(raw) > PARSED_BY_BOUNDARIES or b"\n--" not in raw:  # large: its boundary scan takes such lines
         return raw
     if not _SPACED_DASH_LINE.search(raw):
         return raw
@@ -658,11 +658,11 @@ _MAX_BOUNDARIES = 50
 
 # --- large messages ---------------------------------------------------------------------------------
 # The stdlib parser holds a message several times over (lines, a surrogate-escaped string, the
-# decoded payloads). Above LARGE_MESSAGE the parts are found by their boundaries in the bytes
+# decoded payloads). Above PARSED_BY_BOUNDARIES the parts are found by their boundaries in the bytes
 # instead; each part's headers and the first TEXT_LIMIT bytes of a text body go through the
 # stdlib parser, and attachment sizes are counted piece by piece. The raw message stays whole.
 
-LARGE_MESSAGE = 4 * 1024 * 1024
+PARSED_BY_BOUNDARIES = 4 * 1024 * 1024
 TEXT_LIMIT = 1024 * 1024
 _PIECE = 1024 * 1024
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
@@ -812,7 +812,7 @@ def parts_content(raw: bytes, indexes: Iterable[int]) -> Iterator[tuple[int, byt
 
 def _leaves_of(raw: bytes) -> list[_Leaf]:
     """Every leaf part of a message already made readable (`_readable`): spans index those bytes."""
-    if len(raw) > LARGE_MESSAGE:
+    if len(raw) > PARSED_BY_BOUNDARIES:
         return _large_message(raw, [])[1]
     return _walk(cast(EmailMessage, BytesParser(policy=_POLICY).parsebytes(raw)))
 
