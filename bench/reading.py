@@ -412,7 +412,7 @@ def time_pages(
         "queries: how many (BEGIN, COMMIT not counted); conversations off but for the two conversation cases."
     )
     if reader.closed:
-        print("gunicorn's sync workers close the connection after each answer: each request reconnects.")
+        print("the server closed the connection after an answer: some requests reconnected.")
     print("target: every page <= 25 ms at 100,000 messages, <= 50 ms at 1,000,000")
     return failed
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.client import HTTPConnection, HTTPException, HTTPResponse
+from http.client import HTTPConnection, HTTPException, HTTPResponse, RemoteDisconnected
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -188,11 +188,20 @@ class Reader:
         self.closed = False  # the server closed the connection after an answer
 
     def get(self, path: str) -> int:
-        self.connection.request("GET", path, headers=self.headers)
-        response = self.connection.getresponse()
+        try:
+            response = self._ask(path)
+        except (RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # An idle keep-alive connection the server has since closed (gunicorn's `keepalive`):
+            # a browser opens a new one, and so does the reader.
+            self.connection.close()
+            response = self._ask(path)
         response.read()
         self.closed = self.closed or response.will_close
         return response.status
+
+    def _ask(self, path: str) -> HTTPResponse:
+        self.connection.request("GET", path, headers=self.headers)
+        return self.connection.getresponse()
 
     def time(self, path: str) -> Timing:
         """One warm-up request, then REPETITIONS timed ones (none when the warm-up was very slow)."""
