@@ -502,8 +502,7 @@ def page_of_search(
         else [Message.objects.filter(mailbox_id=box) for box in boxes]
     )
     parts = [_newest_first(walk.filter(*found.filters()), after, limit + 1) for walk in walks]
-    with ordered_walks():
-        return _merged(parts, limit)
+    return _merged(parts, limit)  # walked under ordered_walks()
 
 
 # How long "these words are in more than SORTED_MATCHES of these mailboxes' messages" is believed:

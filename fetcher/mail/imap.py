@@ -24,7 +24,7 @@ from fetcher.mail.net import (
     Step,
     Target,
     check_peer,
-    open_socket,
+    open_connection,
     peer_certificate,
     tls_context,
 )
@@ -38,10 +38,7 @@ class _IMAP4(imaplib.IMAP4):
         super().__init__(target.endpoint.host, target.endpoint.port, target.timeout)
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        sock = open_socket(self._target)
-        if self._implicit_tls is None:
-            return sock
-        return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
+        return open_connection(self._target, self._implicit_tls)
 
 
 class _CheckedIMAPClient(IMAPClient):  # type: ignore[misc]

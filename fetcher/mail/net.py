@@ -235,6 +235,14 @@ def check_endpoint(endpoint: Endpoint, policy: NetworkPolicy) -> Target:
     )
 
 
+def open_connection(target: Target, implicit_tls: ssl.SSLContext | None) -> socket.socket:
+    """`open_socket`, then TLS at once on a port that speaks it from the start (POP3S, IMAPS, SMTPS)."""
+    sock = open_socket(target)
+    if implicit_tls is None:
+        return sock
+    return implicit_tls.wrap_socket(sock, server_hostname=target.endpoint.host)
+
+
 def open_socket(target: Target) -> socket.socket:
     """A TCP connection to the checked address, with errors that name the step."""
     where = f"{target.endpoint.host}:{target.endpoint.port}"

@@ -21,7 +21,7 @@ from fetcher.mail.net import (
     Step,
     Target,
     check_peer,
-    open_socket,
+    open_connection,
     peer_certificate,
     tls_context,
 )
@@ -35,10 +35,7 @@ class _POP3(poplib.POP3):
         super().__init__(target.endpoint.host, target.endpoint.port, target.timeout)
 
     def _create_socket(self, timeout: float) -> socket.socket:
-        sock = open_socket(self._target)
-        if self._implicit_tls is None:
-            return sock
-        return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
+        return open_connection(self._target, self._implicit_tls)
 
     def auth_plain(self, login: str, password: str) -> None:
         """SASL PLAIN (RFC 5034): UTF-8 login and password in one base64 token."""

@@ -15,7 +15,7 @@ from fetcher.mail.net import (
     Step,
     Target,
     check_peer,
-    open_socket,
+    open_connection,
     peer_certificate,
     tls_context,
 )
@@ -31,10 +31,7 @@ class _SMTP(smtplib.SMTP):
         self._host = target.endpoint.host  # the name, for SNI and host-name checks in STARTTLS
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = open_socket(self._target)
-        if self._implicit_tls is None:
-            return sock
-        return self._implicit_tls.wrap_socket(sock, server_hostname=self._target.endpoint.host)
+        return open_connection(self._target, self._implicit_tls)
 
     def send(self, s: Buffer | str) -> None:
         """Send in pieces: the socket's time-out then means "no progress for that long".

@@ -10,7 +10,7 @@ from typing import Any
 from django import template
 from django.urls import reverse
 from django.utils import dateformat, timezone
-from django.utils.formats import date_format, get_format
+from django.utils.formats import get_format
 from django.utils.functional import Promise
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -100,11 +100,11 @@ def highlight(text: str, terms: list[str]) -> SafeString:
 @register.filter
 def mail_date(value: datetime | None) -> str:
     """Today: the time; this year: day and month; before: the full date (all in the user's time zone)."""
-    return _mail_date(value, timezone.localtime())
+    return _mail_date(value, timezone.localtime(), _date_formats())
 
 
-def _mail_date(value: datetime | None, now: datetime, formats: dict[str, str] | None = None) -> str:
-    """`formats`: the three formats of the active language, looked up once for a whole list."""
+def _mail_date(value: datetime | None, now: datetime, formats: dict[str, str]) -> str:
+    """`formats`: the active language's formats (_date_formats), looked up once for a whole list."""
     if value is None:
         return ""
     local = timezone.localtime(value)
@@ -114,7 +114,7 @@ def _mail_date(value: datetime | None, now: datetime, formats: dict[str, str] | 
         name = "MONTH_DAY_FORMAT"
     else:
         name = "SHORT_DATE_FORMAT"
-    return dateformat.format(local, formats[name]) if formats else date_format(local, name)
+    return dateformat.format(local, formats[name])
 
 
 def _date_formats() -> dict[str, str]:
