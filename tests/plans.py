@@ -120,6 +120,20 @@ def analyse() -> None:
         cursor.execute(f"ANALYZE {MESSAGE_TABLE}")
 
 
+def analysed_before_parsing() -> None:
+    """Statistics taken between the two stages of a large first sync: every conversation key was
+    still empty ('' is the only value the planner has seen), now each message has its own."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE kept_keys AS SELECT id, thread_key FROM {MESSAGE_TABLE}")  # noqa: S608 -- a constant name
+        cursor.execute(f"UPDATE {MESSAGE_TABLE} SET thread_key = ''")  # noqa: S608
+        cursor.execute(f"ANALYZE {MESSAGE_TABLE}")
+        cursor.execute(
+            f"UPDATE {MESSAGE_TABLE} AS m SET thread_key = kept.thread_key FROM kept_keys AS kept"  # noqa: S608
+            " WHERE kept.id = m.id"
+        )
+        cursor.execute("DROP TABLE kept_keys")
+
+
 def plan_of(sql: str, params: Any = None, *, analyse: bool = False) -> dict[str, Any]:
     """The plan of a statement; with `analyse`, run it and record what each step really read."""
     with connection.cursor() as cursor:

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Mailbox
 from fetcher import conversations, enqueue, ingest
 from fetcher.models import Message
+from tests import plans
 from tests.factories import account_mailbox, mail, stored
 
 pytestmark = pytest.mark.django_db
@@ -271,9 +272,14 @@ def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
     assert sizes == {ids("c0"): 100, ids("c0") + "#2": 50}
 
 
-def test_every_conversation_lookup_goes_through_its_index_in_a_large_mailbox(alice: Mailbox) -> None:
+@pytest.mark.parametrize("statistics", ["analysed", "analysed before parsing"])
+def test_every_conversation_lookup_goes_through_its_index_in_a_large_mailbox(
+    alice: Mailbox, statistics: str
+) -> None:
     stored(alice, keyed("a", sender=AYSE, date=day(20)), *chain(3))
     fill(alice, 20_000)
+    if statistics == "analysed before parsing":  # a large first sync's stage two: no keys when analysed
+        plans.analysed_before_parsing()
     reparsed = list(Message.objects.filter(message_id__startswith="<c").select_related("mailbox"))
     stored(alice, keyed("reply", "Re: Proje", sender=AYSE, date=day(21)))
     reply = Message.objects.select_related("mailbox").get(message_id=ids("reply"))
