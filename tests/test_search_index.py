@@ -35,7 +35,57 @@ from tests.factories import account_mailbox
 def test_a_query_word_matches_the_turkish_forms_of_a_word(query: str, text: str) -> None:
     lexemes = set(search.lexemes([text]))
 
-    assert all(any(lexeme.startswith(term) for lexeme in lexemes) for term in search.query_words(query))
+    assert all(
+        any(lexeme.startswith(prefix) for lexeme in lexemes for prefix in prefixes)
+        for prefixes in search.query_terms(query)
+    )
+
+
+# Turkish word forms that must find each other both ways (query in one column, text in the
+# other, then swapped), matched by PostgreSQL itself: a word written with or without Turkish
+# letters, in any case, and its forms with suffixes (buffer letters, softened consonants).
+FORMS = [
+    ("igdir", "Iğdır"),
+    ("Igdir", "IĞDIR"),
+    ("ığdır", "igdir"),
+    ("IGDIR", "ığdır"),
+    ("sözleşmesi", "sözleşmeler"),
+    ("sozlesmesi", "SÖZLEŞMELERİ"),
+    ("SÖZLEŞMESİ", "sözleşme"),
+    ("faturası", "faturaları"),
+    ("toplantısı", "Toplantılar"),
+    ("arabayı", "araba"),
+    ("kitabı", "kitaplar"),
+    ("kitaplarımız", "kitabı"),
+    ("ırmağı", "Irmak"),
+    ("İzmir", "IZMIR"),
+    ("izmirde", "İzmir"),
+    ("izmir", "İzmir"),
+    ("ılık", "ILIK"),
+    ("öğrencilerin", "ÖĞRENCİ"),
+    ("ogrenci", "Öğrencilerimiz"),
+    ("ödemesi", "ödemeler"),
+]
+
+
+def _matches(query: str, text: str) -> bool:
+    with connection.cursor() as cursor:
+        document = search.document([text], {}, MAILBOX)
+        cursor.execute("SELECT %s::tsvector @@ %s::tsquery", [document, search.tsquery(query)])
+        return bool(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("one", "other"), FORMS)
+def test_turkish_word_forms_find_each_other_both_ways(one: str, other: str) -> None:
+    assert _matches(one, other), (one, search.tsquery(one), search.document([other], {}, MAILBOX))
+    assert _matches(other, one), (other, search.tsquery(other), search.document([one], {}, MAILBOX))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("query", "text"), [("igdir", "iğne"), ("sözleşmesi", "sözlük"), ("ışık", "kış")])
+def test_turkish_word_forms_do_not_find_other_words(query: str, text: str) -> None:
+    assert not _matches(query, text)
 
 
 @pytest.mark.parametrize(("query", "text"), [("kitap", "kalem"), ("ışık", "kış"), ("Ayşe", "Ali")])
@@ -60,7 +110,7 @@ MAILBOX = uuid.UUID(int=7)
 
 def test_the_document_and_the_query_are_valid_postgresql_literals() -> None:
     assert search.document(["O'Brien \\ Işık"], {}, MAILBOX) == f"'~m:{MAILBOX.hex}' 'o' 'brien' 'isik'"
-    assert search.tsquery("O'Brien işığı") == "'o':* & 'brien':* & 'isik':*"
+    assert search.tsquery("O'Brien işığı") == "'o':* & 'brien':* & ('isik':* | 'isigi':*)"
     assert search.document([""], {}, MAILBOX) == f"'~m:{MAILBOX.hex}'"
     assert search.tsquery("   ,") == ""
 

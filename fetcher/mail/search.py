@@ -3,8 +3,10 @@
 A message's search document is the set of its words, each folded (lower case the Turkish way,
 then I/ı/İ/i and the Turkish letters ç ğ ö ş ü to their ASCII forms, so "ISIK", "ışık" and
 "Işık" are one word), plus each word's Turkish stem (Snowball, through PyStemmer). A query
-term is stemmed and folded the same way and matched as a prefix, so "kitaplar" finds "kitap",
-"kitabı" and "kitapları", and a user who types without Turkish letters still finds them.
+word is matched as a prefix by any of a few forms folded the same way (`query_prefixes`): the
+word itself, so that "igdir" finds "Iğdır" although Snowball stems the two spellings apart; its
+stem, so "kitaplar" finds "kitap", "kitabı" and "kitapları"; and its stem without the buffer
+letter Snowball leaves, so "sözleşmesi" finds "sözleşmeler". The documents need nothing new.
 
 The subject's words, the sender's (name and address) and the recipients' (To and Cc) are in the
 document a second time behind a field tag: "~s:" subject, "~f:" from, "~t:" to, so
@@ -114,25 +116,64 @@ def _literal(found: list[str]) -> str:
     return "'" + "' '".join(found[:MAX_LEXEMES]) + "'" if found else ""
 
 
-def query_lexeme(term: str) -> str:
-    """The folded stem of one query word, to be matched as a prefix."""
+# Turkish joins a suffix that starts with a vowel to a stem ending in one through a buffer letter:
+# sözleşme-s-i, araba-y-ı, kapı-n-ı. Snowball leaves the buffer on the stem (sözleşmes), which
+# then is no prefix of the other forms (sözleşmeler, sözleşme).
+_VOWELS = frozenset("aeıioöuü")
+_BUFFERS = frozenset("syn")
+
+
+def query_prefixes(term: str) -> tuple[str, ...]:
+    """The prefixes one query word matches by, any one of them enough: the folded word itself (so
+    a word finds itself however it is written: igdir, Igdir, Iğdır, IĞDIR), its folded stem (its
+    other forms: kitabı finds kitaplar), and the stem without a buffer letter where the stemmer
+    cut one vowel after it (sözleşmesi finds sözleşmeler). A prefix that starts with another of
+    them adds nothing and is left out.
+    """
     word = turkish_lower(term)
     stem = _stemmer.stemWord(word)
-    return _ascii_fold(stem if len(stem) >= MIN_STEM_LENGTH else word)
+    found = [word]
+    if len(stem) >= MIN_STEM_LENGTH:
+        found.append(stem)
+        cut = word.removeprefix(stem)
+        if (
+            len(cut) == 1
+            and cut in _VOWELS
+            and len(stem) > MIN_STEM_LENGTH
+            and stem[-1] in _BUFFERS
+            and stem[-2] in _VOWELS
+        ):
+            found.append(stem[:-1])
+    folded = sorted({_ascii_fold(prefix) for prefix in found}, key=len)
+    kept: list[str] = []
+    for prefix in folded:
+        if not any(prefix.startswith(shorter) for shorter in kept):
+            kept.append(prefix)
+    return tuple(kept)
+
+
+def query_terms(text: str) -> list[tuple[str, ...]]:
+    """Each word of a free-text query as its prefixes (query_prefixes), each word once."""
+    return list(dict.fromkeys(query_prefixes(word) for word in words(text) if len(word) <= MAX_WORD_LENGTH))
 
 
 def query_words(text: str) -> list[str]:
-    """The prefix lexemes of a free-text query, each once."""
-    return list(dict.fromkeys(query_lexeme(word) for word in words(text) if len(word) <= MAX_WORD_LENGTH))
+    """Every prefix a free-text query matches by, each once (what a page highlights)."""
+    return list(dict.fromkeys(prefix for prefixes in query_terms(text) for prefix in prefixes))
 
 
 def tsquery(text: str, field: str = "") -> str:
-    """A tsquery literal matching messages that hold every word of `text` (as prefixes); '' for none.
-
-    With a `field` (a key of FIELD_TAGS), the words must be in that field.
+    """A tsquery literal matching messages that hold every word of `text` (each by one of its
+    prefixes); '' for none. With a `field` (a key of FIELD_TAGS), the words must be in that field.
     """
     tag = FIELD_TAGS[field] if field else ""
-    return " & ".join(f"'{tag}{lexeme}':*" for lexeme in query_words(text))
+    return " & ".join(
+        _any_of([f"'{tag}{prefix}':*" for prefix in prefixes]) for prefixes in query_terms(text)
+    )
+
+
+def _any_of(terms: list[str]) -> str:
+    return terms[0] if len(terms) == 1 else "(" + " | ".join(terms) + ")"
 
 
 def in_mailboxes(text_query: str, mailboxes: Iterable[uuid.UUID]) -> str:
