@@ -178,6 +178,9 @@ def outgoing_deliver(*, outgoing_id: int | str) -> str:
         return "busy"
     draft = _draft_of(outgoing)
     sender, recipients = draft.envelope()
+    if outgoing.attempts == 1:  # dated when it leaves; a retry sends the same bytes again
+        outgoing.raw = compose.redated(bytes(outgoing.raw or b""), draft.date)
+        OutgoingMessage.objects.filter(pk=outgoing.pk).update(raw=outgoing.raw)
     try:
         with (
             leases.LeaseKeeper(partial(_holding, outgoing), f"outgoing {outgoing.pk}"),

@@ -3,10 +3,12 @@ failed after 5xx with the server's words, never with injected headers, Bcc only 
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from typing import Any
+from unittest import mock
 
 import pytest
 import trustme
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Mailbox
 from fetcher import outbox
-from fetcher.mail import mime
+from fetcher.mail import compose, mime
 from fetcher.mail.compose import ComposeError
 from fetcher.models import Message, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS
@@ -75,6 +77,35 @@ def test_a_message_leaves_once_with_its_fixed_id_and_bcc_only_in_the_envelope(
     sent = Message.objects.get(mailbox=alice, folder__role="sent")  # POP3: kept in Postane's own Sent
     assert bytes(sent.raw) == bytes(outgoing.raw or b"")
     assert sent.seen
+
+
+def test_redating_changes_the_date_field_alone() -> None:
+    head = b"From: a@example.com\r\n%bSubject: Date: no\r\n\r\nDate: body\r\n"
+    folded = b"Date: Mon, 30 Nov 2026\r\n 10:00:00 +0300\r\n"
+    when = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+
+    assert compose.redated(head % folded, when) == head % b"Date: Tue, 01 Dec 2026 18:00:00 +0000\r\n"
+
+
+def test_a_message_written_earlier_is_dated_when_it_leaves(alice: Mailbox, smtp: SmtpServer) -> None:
+    written = timezone.now() - timedelta(hours=2)
+    with mock.patch("django.utils.timezone.now", return_value=written):  # scheduled two hours ago
+        outgoing = queued(alice)
+    assert email.utils.parsedate_to_datetime(
+        message_from_bytes(bytes(outgoing.raw or b""), policy=policy.default)["Date"]
+    ) == written.replace(microsecond=0)
+
+    assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "sent"
+
+    [delivery] = received(smtp)
+    dated = email.utils.parsedate_to_datetime(
+        message_from_bytes(delivery.content, policy=policy.default)["Date"]
+    )
+    assert abs(dated - timezone.now()) < timedelta(minutes=1)
+    outgoing.refresh_from_db()
+    sent = Message.objects.get(mailbox=alice, folder__role="sent")
+    assert bytes(sent.raw) == bytes(outgoing.raw or b"")  # what left, as it left
+    assert delivery.content.replace(b"\r\n", b"\n") == bytes(sent.raw).replace(b"\r\n", b"\n")
 
 
 @pytest.mark.parametrize("smtp", [["451 4.3.0 Try again later"]], indirect=True)

@@ -122,6 +122,17 @@ def build(draft: Draft) -> bytes:
     return message.as_bytes(policy=mail_policy)
 
 
+_DATE_FIELD = re.compile(rb"^Date:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*", re.MULTILINE | re.IGNORECASE)
+
+
+def redated(raw: bytes, when: datetime) -> bytes:
+    """The message with its Date field set to `when` and nothing else changed: a message written
+    now and sent later (scheduled, or after the undo window) is dated when it leaves."""
+    head, blank, body = raw.partition(b"\r\n\r\n")
+    field = f"Date: {email.utils.format_datetime(when)}\r\n".encode()
+    return _DATE_FIELD.sub(lambda _found: field, head + b"\r\n", count=1)[:-2] + blank + body
+
+
 def new_message_id(domain: str) -> str:
     return email.utils.make_msgid(domain=checked(domain, "message_id"))
 
