@@ -18,7 +18,7 @@ from accounts.models import Mailbox
 from fetcher import outbox
 from fetcher.mail import compose, mime
 from fetcher.mail.compose import ComposeError
-from fetcher.models import Message, OutgoingMessage, OutgoingState
+from fetcher.models import Message, OutgoingAttachment, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox, mail, stored
 from tests.servers.proxy import FaultyProxy
@@ -106,6 +106,42 @@ def test_a_message_written_earlier_is_dated_when_it_leaves(alice: Mailbox, smtp:
     sent = Message.objects.get(mailbox=alice, folder__role="sent")
     assert bytes(sent.raw) == bytes(outgoing.raw or b"")  # what left, as it left
     assert delivery.content.replace(b"\r\n", b"\n") == bytes(sent.raw).replace(b"\r\n", b"\n")
+
+
+def test_a_message_forwarded_as_an_attachment_arrives_as_it_was_in_8bit_never_base64(
+    alice: Mailbox, smtp: SmtpServer
+) -> None:
+    original = mail("Sözleşme", body="Iğdır şubesi: imzalı sözleşme ektedir.\n")
+    assert not original.isascii()  # raw 8-bit text
+    draft = outbox.outgoing_save(
+        owner=alice.owner, mailbox=alice, values={"to": "bob@example.net", "subject": "İlt: Sözleşme"}
+    )
+    OutgoingAttachment.objects.create(
+        outgoing=draft,
+        filename="Sözleşme.eml",
+        content_type="message/rfc822",
+        size=len(original),
+        content=original,
+    )
+    outbox.outgoing_queue(outgoing=draft, send_at=timezone.now())
+
+    assert outbox.outgoing_deliver(outgoing_id=draft.pk) == "sent"
+
+    [delivery] = received(smtp)
+    [part] = [
+        p
+        for p in message_from_bytes(delivery.content, policy=policy.default).walk()
+        if p.get_content_type() == "message/rfc822"
+    ]
+    assert part["Content-Transfer-Encoding"] == "8bit"
+    assert part.get_filename() == "Sözleşme.eml"
+    assert part.get_content()["Subject"] == "Sözleşme"
+
+    def crlf(raw: bytes) -> bytes:
+        return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+    assert crlf(original) + b"\r\n--" in crlf(delivery.content)  # byte for byte, then the boundary
+    assert b"base64" not in delivery.content
 
 
 @pytest.mark.parametrize("smtp", [["451 4.3.0 Try again later"]], indirect=True)

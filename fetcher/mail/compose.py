@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
@@ -111,7 +112,11 @@ def build(draft: Draft) -> bytes:
     message.set_content(draft.text or "", charset="utf-8", cte="quoted-printable")
     if draft.html:
         message.add_alternative(draft.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    forwarded: dict[bytes, bytes] = {}
     for filename, content_type, content in draft.attachments:
+        if content_type.lower() == "message/rfc822":
+            forwarded[_attach_message(message, content, checked(filename, "attachments"))] = content
+            continue
         maintype, _slash, subtype = (content_type or "application/octet-stream").partition("/")
         message.add_attachment(
             content,
@@ -119,7 +124,33 @@ def build(draft: Draft) -> bytes:
             subtype=subtype or "octet-stream",
             filename=checked(filename, "attachments"),
         )
-    return message.as_bytes(policy=mail_policy)
+    built = message.as_bytes(policy=mail_policy)
+    for placeholder, raw in forwarded.items():
+        built = built.replace(placeholder, _LINE_END.sub(b"\r\n", raw), 1)
+    return built
+
+
+_LINE_END = re.compile(rb"\r?\n")
+
+
+def _attach_message(message: EmailMessage, raw: bytes, filename: str) -> bytes:
+    """Attach a message forwarded as an attachment; returns the placeholder its bytes replace.
+
+    RFC 2046 allows message/rfc822 no encoding but 7bit or 8bit (receivers cannot open a base64
+    one), and parsing and writing the message again would change its bytes (and break its
+    signatures), so the part holds a placeholder that `build` replaces with the bytes as they
+    are, lines ending in CRLF as SMTP needs.
+    """
+    placeholder = f"postane-forwarded-{uuid.uuid4().hex}".encode()
+    part = EmailMessage(policy=message.policy)
+    part["Content-Type"] = "message/rfc822"
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    part["Content-Transfer-Encoding"] = "7bit" if raw.isascii() else "8bit"
+    part.set_payload(placeholder.decode())
+    if message.get_content_maintype() != "multipart" or message.get_content_subtype() != "mixed":
+        message.make_mixed()
+    message.attach(part)
+    return placeholder
 
 
 _DATE_FIELD = re.compile(rb"^Date:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*", re.MULTILINE | re.IGNORECASE)
