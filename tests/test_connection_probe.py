@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from django.template.loader import render_to_string
 
 from fetcher.mail.net import Endpoint, NetworkPolicy, Security, Step
 from fetcher.mail.probe import ProbeReport, probe
@@ -260,3 +261,43 @@ def test_the_smtp_login_takes_a_turkish_password(
     )
 
     assert probe("smtp", cfg).ok
+
+
+@pytest.mark.parametrize("kind", ["pop3", "imap"])
+def test_ssl_on_a_port_without_it_says_the_security_setting_does_not_match_the_port(
+    dovecot: Dovecot, local_policy: NetworkPolicy, kind: str
+) -> None:
+    port = dovecot.ports[kind]
+    report = probe(kind, config(port, Security.SSL, local_policy))
+
+    assert report.failed_step is Step.TLS
+    assert f"Port {port} does not speak SSL/TLS from the start" in report.message, report.message
+    assert "WRONG_VERSION_NUMBER" not in report.message
+
+
+@pytest.mark.parametrize("kind", ["pop3", "imap"])
+def test_no_ssl_on_an_ssl_port_says_the_security_setting_may_not_match_the_port(
+    dovecot: Dovecot, local_policy: NetworkPolicy, kind: str
+) -> None:
+    port = dovecot.ports[f"{kind}s"]
+    report = probe(kind, config(port, Security.NONE, local_policy))
+
+    assert report.failed_step is Step.GREETING
+    assert f"Port {port} may expect SSL/TLS from the start" in report.message, report.message
+
+
+def _shown(report: ProbeReport) -> str:
+    return render_to_string("includes/probe_report.html", {"report": report.as_json(), "title": "POP3"})
+
+
+def test_the_certificate_and_the_offer_to_trust_it_are_shown_only_when_it_was_refused(
+    dovecot: Dovecot, local_policy: NetworkPolicy
+) -> None:
+    refused = incoming(dovecot, "pop3", Security.SSL, dataclasses.replace(local_policy, extra_ca_file=None))
+    trusted = incoming(dovecot, "pop3", Security.SSL, local_policy, password="not-the-password")
+    assert trusted.certificate is not None  # verified, then the login failed
+
+    assert 'data-testid="certificate"' in _shown(refused)
+    assert "Trust this one certificate" in _shown(refused)
+    assert 'data-testid="certificate"' not in _shown(trusted)
+    assert "Trust this one certificate" not in _shown(trusted)

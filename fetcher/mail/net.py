@@ -303,10 +303,19 @@ def peer_certificate(sock: socket.socket) -> CertificateInfo | None:
     return None
 
 
+# What OpenSSL says when the other side answers in plain text (a greeting, an HTTP page) to its hello.
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG"})
+
+
 def tls_failure(exc: ssl.SSLError | OSError, target: Target) -> MailError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or "it could not be verified"
         message = f"The server's certificate was refused: {reason}."
+    elif getattr(exc, "reason", None) in _NOT_TLS:
+        message = (
+            f"Port {target.endpoint.port} does not speak SSL/TLS from the start: the security setting does"
+            " not match the port. Ports 993, 995 and 465 usually take SSL/TLS; 143, 110 and 587 STARTTLS."
+        )
     else:
         message = f"The TLS handshake with {target.endpoint.host} failed ({exc.__class__.__name__}: {exc})."
     return MailError(Step.TLS, message, permanent=isinstance(exc, ssl.SSLCertVerificationError))

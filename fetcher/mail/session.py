@@ -26,6 +26,7 @@ from fetcher.mail.net import (
     Endpoint,
     MailError,
     NetworkPolicy,
+    Security,
     Step,
     Target,
     check_endpoint,
@@ -111,7 +112,16 @@ class _Session[ClientT]:
 
     def __enter__(self) -> Self:
         target = self._check()
-        self.client = self._connect(target, verify=True)
+        try:
+            self.client = self._connect(target, verify=True)
+        except MailError as error:
+            no_greeting = error.step is Step.GREETING and not self.greeting
+            if no_greeting and target.endpoint.security is not Security.SSL:
+                error.message += (
+                    f" Port {target.endpoint.port} may expect SSL/TLS from the start (as 993, 995 and 465"
+                    " usually do): if so, choose SSL/TLS as the security setting."
+                )
+            raise
         try:
             self._login(self.client)
         except BaseException:
