@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 from django.template.loader import render_to_string
+from django.utils import translation
 
 from fetcher.mail.net import Endpoint, NetworkPolicy, Security, Step
 from fetcher.mail.probe import ProbeReport, probe
@@ -301,3 +302,19 @@ def test_the_certificate_and_the_offer_to_trust_it_are_shown_only_when_it_was_re
     assert "Trust this one certificate" in _shown(refused)
     assert 'data-testid="certificate"' not in _shown(trusted)
     assert "Trust this one certificate" not in _shown(trusted)
+
+
+def test_the_failure_is_told_in_the_readers_language_with_its_values(
+    dovecot: Dovecot, local_policy: NetworkPolicy
+) -> None:
+    port = dovecot.ports["pop3"]
+    report = probe("pop3", config(port, Security.SSL, local_policy))
+
+    with translation.override("tr"):
+        shown = _shown(report)
+    with translation.override("en"):
+        english = _shown(report)
+
+    assert f"{port} bağlantı noktası baştan SSL/TLS konuşmuyor" in shown
+    assert "does not speak" not in shown
+    assert f"Port {port} does not speak SSL/TLS from the start" in english

@@ -24,6 +24,7 @@ from fetcher.mail.net import (
     Step,
     Target,
     check_peer,
+    gettext_noop,
     open_connection,
     peer_certificate,
     tls_context,
@@ -109,11 +110,13 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             raise self._tls_error(exc, target) from exc
         except (imaplib.IMAP4.error, IMAPClientError, EOFError) as exc:
             raise MailError(
-                Step.GREETING, "The server did not greet like an IMAP server.", permanent=False
+                Step.GREETING, gettext_noop("The server did not greet like an IMAP server."), permanent=False
             ) from exc
         except OSError as exc:
             raise MailError(
-                Step.GREETING, "The connection closed before the IMAP greeting.", permanent=False
+                Step.GREETING,
+                gettext_noop("The connection closed before the IMAP greeting."),
+                permanent=False,
             ) from exc
         self.greeting = _text(client.welcome)
         if security is Security.STARTTLS:
@@ -126,7 +129,9 @@ class ImapSession(_Session[_CheckedIMAPClient]):
     def _starttls(self, client: _CheckedIMAPClient, target: Target, *, verify: bool) -> None:
         if not client.has_capability("STARTTLS"):
             _quietly(client.shutdown)
-            raise MailError(Step.STARTTLS, "The IMAP server does not offer STARTTLS.", permanent=True)
+            raise MailError(
+                Step.STARTTLS, gettext_noop("The IMAP server does not offer STARTTLS."), permanent=True
+            )
         try:
             client.starttls(tls_context(target, verify=verify))
         except ssl.SSLError as exc:
@@ -135,7 +140,7 @@ class ImapSession(_Session[_CheckedIMAPClient]):
         except (imaplib.IMAP4.error, IMAPClientError) as exc:
             _quietly(client.shutdown)
             raise MailError(
-                Step.STARTTLS, "STARTTLS was refused.", permanent=True, server_text=_text(exc)
+                Step.STARTTLS, gettext_noop("STARTTLS was refused."), permanent=True, server_text=_text(exc)
             ) from exc
 
     def _fetch_certificate(self, target: Target) -> CertificateInfo | None:
@@ -147,7 +152,7 @@ class ImapSession(_Session[_CheckedIMAPClient]):
         """AUTHENTICATE PLAIN (UTF-8, so a Turkish password works) when offered, else LOGIN."""
         login, password = self.config.login, self.config.password.reveal()
         if not client.has_capability("AUTH=PLAIN") and not (login + password).isascii():
-            message = "This server takes only plain-ASCII logins and passwords (no AUTH=PLAIN)."
+            message = gettext_noop("This server takes only plain-ASCII logins and passwords (no AUTH=PLAIN).")
             raise MailError(Step.AUTH, message, permanent=True)
         try:
             if client.has_capability("AUTH=PLAIN") and client.has_capability("SASL-IR"):
@@ -158,7 +163,10 @@ class ImapSession(_Session[_CheckedIMAPClient]):
                 client.login(login, password)
         except (LoginError, imaplib.IMAP4.error) as exc:
             raise MailError(
-                Step.AUTH, "The server refused the login.", permanent=True, server_text=_text(exc)
+                Step.AUTH,
+                gettext_noop("The server refused the login."),
+                permanent=True,
+                server_text=_text(exc),
             ) from exc
         except (OSError, EOFError, imaplib.IMAP4.abort) as exc:
             raise _lost(Step.AUTH, exc) from exc
@@ -174,7 +182,10 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             listing = self._client().list_folders()
         except (imaplib.IMAP4.error, IMAPClientError) as exc:
             raise MailError(
-                Step.FOLDERS, "The folder list could not be read.", permanent=False, server_text=_text(exc)
+                Step.FOLDERS,
+                gettext_noop("The folder list could not be read."),
+                permanent=False,
+                server_text=_text(exc),
             ) from exc
         except (OSError, EOFError) as exc:
             raise _lost(Step.FOLDERS, exc) from exc
@@ -220,7 +231,11 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             raise _lost(Step.PROTOCOL, exc) from exc
         except (imaplib.IMAP4.error, IMAPClientError) as exc:
             raise MailError(
-                Step.PROTOCOL, f"{what} failed.", permanent=False, server_text=_text(exc)
+                Step.PROTOCOL,
+                gettext_noop("%(command)s failed."),
+                permanent=False,
+                values={"command": what},
+                server_text=_text(exc),
             ) from exc
 
     def overview(self) -> tuple[list[Folder], set[str], dict[str, FolderStatus]] | None:
@@ -423,7 +438,9 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             "UID FETCH", partial(imap.uid, "FETCH", message_set, "(UID FLAGS BODY.PEEK[])")
         )
         if typ != "OK":
-            raise MailError(Step.PROTOCOL, "UID FETCH failed.", permanent=False, server_text=_text(data))
+            raise MailError(
+                Step.PROTOCOL, gettext_noop("UID FETCH failed."), permanent=False, server_text=_text(data)
+            )
         return _fetched_bodies(data)
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
@@ -434,7 +451,9 @@ class ImapSession(_Session[_CheckedIMAPClient]):
             message_set = uid_set(uids[start : start + 5000])
             typ, data = self._command("UID FETCH", partial(imap.uid, "FETCH", message_set, "(RFC822.SIZE)"))
             if typ != "OK":
-                raise MailError(Step.PROTOCOL, "UID FETCH failed.", permanent=False, server_text=_text(data))
+                raise MailError(
+                    Step.PROTOCOL, gettext_noop("UID FETCH failed."), permanent=False, server_text=_text(data)
+                )
             for line in data:
                 text = line if isinstance(line, bytes) else b""
                 if (uid := _FETCH_UID.search(text)) and (size := _FETCH_SIZE.search(text)):

@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -26,17 +27,25 @@ type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAIL_PORTS = frozenset({25, 110, 143, 465, 587, 993, 995})
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address in the last 32 bits
+
+
+def gettext_noop(message: str) -> str:
+    """Mark a message for the translators and return it as it is (Django's makemessages finds this
+    name). This package has no Django: the pages translate a MailError's parts when they show them."""
+    return message
+
+
 # Special ranges that Python's is_global misses or that its versions judge differently.
 _SPECIAL = tuple(
     (ipaddress.ip_network(network), reason)
     for network, reason in [
-        ("fec0::/10", "a site-local address (deprecated, RFC 3879)"),
-        ("64:ff9b:1::/48", "a local-use NAT64 address"),
-        ("100::/64", "a discard-only address"),
-        ("2001:db8::/32", "a documentation address"),
-        ("3fff::/20", "a documentation address"),
-        ("::/96", "an IPv4-compatible address (deprecated)"),
-        ("192.88.99.0/24", "a 6to4 relay address (deprecated)"),
+        ("fec0::/10", gettext_noop("a site-local address (deprecated, RFC 3879)")),
+        ("64:ff9b:1::/48", gettext_noop("a local-use NAT64 address")),
+        ("100::/64", gettext_noop("a discard-only address")),
+        ("2001:db8::/32", gettext_noop("a documentation address")),
+        ("3fff::/20", gettext_noop("a documentation address")),
+        ("::/96", gettext_noop("an IPv4-compatible address (deprecated)")),
+        ("192.88.99.0/24", gettext_noop("a 6to4 relay address (deprecated)")),
     ]
 )
 _FORBIDDEN_CHARACTERS = ("\r", "\n", "\0")
@@ -96,7 +105,11 @@ class CertificateInfo:
 
 
 class MailError(Exception):
-    """A mail server could not be reached or used; `step` says where, `permanent` whether a retry can help."""
+    """A mail server could not be reached or used; `step` says where, `permanent` whether a retry can help.
+
+    `message` is English (for logs); `parts` are its sentences as (text, values) pairs, each text
+    marked for translation with %(name)s for its values, so that a page can show it translated.
+    """
 
     def __init__(
         self,
@@ -104,15 +117,24 @@ class MailError(Exception):
         message: str,
         *,
         permanent: bool,
+        values: Mapping[str, str | int] | None = None,
         server_text: str = "",
         certificate: CertificateInfo | None = None,
     ) -> None:
-        super().__init__(message)
+        self.parts: list[tuple[str, dict[str, str | int]]] = [(message, dict(values or {}))]
+        super().__init__(self.message)
         self.step = step
-        self.message = message
         self.permanent = permanent
         self.server_text = server_text
         self.certificate = certificate
+
+    @property
+    def message(self) -> str:
+        return " ".join(text % values if values else text for text, values in self.parts)
+
+    def add(self, text: str, values: Mapping[str, str | int] | None = None) -> None:
+        """One more sentence (a hint about the likely cause)."""
+        self.parts.append((text, dict(values or {})))
 
     def __str__(self) -> str:
         return f"{self.message} ({self.server_text})" if self.server_text else self.message
@@ -164,7 +186,12 @@ def normalise_fingerprint(text: str) -> str:
 def reject_control_characters(value: str, what: str) -> None:
     """Values that reach a protocol command may not smuggle a second command."""
     if any(ch in value for ch in _FORBIDDEN_CHARACTERS):
-        raise MailError(Step.INPUT, f"The {what} contains a line break or NUL character.", permanent=True)
+        raise MailError(
+            Step.INPUT,
+            gettext_noop("The %(what)s contains a line break or NUL character."),
+            permanent=True,
+            values={"what": what},
+        )
 
 
 def forbidden_reason(ip: IPAddress) -> str | None:
@@ -176,19 +203,19 @@ def forbidden_reason(ip: IPAddress) -> str | None:
         if embedded is not None:
             return forbidden_reason(embedded)
     checks: list[tuple[bool, str]] = [
-        (ip.is_unspecified, "an unspecified address"),
-        (ip.is_loopback, "a loopback address"),
-        (ip.is_link_local, "a link-local address"),
-        (ip.is_multicast, "a multicast address"),
-        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "a carrier-grade NAT address"),
+        (ip.is_unspecified, gettext_noop("an unspecified address")),
+        (ip.is_loopback, gettext_noop("a loopback address")),
+        (ip.is_link_local, gettext_noop("a link-local address")),
+        (ip.is_multicast, gettext_noop("a multicast address")),
+        (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, gettext_noop("a carrier-grade NAT address")),
         (
             isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"),
-            "a unique-local address",
+            gettext_noop("a unique-local address"),
         ),
-        (ip.is_private, "a private address"),
-        (ip.is_reserved, "a reserved address"),
+        (ip.is_private, gettext_noop("a private address")),
+        (ip.is_reserved, gettext_noop("a reserved address")),
         *((ip in network, reason) for network, reason in _SPECIAL),
-        (not ip.is_global, "an address that is not publicly routable"),
+        (not ip.is_global, gettext_noop("an address that is not publicly routable")),
     ]
     return next((reason for hit, reason in checks if hit), None)
 
@@ -208,30 +235,43 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise MailError(Step.DNS, f"The name {host} could not be resolved.", permanent=False) from exc
+        raise MailError(
+            Step.DNS,
+            gettext_noop("The name %(host)s could not be resolved."),
+            permanent=False,
+            values={"host": host},
+        ) from exc
     found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     return list(dict.fromkeys(found))
 
 
 def check_endpoint(endpoint: Endpoint, policy: NetworkPolicy) -> Target:
     host = endpoint.host.strip().removeprefix("[").removesuffix("]")
-    reject_control_characters(host, "server name")
+    reject_control_characters(host, gettext_noop("server name"))
     if not host or len(host) > 253:
-        raise MailError(Step.INPUT, "The server name is empty or too long.", permanent=True)
+        raise MailError(Step.INPUT, gettext_noop("The server name is empty or too long."), permanent=True)
     if policy.allowed_ports is not None and endpoint.port not in policy.allowed_ports:
         ports = ", ".join(str(port) for port in sorted(policy.allowed_ports))
-        raise MailError(Step.POLICY, f"Port {endpoint.port} is not a mail port ({ports}).", permanent=True)
+        raise MailError(
+            Step.POLICY,
+            gettext_noop("Port %(port)s is not a mail port (%(ports)s)."),
+            permanent=True,
+            values={"port": endpoint.port, "ports": ports},
+        )
     addresses = _resolve(host, endpoint.port)
     for ip in addresses:
         if _is_allowed(ip, host, policy):
             plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
             return Target(endpoint, str(plain), policy.timeout, policy)
-    reason = forbidden_reason(addresses[0]) or "not allowed"
+    reason = forbidden_reason(addresses[0]) or gettext_noop("not allowed")
     raise MailError(
         Step.POLICY,
-        f"{host} points to {addresses[0]}, {reason}; Postane does not connect there unless an administrator "
-        "allows that network.",
+        gettext_noop(
+            "%(host)s points to %(address)s, %(reason)s; Postane does not connect there unless an"
+            " administrator allows that network."
+        ),
         permanent=True,
+        values={"host": host, "address": str(addresses[0]), "reason": reason},
     )
 
 
@@ -249,14 +289,25 @@ def open_socket(target: Target) -> socket.socket:
     try:
         sock = socket.create_connection((target.address, target.endpoint.port), timeout=target.timeout)
     except ConnectionRefusedError as exc:
-        raise MailError(Step.CONNECT, f"{where} refused the connection.", permanent=False) from exc
+        raise MailError(
+            Step.CONNECT,
+            gettext_noop("%(where)s refused the connection."),
+            permanent=False,
+            values={"where": where},
+        ) from exc
     except TimeoutError as exc:
         raise MailError(
-            Step.CONNECT, f"{where} did not answer within {target.timeout:.0f} s.", permanent=False
+            Step.CONNECT,
+            gettext_noop("%(where)s did not answer within %(seconds)s s."),
+            permanent=False,
+            values={"where": where, "seconds": round(target.timeout)},
         ) from exc
     except OSError as exc:
         raise MailError(
-            Step.CONNECT, f"{where} could not be reached ({exc.strerror}).", permanent=False
+            Step.CONNECT,
+            gettext_noop("%(where)s could not be reached (%(error)s)."),
+            permanent=False,
+            values={"where": where, "error": exc.strerror or exc.__class__.__name__},
         ) from exc
     # imaplib writes a continuation (AUTHENTICATE's token, a literal) and its CRLF apart: with
     # Nagle's algorithm the second write waits for the server's delayed ACK, 40 ms a login.
@@ -283,15 +334,15 @@ def check_peer(sock: socket.socket, target: Target) -> None:
     if not target.endpoint.fingerprint:
         return
     if not isinstance(sock, ssl.SSLSocket):
-        raise MailError(Step.TLS, "The connection is not encrypted.", permanent=True)
+        raise MailError(Step.TLS, gettext_noop("The connection is not encrypted."), permanent=True)
     der = sock.getpeercert(binary_form=True)
     if der is None:
-        raise MailError(Step.TLS, "The server sent no certificate.", permanent=True)
+        raise MailError(Step.TLS, gettext_noop("The server sent no certificate."), permanent=True)
     actual = format_fingerprint(hashlib.sha256(der).digest())
     if actual != normalise_fingerprint(target.endpoint.fingerprint):
         raise MailError(
             Step.TLS,
-            "The server's certificate is not the one you chose to trust.",
+            gettext_noop("The server's certificate is not the one you chose to trust."),
             permanent=True,
             certificate=CertificateInfo.from_der(der),
         )
@@ -309,13 +360,19 @@ _NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "HTTP_REQUEST"
 
 def tls_failure(exc: ssl.SSLError | OSError, target: Target) -> MailError:
     if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or "it could not be verified"
-        message = f"The server's certificate was refused: {reason}."
+        message = gettext_noop("The server's certificate was refused: %(reason)s.")
+        values: dict[str, str | int] = {
+            "reason": exc.verify_message or gettext_noop("it could not be verified")
+        }
     elif getattr(exc, "reason", None) in _NOT_TLS:
-        message = (
-            f"Port {target.endpoint.port} does not speak SSL/TLS from the start: the security setting does"
-            " not match the port. Ports 993, 995 and 465 usually take SSL/TLS; 143, 110 and 587 STARTTLS."
+        message = gettext_noop(
+            "Port %(port)s does not speak SSL/TLS from the start: the security setting does not match"
+            " the port. Ports 993, 995 and 465 usually take SSL/TLS; 143, 110 and 587 STARTTLS."
         )
+        values = {"port": target.endpoint.port}
     else:
-        message = f"The TLS handshake with {target.endpoint.host} failed ({exc.__class__.__name__}: {exc})."
-    return MailError(Step.TLS, message, permanent=isinstance(exc, ssl.SSLCertVerificationError))
+        message = gettext_noop("The TLS handshake with %(host)s failed (%(error)s).")
+        values = {"host": target.endpoint.host, "error": f"{exc.__class__.__name__}: {exc}"}
+    return MailError(
+        Step.TLS, message, permanent=isinstance(exc, ssl.SSLCertVerificationError), values=values
+    )

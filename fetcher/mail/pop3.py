@@ -21,6 +21,7 @@ from fetcher.mail.net import (
     Step,
     Target,
     check_peer,
+    gettext_noop,
     open_connection,
     peer_certificate,
     tls_context,
@@ -104,13 +105,15 @@ class Pop3Session(_Session[_POP3]):
             raise self._tls_error(exc, target) from exc
         except (poplib.error_proto, EOFError, UnicodeError) as exc:
             raise MailError(
-                Step.GREETING, "The server did not greet like a POP3 server.", permanent=False
+                Step.GREETING, gettext_noop("The server did not greet like a POP3 server."), permanent=False
             ) from exc
         except OSError as exc:
             if isinstance(exc, ssl.SSLError | ssl.CertificateError):
                 raise self._tls_error(exc, target) from exc
             raise MailError(
-                Step.GREETING, "The connection closed before the POP3 greeting.", permanent=False
+                Step.GREETING,
+                gettext_noop("The connection closed before the POP3 greeting."),
+                permanent=False,
             ) from exc
         self.greeting = _text(client.getwelcome())
         try:
@@ -127,7 +130,9 @@ class Pop3Session(_Session[_POP3]):
     def _starttls(self, client: _POP3, target: Target, *, verify: bool) -> None:
         if "STLS" not in self.capabilities:
             _quietly(client.close)
-            raise MailError(Step.STARTTLS, "The POP3 server does not offer STARTTLS (STLS).", permanent=True)
+            raise MailError(
+                Step.STARTTLS, gettext_noop("The POP3 server does not offer STARTTLS (STLS)."), permanent=True
+            )
         try:
             client.stls(tls_context(target, verify=verify))
         except ssl.SSLError as exc:
@@ -136,7 +141,7 @@ class Pop3Session(_Session[_POP3]):
         except poplib.error_proto as exc:
             _quietly(client.close)
             raise MailError(
-                Step.STARTTLS, "STARTTLS was refused.", permanent=True, server_text=_text(exc)
+                Step.STARTTLS, gettext_noop("STARTTLS was refused."), permanent=True, server_text=_text(exc)
             ) from exc
         try:
             self.capabilities = client.capa()
@@ -158,7 +163,7 @@ class Pop3Session(_Session[_POP3]):
                 client.user(self.config.login)
                 client.pass_(self.config.password.reveal())
 
-        refused = "The server refused the login."
+        refused = gettext_noop("The server refused the login.")
         self._command("login", log_in, step=Step.AUTH, refused=refused, permanent=True)
         self._enable_utf8(client)
 
@@ -191,8 +196,13 @@ class Pop3Session(_Session[_POP3]):
         try:
             return call()
         except poplib.error_proto as exc:
-            message = refused or f"{what} failed."
-            raise MailError(step, message, permanent=permanent, server_text=_text(exc)) from exc
+            raise MailError(
+                step,
+                refused or gettext_noop("%(command)s failed."),
+                permanent=permanent,
+                values={} if refused else {"command": what},
+                server_text=_text(exc),
+            ) from exc
         except (OSError, EOFError) as exc:
             raise _lost(step if lost is None else lost, exc) from exc
 
@@ -215,7 +225,7 @@ class Pop3Session(_Session[_POP3]):
 
     def uidl(self) -> list[tuple[int, str]]:
         """(message number, unique id) for every message; MailError(UIDL) when unsupported."""
-        refused = "The server does not support UIDL."
+        refused = gettext_noop("The server does not support UIDL.")
         _resp, lines, _octets = self._command(
             "UIDL", lambda: self._client().uidl(), step=Step.UIDL, refused=refused, permanent=True
         )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fetcher.mail.imap import ImapSession
-from fetcher.mail.net import CertificateInfo, MailError, Security, Step
+from fetcher.mail.net import CertificateInfo, MailError, Security, Step, gettext_noop
 from fetcher.mail.pop3 import Pop3Session
 from fetcher.mail.session import ServerConfig
 from fetcher.mail.smtp import SmtpSession
@@ -34,7 +34,8 @@ class ProbeReport:
     ok: bool = False
     passed: list[Step] = field(default_factory=list)
     failed_step: Step | None = None
-    message: str = ""
+    message: str = ""  # English; `parts` are its sentences for a page to translate (MailError.parts)
+    parts: list[tuple[str, dict[str, str | int]]] = field(default_factory=list)
     server_text: str = ""
     greeting: str = ""
     certificate: CertificateInfo | None = None
@@ -46,6 +47,7 @@ class ProbeReport:
         self.failed_step = failed
         self.passed = steps[: steps.index(failed)] if failed in steps else []
         self.message = error.message
+        self.parts = list(error.parts)
         self.server_text = error.server_text
         self.certificate = error.certificate or self.certificate
 
@@ -67,6 +69,7 @@ class ProbeReport:
             "passed": [str(step) for step in self.passed],
             "failed_step": str(self.failed_step) if self.failed_step else None,
             "message": self.message,
+            "message_parts": [[text, values] for text, values in self.parts],
             "server_text": self.server_text,
             "greeting": self.greeting,
             "certificate": certificate,
@@ -104,7 +107,12 @@ def probe(kind: str, config: ServerConfig) -> ProbeReport:
     except (OSError, EOFError, UnicodeError) as exc:
         # A last resort: the sessions translate what they expect; a connection may still die anywhere.
         report.fail(
-            MailError(Step.PROTOCOL, f"The connection failed ({exc.__class__.__name__}).", permanent=False),
+            MailError(
+                Step.PROTOCOL,
+                gettext_noop("The connection failed (%(error)s)."),
+                permanent=False,
+                values={"error": exc.__class__.__name__},
+            ),
             steps,
         )
         return report

@@ -30,6 +30,7 @@ from fetcher.mail.net import (
     Step,
     Target,
     check_endpoint,
+    gettext_noop,
     reject_control_characters,
     tls_failure,
 )
@@ -63,8 +64,8 @@ class ServerConfig:
     policy: NetworkPolicy = field(default_factory=NetworkPolicy, repr=False)
 
     def check_credentials(self) -> None:
-        reject_control_characters(self.login, "login")
-        reject_control_characters(self.password.reveal(), "password")
+        reject_control_characters(self.login, gettext_noop("login"))
+        reject_control_characters(self.password.reveal(), gettext_noop("password"))
 
 
 def _text(value: bytes | str | Any) -> str:
@@ -93,8 +94,13 @@ def _quietly(close: Callable[[], object]) -> None:
 
 def _lost(step: Step, exc: BaseException) -> MailError:
     if isinstance(exc, TimeoutError):
-        return MailError(step, "The server stopped answering (timed out).", permanent=False)
-    return MailError(step, f"The connection was lost ({exc.__class__.__name__}).", permanent=False)
+        return MailError(step, gettext_noop("The server stopped answering (timed out)."), permanent=False)
+    return MailError(
+        step,
+        gettext_noop("The connection was lost (%(error)s)."),
+        permanent=False,
+        values={"error": exc.__class__.__name__},
+    )
 
 
 class _Session[ClientT]:
@@ -117,9 +123,12 @@ class _Session[ClientT]:
         except MailError as error:
             no_greeting = error.step is Step.GREETING and not self.greeting
             if no_greeting and target.endpoint.security is not Security.SSL:
-                error.message += (
-                    f" Port {target.endpoint.port} may expect SSL/TLS from the start (as 993, 995 and 465"
-                    " usually do): if so, choose SSL/TLS as the security setting."
+                error.add(
+                    gettext_noop(
+                        "Port %(port)s may expect SSL/TLS from the start (as 993, 995 and 465 usually do):"
+                        " if so, choose SSL/TLS as the security setting."
+                    ),
+                    {"port": target.endpoint.port},
                 )
             raise
         try:

@@ -15,6 +15,7 @@ from fetcher.mail.net import (
     Step,
     Target,
     check_peer,
+    gettext_noop,
     open_connection,
     peer_certificate,
     tls_context,
@@ -87,14 +88,16 @@ class SmtpSession(_Session[_SMTP]):
         except (smtplib.SMTPException, OSError) as exc:
             _quietly(client.close)
             raise MailError(
-                Step.GREETING, "The connection closed before the SMTP greeting.", permanent=False
+                Step.GREETING,
+                gettext_noop("The connection closed before the SMTP greeting."),
+                permanent=False,
             ) from exc
         self.greeting = f"{code} {_text(message)}"
         if code != 220:
             _quietly(client.close)
             raise MailError(
                 Step.GREETING,
-                "The SMTP server did not accept the connection.",
+                gettext_noop("The SMTP server did not accept the connection."),
                 permanent=code >= 500,
                 server_text=self.greeting,
             )
@@ -113,7 +116,9 @@ class SmtpSession(_Session[_SMTP]):
     def _starttls(self, client: _SMTP, target: Target, *, verify: bool) -> None:
         if not client.has_extn("starttls"):
             _quietly(client.close)
-            raise MailError(Step.STARTTLS, "The SMTP server does not offer STARTTLS.", permanent=True)
+            raise MailError(
+                Step.STARTTLS, gettext_noop("The SMTP server does not offer STARTTLS."), permanent=True
+            )
         try:
             code, message = client.starttls(context=tls_context(target, verify=verify))
         except ssl.SSLError as exc:
@@ -122,14 +127,19 @@ class SmtpSession(_Session[_SMTP]):
         if code != 220:
             _quietly(client.close)
             raise MailError(
-                Step.STARTTLS, "STARTTLS was refused.", permanent=True, server_text=f"{code} {_text(message)}"
+                Step.STARTTLS,
+                gettext_noop("STARTTLS was refused."),
+                permanent=True,
+                server_text=f"{code} {_text(message)}",
             )
         client.ehlo()
 
     def _login(self, client: _SMTP) -> None:
         if not client.has_extn("auth"):
             raise MailError(
-                Step.AUTH, "The SMTP server offers no login (AUTH) on this connection.", permanent=True
+                Step.AUTH,
+                gettext_noop("The SMTP server offers no login (AUTH) on this connection."),
+                permanent=True,
             )
         login, password = self.config.login, self.config.password.reveal()
         try:
@@ -140,10 +150,12 @@ class SmtpSession(_Session[_SMTP]):
         except smtplib.SMTPAuthenticationError as exc:
             text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
             raise MailError(
-                Step.AUTH, "The server refused the login.", permanent=True, server_text=text
+                Step.AUTH, gettext_noop("The server refused the login."), permanent=True, server_text=text
             ) from exc
         except smtplib.SMTPException as exc:
-            raise MailError(Step.AUTH, "The login failed.", permanent=False, server_text=_text(exc)) from exc
+            raise MailError(
+                Step.AUTH, gettext_noop("The login failed."), permanent=False, server_text=_text(exc)
+            ) from exc
         except OSError as exc:
             raise _lost(Step.AUTH, exc) from exc
 
@@ -161,7 +173,9 @@ class SmtpSession(_Session[_SMTP]):
         client = self._client()
         if smtputf8 and not client.has_extn("smtputf8"):
             raise MailError(
-                Step.PROTOCOL, "An address needs SMTPUTF8, which this server does not offer.", permanent=True
+                Step.PROTOCOL,
+                gettext_noop("An address needs SMTPUTF8, which this server does not offer."),
+                permanent=True,
             )
         try:
             refused = client.sendmail(sender, recipients, raw, mail_options=["SMTPUTF8"] if smtputf8 else [])
@@ -170,13 +184,16 @@ class SmtpSession(_Session[_SMTP]):
             permanent = all(code >= 500 for code, _text_ in answers.values())
             detail = "; ".join(f"{rcpt}: {code} {text}" for rcpt, (code, text) in answers.items())
             raise MailError(
-                Step.PROTOCOL, "Every recipient was refused.", permanent=permanent, server_text=detail
+                Step.PROTOCOL,
+                gettext_noop("Every recipient was refused."),
+                permanent=permanent,
+                server_text=detail,
             ) from exc
         except smtplib.SMTPResponseException as exc:
             text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
             raise MailError(
                 Step.PROTOCOL,
-                "The server refused the message.",
+                gettext_noop("The server refused the message."),
                 permanent=exc.smtp_code >= 500,
                 server_text=text,
             ) from exc

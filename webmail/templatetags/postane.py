@@ -237,3 +237,25 @@ def mailbox_tree(context: template.Context) -> SafeString:
     if not html:
         html.append(f'<li class="muted">{escape(gettext("No mailboxes yet"))}</li>')
     return mark_safe("\n".join(html))  # noqa: S308 -- every value escaped above
+
+
+# The values of a MailError's sentence that are themselves marked messages ("the %(what)s contains ...").
+_TRANSLATED_VALUES = frozenset({"what", "reason"})
+
+
+@register.filter
+def mail_error(report: dict[str, Any]) -> str:
+    """A connection test's failure in the reader's language: each sentence of the error
+    (fetcher.mail.net.MailError.parts) translated, its values put in; a report stored before
+    there were parts, or a sentence whose translation does not fit its values, as it came."""
+    sentences = []
+    for text, values in report.get("message_parts") or []:
+        given = {
+            key: gettext(value) if key in _TRANSLATED_VALUES and isinstance(value, str) else value
+            for key, value in values.items()
+        }
+        try:
+            sentences.append(gettext(text) % given if given else gettext(text))
+        except (KeyError, ValueError, TypeError):
+            sentences.append(text % values if values else text)
+    return " ".join(sentences) or str(report.get("message", ""))
