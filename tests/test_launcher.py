@@ -147,21 +147,33 @@ def assert_idle_connections_hold_no_worker(run: Run) -> None:
             connection.close()
 
 
+def sign_in_line(run: Run) -> str:
+    """The start-up's last line (it must end with how to sign in), once it is printed."""
+    wait_for(lambda: "sign in " in run.text().rpartition("Postane is running at")[2], "the sign-in line", 10)
+    return run.text().rstrip("\n").rpartition("\n")[2]
+
+
 def test_the_run_command_brings_up_everything_and_leaves_nothing_behind(data_dir: Path) -> None:
     run = start_run(data_dir)
     try:
+        # "running" only when it is true: /healthz is all green at once (a worker has reported in).
+        health = healthy(run)
+        assert health is not None, run.text()
+        assert health["checks"]["worker"]["ok"] is True
         status, page = get(f"{run.url}/login/")
         assert status == 200
         assert "<h1>Log in</h1>" in page
         assert_idle_connections_hold_no_worker(run)
 
-        # Beat schedules the heartbeat and the worker runs it: only then is /healthz all green.
-        health = wait_for(lambda: healthy(run), "/healthz to report everything up", 90)
-        assert health["checks"]["worker"]["ok"] is True
-
-        username, password = re.findall(
-            r"Created the administrator '(\w+)' with the password '([^']+)'", run.text()
-        )[0]
+        # The start-up ends with the URL and the login, not buried in migrations and banners.
+        found = re.fullmatch(
+            r"postane: sign in as (\w+) with the password (\S+) \(also kept in .*", sign_in_line(run)
+        )
+        assert found is not None, run.text()
+        username, password = found[1], found[2]
+        assert "Applying " not in run.text()  # migrations, and Celery's banner, go to the logs
+        assert "celery@" not in run.text()
+        assert "celery@" in (data_dir / "logs" / "worker.log").read_text()
         assert "There is no mail here yet." in log_in(run, username, password)
         assert (data_dir / "first-admin.txt").read_text().count(password) == 1
         assert (data_dir / "postgres" / "PG_VERSION").exists()
@@ -178,7 +190,11 @@ def test_the_run_command_brings_up_everything_and_leaves_nothing_behind(data_dir
         path.chmod(0o755 if path.is_dir() else 0o644)
     again = start_run(data_dir)
     try:
-        assert "An administrator already exists" in again.text()
+        kept = data_dir / "first-admin.txt"
+        assert (
+            sign_in_line(again)
+            == f"postane: sign in as an administrator (the first administrator's password: {kept})"
+        )
         assert "There is no mail here yet." in log_in(again, username, password)
         assert (data_dir / "secrets.env").read_text() == secrets_before
         assert_private(data_dir)

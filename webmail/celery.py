@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 from django.conf import settings
 
 from webmail.env import fail
@@ -23,3 +23,11 @@ def _refuse_to_start_without_keys(**kwargs: Any) -> None:
     """Fail closed: a worker that cannot decrypt mailbox passwords must not pretend to work."""
     if not settings.WEBMAIL_ENCRYPTION_KEYS:
         fail("WEBMAIL_ENCRYPTION_KEYS is required to run a worker")
+
+
+@worker_ready.connect
+def _report_ready(sender: Any = None, **kwargs: Any) -> None:
+    """A heartbeat as soon as the worker takes tasks: /healthz need not wait for beat's first one."""
+    from fetcher import services  # noqa: PLC0415 -- Django's apps are loaded only once the worker runs
+
+    services.heartbeat_record(hostname=getattr(sender, "hostname", None) or "unknown")

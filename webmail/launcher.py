@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import http.client
 import os
 import pwd
 import re
@@ -313,13 +314,39 @@ class Supervisor:
     env: dict[str, str]
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def manage(self, *args: str) -> None:
-        result = subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=self.env, check=False)
+    logs: Path | None = None  # each process's output goes to <logs>/<name>.log; None: this terminal
+
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command; its output is returned (shown only when it fails)."""
+        result = subprocess.run(
+            [PYTHON, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
+            print(result.stdout + result.stderr, end="", flush=True)
             raise LaunchError(f"manage.py {args[0]} failed (exit code {result.returncode})")
+        return result.stdout
 
     def start(self, name: str, argv: list[str]) -> None:
-        self.children[name] = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, start_new_session=True)
+        if self.logs is None:
+            self.children[name] = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, start_new_session=True)
+            return
+        path = self.logs / f"{name}.log"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as log:
+            self.children[name] = subprocess.Popen(
+                argv, cwd=BASE_DIR, env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def tail(self, name: str, lines: int = 20) -> str:
+        """The end of a process's log, to show when it stopped."""
+        if self.logs is None or not (path := self.logs / f"{name}.log").exists():
+            return ""
+        return "".join(path.read_text(errors="replace").splitlines(keepends=True)[-lines:])
 
     def first_exited(self) -> str | None:
         return next((name for name, proc in self.children.items() if proc.poll() is not None), None)
@@ -350,14 +377,20 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def _web_answers(supervisor: Supervisor, host: str, port: int) -> bool:
+def _healthy(supervisor: Supervisor, host: str, port: int) -> bool:
+    """Whether /healthz says everything is up: the web server answers, the database and Redis do,
+    and a worker has reported in."""
     if (exited := supervisor.first_exited()) is not None:
+        print(supervisor.tail(exited), end="", flush=True)
         raise LaunchError(f"the {exited} process exited at start-up")
+    connection = http.client.HTTPConnection(host, port, timeout=2)
     try:
-        socket.create_connection((host, port), timeout=1).close()
+        connection.request("GET", "/healthz", headers={"Host": "localhost"})
+        return connection.getresponse().status == 200
     except OSError:
         return False
-    return True
+    finally:
+        connection.close()
 
 
 def app_commands(host: str, port: int, data_dir: Path, concurrency: int) -> dict[str, list[str]]:
@@ -397,6 +430,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--data-dir", type=Path, default=Path(os.environ.get("POSTANE_DATA_DIR", BASE_DIR / "data"))
     )
     parser.add_argument("--concurrency", type=int, default=int(os.environ.get("POSTANE_CONCURRENCY", "2")))
+    parser.add_argument(
+        "--log-here",
+        action="store_true",
+        help="show the web, worker and beat logs in this terminal instead of <data-dir>/logs",
+    )
     return parser.parse_args(argv)
 
 
@@ -423,19 +461,49 @@ def serve(args: argparse.Namespace, stack: ExitStack) -> int:
     if not env.get("REDIS_URL"):
         password = load_or_create_secrets(data_dir)[REDIS_PASSWORD]
         env["REDIS_URL"] = stack.enter_context(embedded_redis(data_dir / "redis", password))
-    supervisor = Supervisor(env)
+    supervisor = Supervisor(env, logs=None if args.log_here else _logs_dir(data_dir))
     stack.callback(supervisor.stop_all)
-    supervisor.manage("migrate", "--noinput", "--verbosity", "1")
+    say("bringing the database up to date")
+    supervisor.manage("migrate", "--noinput", "--verbosity", "0")
     supervisor.manage("collectstatic", "--noinput", "--verbosity", "0")
-    supervisor.manage("createfirstadmin", "--password-file", str(data_dir / "first-admin.txt"))
+    password_file = data_dir / "first-admin.txt"
+    created = supervisor.manage("createfirstadmin", "--password-file", str(password_file))
+    say("starting web, worker and beat" + (f" (their logs: {supervisor.logs})" if supervisor.logs else ""))
     for name, argv in app_commands(args.host, args.port, data_dir, args.concurrency).items():
         supervisor.start(name, argv)
-    wait_until(lambda: _web_answers(supervisor, args.host, args.port), "the web server")
+    wait_until(lambda: _healthy(supervisor, args.host, args.port), "Postane to be ready", timeout=120)
     url = f"http://{'localhost' if args.host in {'127.0.0.1', '0.0.0.0'} else args.host}:{args.port}/"  # noqa: S104
-    say(f"Postane is running at {url}  (web, worker and beat; press Ctrl-C to stop)")
+    say(f"Postane is running at {url}  (press Ctrl-C to stop)")
+    say(_sign_in_hint(created, password_file))
     while (exited := supervisor.first_exited()) is None:
         time.sleep(0.5)
+    print(supervisor.tail(exited), end="", flush=True)
     raise LaunchError(f"the {exited} process exited unexpectedly; stopping the rest")
+
+
+def _logs_dir(data_dir: Path) -> Path:
+    logs = data_dir / "logs"
+    logs.mkdir(mode=0o700, exist_ok=True)
+    logs.chmod(0o700)
+    return logs
+
+
+_CREATED = re.compile(
+    r"Created the administrator '(?P<username>[^']+)' with the password '(?P<password>[^']+)'"
+)
+
+
+def _sign_in_hint(created: str, password_file: Path) -> str:
+    """How to sign in, as the last line of the start-up: the new administrator's password once,
+    afterwards where it was kept."""
+    if found := _CREATED.search(created):
+        return (
+            f"sign in as {found['username']} with the password {found['password']}"
+            f" (also kept in {password_file}; change it after your first sign-in)"
+        )
+    if password_file.exists():
+        return f"sign in as an administrator (the first administrator's password: {password_file})"
+    return "sign in as an administrator"
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
