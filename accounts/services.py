@@ -182,7 +182,7 @@ def password_reset_send(*, user_id: int, domain: str, use_https: bool, language:
     context = {
         "email": user.email,
         "domain": domain,
-        "site_name": settings.WEBMAIL_SITE_NAME,
+        "product_name": settings.WEBMAIL_SITE_NAME,
         "uid": urlsafe_base64_encode(force_bytes(user.pk)),
         "user": user,
         "username": user.get_username(),
@@ -281,7 +281,7 @@ def signup_mail_send(*, user_id: int, kind: str, site: SiteLink) -> None:
     context = {
         "domain": site.domain,
         "protocol": "https" if site.use_https else "http",
-        "site_name": settings.WEBMAIL_SITE_NAME,
+        "product_name": settings.WEBMAIL_SITE_NAME,
         "uid": urlsafe_base64_encode(force_bytes(user.pk)),
         "token": signup_tokens.make_token(user),
         "username": user.get_username(),

@@ -53,7 +53,7 @@ def site(request: HttpRequest) -> dict[str, object]:
     sidebar = SimpleLazyObject(lambda: holdings(request).mailboxes)
     folders = SimpleLazyObject(lambda: Sidebar.of(holdings(request)))
     return {
-        "site_name": settings.WEBMAIL_SITE_NAME,
+        "product_name": settings.WEBMAIL_SITE_NAME,
         "allow_signup": settings.ALLOW_SIGNUP
         and settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL,  # confirmed by mail
         "password_reset_available": settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL,
