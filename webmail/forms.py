@@ -136,6 +136,23 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
         for name in ("incoming_login", "smtp_login", "incoming_host", "smtp_host"):
             self.fields[name].widget.attrs.update({"autocapitalize": "none", "spellcheck": "false"})
 
+    def clean_email_address(self) -> str:
+        """One mailbox per address and person (the database holds it to that too): a clear error
+        that keeps what was typed, where saving a second one failed with a server error."""
+        address = str(self.cleaned_data["email_address"])
+        same = Mailbox.objects.filter(owner=self.owner, email_address__iexact=address).exclude(
+            pk=self.instance.pk
+        )
+        if (existing := same.first()) is not None:
+            raise forms.ValidationError(
+                _(
+                    "You already have a mailbox for this address: “%(name)s”. Change its settings (from POP3"
+                    " to IMAP, for example) instead of adding it a second time."
+                ),
+                params={"name": existing.name or existing.email_address},
+            )
+        return address
+
     def clean_incoming_login(self) -> str:
         return _no_control_characters(self.cleaned_data["incoming_login"])
 
