@@ -94,6 +94,7 @@ def _draft_of(outgoing: OutgoingMessage) -> compose.Draft:
     def people(rows: list[dict[str, str]]) -> list[compose.Recipient]:
         return [compose.Recipient(row["name"], row["address"]) for row in rows]
 
+    text, html = compose.signed(outgoing.text_body, outgoing.html_body, mailbox.signature)
     return compose.Draft(
         sender=compose.Recipient(mailbox.display_name or mailbox.name, mailbox.email_address),
         message_id=outgoing.message_id,
@@ -102,16 +103,12 @@ def _draft_of(outgoing: OutgoingMessage) -> compose.Draft:
         cc=people(outgoing.cc),
         bcc=people(outgoing.bcc),
         subject=outgoing.subject,
-        text=_with_signature(outgoing.text_body, mailbox.signature),
-        html=outgoing.html_body,
+        text=text,
+        html=html,
         in_reply_to=outgoing.in_reply_to,
         references=list(outgoing.references),
         attachments=[(a.filename, a.content_type, bytes(a.content)) for a in outgoing.attachments.all()],
     )
-
-
-def _with_signature(text: str, signature: str) -> str:
-    return f"{text.rstrip()}\n\n-- \n{signature}\n" if signature.strip() else text
 
 
 def outgoing_queue(*, outgoing: OutgoingMessage, send_at: Any = None) -> OutgoingMessage:

@@ -329,3 +329,29 @@ def test_smtputf8_is_used_when_an_address_needs_it_and_refused_clearly_when_not_
             assert server.handler.received == []
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "signature", ["Alice Şahin\nMuhasebe", "-- \nAlice Şahin\nMuhasebe", "--\nAlice Şahin\nMuhasebe"]
+)
+def test_the_signature_follows_one_separator_in_the_text_and_in_the_html(
+    alice: Mailbox, smtp: SmtpServer, signature: str
+) -> None:
+    Mailbox.objects.filter(pk=alice.pk).update(signature=signature)
+    draft = outbox.outgoing_save(
+        owner=alice.owner,
+        mailbox=Mailbox.objects.get(pk=alice.pk),
+        values={"to": "bob@example.net", "subject": "İmzalı", "html": "<p>Merhaba <b>Bob</b></p>"},
+    )
+    outbox.outgoing_queue(outgoing=draft, send_at=timezone.now())
+
+    assert outbox.outgoing_deliver(outgoing_id=draft.pk) == "sent"
+
+    [delivery] = received(smtp)
+    message = message_from_bytes(delivery.content, policy=policy.default)
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert text.count("-- \n") == 1
+    assert text.rstrip().endswith("-- \nAlice Şahin\nMuhasebe")
+    assert "Alice Şahin<br>Muhasebe" in html
+    assert html.count("-- ") == 1

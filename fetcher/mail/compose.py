@@ -17,6 +17,7 @@ from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from html import escape
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 _ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[^\s@<>()\[\],;:\"]+$")
@@ -162,6 +163,25 @@ def redated(raw: bytes, when: datetime) -> bytes:
     head, blank, body = raw.partition(b"\r\n\r\n")
     field = f"Date: {email.utils.format_datetime(when)}\r\n".encode()
     return _DATE_FIELD.sub(lambda _found: field, head + b"\r\n", count=1)[:-2] + blank + body
+
+
+_SEPARATOR = re.compile(r"--[ \t]*\n")
+
+
+def signed(text: str, html: str, signature: str) -> tuple[str, str]:
+    """The body with the signature below it, after the "-- " line that mail readers know (RFC 3676
+    4.3), once: a signature written with its own separator gets no second one. An HTML body gets
+    it too (it was only in the plain-text part)."""
+    lines = signature.replace("\r\n", "\n").strip("\n")
+    if not lines.strip():
+        return text, html
+    lines = (
+        "-- \n" + _SEPARATOR.sub("", lines, count=1) if _SEPARATOR.match(lines + "\n") else "-- \n" + lines
+    )
+    if html:
+        shown = "<br>".join(escape(line) for line in lines.split("\n"))
+        html = f'{html}<div class="signature"><br>{shown}</div>'
+    return f"{text.rstrip()}\n\n{lines}\n", html
 
 
 def new_message_id(domain: str) -> str:
