@@ -15,7 +15,8 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import MissingPasswordError, Passwords, connection_settings, stored_secret
-from fetcher import config, enqueue, folders, ingest, leases
+from fetcher import config, enqueue, folders, leases
+from fetcher.ingest import storing
 from fetcher.mail.net import Step
 from fetcher.mail.probe import ProbeReport, probe
 from fetcher.mail.session import Secret
@@ -339,7 +340,7 @@ def _role_folder(mailbox: Mailbox, role: str) -> Folder | None:
     (`folders.create_pending`): this process never talks to a mail server."""
     if mailbox.protocol == Protocol.IMAP:
         return folders.wanted_locally(mailbox, role)
-    return ingest.special_folder(mailbox, role)
+    return storing.special_folder(mailbox, role)
 
 
 def message_show_images(*, message: Message, always_from_sender: bool = False) -> None:

@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, Protocol, Retention
-from fetcher import config, folders, ingest, leases, selectors, upkeep
+from fetcher import config, folders, leases, selectors, upkeep
+from fetcher.ingest import storing
 from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.mail.imap import FolderStatus, ImapSession
 from fetcher.mail.net import MailError, Step
@@ -230,7 +231,7 @@ def _pop3_listing(pop: Pop3Session) -> list[tuple[int, str]]:
             raise
     # No UIDL: a fingerprint of the header block identifies a message instead (docs/architecture.md).
     count, _size = pop.stat()
-    return [(number, ingest.fingerprint(pop.top_headers(number))) for number in range(1, count + 1)]
+    return [(number, storing.fingerprint(pop.top_headers(number))) for number in range(1, count + 1)]
 
 
 def _recognise_restored(
@@ -254,10 +255,10 @@ def _recognise_restored(
         F("message__raw"), Value(1), Value(64 * 1024), function="substring", output_field=BinaryField()
     )
     for pk, block in vanished.filter(message__isnull=False).annotate(head=head).values_list("pk", "head"):
-        by_header.setdefault(ingest.fingerprint(bytes(block)), []).append(pk)
+        by_header.setdefault(storing.fingerprint(bytes(block)), []).append(pk)
     remaining = []
     for number, uid in new:
-        rows = by_header.get(ingest.fingerprint(pop.top_headers(number))) if by_header else None
+        rows = by_header.get(storing.fingerprint(pop.top_headers(number))) if by_header else None
         if rows:
             Pop3Ledger.objects.filter(pk=rows.pop()).update(uid=uid)
         else:
@@ -269,17 +270,17 @@ def _recognise_restored(
 def _fetch_pop3(
     pop: Pop3Session, mailbox: Mailbox, token: str, new: list[tuple[int, str]], deadline: float
 ) -> tuple[int, bool]:
-    folder = ingest.inbox_of(mailbox)
+    folder = storing.inbox_of(mailbox)
     sizes = pop.sizes() if new else {}
     done = 0
-    with ingest.overlapped_writes() as writer:
+    with storing.overlapped_writes() as writer:
         for chunk in batches(new, lambda item: sizes.get(item[0], 0), BATCH_SIZE):
             if time.monotonic() > deadline:
                 return writer.total(), False
             raws = pop.retr_many([number for number, _uid in chunk])
-            batch = [ingest.Fetched(uid, raw) for (_number, uid), raw in zip(chunk, raws, strict=True)]
+            batch = [storing.Fetched(uid, raw) for (_number, uid), raw in zip(chunk, raws, strict=True)]
             del raws
-            writer.submit(partial(ingest.store_pop3_batch, mailbox=mailbox, folder=folder, batch=batch))
+            writer.submit(partial(storing.store_pop3_batch, mailbox=mailbox, folder=folder, batch=batch))
             done += len(batch)
             _renew(mailbox.id, token, sync_done=done)
     return writer.total(), True
@@ -400,7 +401,7 @@ def _known_folders(
     )
     imap.reopen()
     if "INBOX" not in known:
-        known["INBOX"] = ingest.inbox_of(mailbox)
+        known["INBOX"] = storing.inbox_of(mailbox)
     names = {name for name, folder in known.items() if folder.synced and not folder.local}
     names = {name for name in names if not known[name].pending_create} | {"INBOX"}
     return [(name, known[name].role) for name in sorted(names)]
@@ -483,9 +484,9 @@ def _sync_imap_folder(
         new = _imap_remap(imap, mailbox, folder, uidvalidity)
     else:
         server_uids = set(imap.uids())
-        known = ingest.remove_expunged(folder=folder, server_uids=server_uids)
+        known = _remove_expunged(folder=folder, server_uids=server_uids)
         modseq = folder.highest_modseq if imap.condstore else None
-        ingest.apply_imap_flags(folder=folder, flags=imap.fetch_flags(sorted(known), modseq))
+        _apply_imap_flags(folder=folder, flags=imap.fetch_flags(sorted(known), modseq))
         new = _drop_known_content(imap, folder, sorted(server_uids - known))
     fetched, finished = _fetch_imap(imap, mailbox, folder, run, new)
     if finished:
@@ -642,6 +643,45 @@ def _adopt_sent_copy(sent: Folder, copy: Message, placed: tuple[int, int] | None
         Message.objects.filter(pk=copy.pk).update(folder=sent, pending_append=False)
 
 
+def _apply_imap_flags(*, folder: Folder, flags: dict[int, tuple[str, ...]]) -> int:
+    """The server's flags win, except over a local change not pushed yet; returns how many changed."""
+    rows = ImapMessage.objects.filter(
+        folder=folder, uidvalidity=int(folder.uidvalidity or 0), uid__in=list(flags)
+    )
+    changed = []
+    for row in rows.select_related("message").only(
+        "uid",
+        "message__id",
+        "message__seen",
+        "message__flagged",
+        "message__answered",
+        "message__pending_flags",
+    ):
+        pending = row.message.pending_flags or {}
+        wanted = {
+            name: value for name, value in storing.flag_fields(flags[row.uid]).items() if name not in pending
+        }
+        if any(getattr(row.message, name) != value for name, value in wanted.items()):
+            for name, value in wanted.items():
+                setattr(row.message, name, value)
+            changed.append(row.message)
+    Message.objects.bulk_update(changed, ["seen", "flagged", "answered"])
+    return len(changed)
+
+
+def _remove_expunged(*, folder: Folder, server_uids: set[int]) -> set[int]:
+    """Messages expunged on the server disappear here too; returns the UIDs still known here.
+
+    Only rows from earlier fetches are compared, and each of those was on the server then.
+    """
+    rows = ImapMessage.objects.filter(folder=folder, uidvalidity=int(folder.uidvalidity or 0))
+    known = dict(rows.values_list("uid", "message_id"))
+    gone = [message_id for uid, message_id in known.items() if uid not in server_uids]
+    if gone:
+        Message.objects.filter(id__in=gone).delete()
+    return {uid for uid in known if uid in server_uids}
+
+
 _PUSHED_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}
 
 
@@ -680,12 +720,12 @@ def _fetch_imap(
     _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
     sizes = imap.sizes(new) if new else {}
     done = 0
-    with ingest.overlapped_writes() as writer:
+    with storing.overlapped_writes() as writer:
         for uids in batches(new, lambda uid: sizes.get(uid, 0), IMAP_BATCH):
             if time.monotonic() > deadline:
                 return writer.total(), False
             batch = imap.fetch_messages(uids)
-            store = partial(ingest.store_imap_batch, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity)
+            store = partial(storing.store_imap_batch, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity)
             writer.submit(partial(store, batch=batch))
             done += len(batch)
             _renew(mailbox.id, token, sync_done=done)

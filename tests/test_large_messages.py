@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fetcher import ingest, sync
+from fetcher import sync
+from fetcher.ingest import parsing
 from fetcher.mail import mime
 from fetcher.models import Attachment, Message
 from tests.factories import account_mailbox
@@ -105,7 +106,7 @@ def test_a_25_mb_message_comes_over_pop3_byte_for_byte_and_is_parsed(
     assert sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=120).fetched == 1
     message = Message.objects.get(mailbox=mailbox)
     assert bytes(message.raw) == raw
-    ingest.parse_messages([message.pk])
+    parsing.parse_messages([message.pk])
 
     message.refresh_from_db()
     assert (message.subject, message.size) == ("Büyük dosya", len(raw))
