@@ -29,6 +29,7 @@ from accounts.crypto import EncryptionKeyError
 from accounts.models import Mailbox, Protocol, Retention
 from fetcher import config, folders, leases, selectors, upkeep
 from fetcher.ingest import storing
+from fetcher.mail import header_scan
 from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.mail.imap import FolderStatus, ImapSession
 from fetcher.mail.net import MailError, Step
@@ -231,7 +232,7 @@ def _pop3_listing(pop: Pop3Session) -> list[tuple[int, str]]:
             raise
     # No UIDL: a fingerprint of the header block identifies a message instead (docs/architecture.md).
     count, _size = pop.stat()
-    return [(number, storing.fingerprint(pop.top_headers(number))) for number in range(1, count + 1)]
+    return [(number, header_scan.fingerprint(pop.top_headers(number))) for number in range(1, count + 1)]
 
 
 def _recognise_restored(
@@ -252,13 +253,17 @@ def _recognise_restored(
         return new
     by_header: dict[str, list[int]] = {}
     head = Func(
-        F("message__raw"), Value(1), Value(64 * 1024), function="substring", output_field=BinaryField()
+        F("message__raw"),
+        Value(1),
+        Value(header_scan.SCAN_LIMIT),
+        function="substring",
+        output_field=BinaryField(),
     )
     for pk, block in vanished.filter(message__isnull=False).annotate(head=head).values_list("pk", "head"):
-        by_header.setdefault(storing.fingerprint(bytes(block)), []).append(pk)
+        by_header.setdefault(header_scan.fingerprint(bytes(block)), []).append(pk)
     remaining = []
     for number, uid in new:
-        rows = by_header.get(storing.fingerprint(pop.top_headers(number))) if by_header else None
+        rows = by_header.get(header_scan.fingerprint(pop.top_headers(number))) if by_header else None
         if rows:
             Pop3Ledger.objects.filter(pk=rows.pop()).update(uid=uid)
         else:

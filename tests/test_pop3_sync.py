@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Mailbox, User
 from fetcher import sync
-from fetcher.ingest import storing
+from fetcher.mail.header_scan import fingerprint
 from fetcher.models import MailboxState, MailboxSync, Message, Pop3Ledger
 from fetcher.services import mailbox_sync_now, message_delete, message_set_flags, syncs_dispatch
 from tests.factories import account_mailbox
@@ -260,9 +260,9 @@ def test_a_claimed_mailbox_makes_a_second_sync_return_at_once(
 def test_without_uidl_a_fingerprint_identifies_messages(make_mailbox: Callable[..., Mailbox]) -> None:
     headers = b"Received: by x\r\nMessage-ID: <a@b>\r\nSubject: s\r\n\r\nbody\r\n"
 
-    assert storing.fingerprint(headers) == storing.fingerprint(headers.replace(b"body", b"other body"))
-    assert storing.fingerprint(headers) != storing.fingerprint(headers.replace(b"<a@b>", b"<c@d>"))
-    assert storing.fingerprint(headers).startswith("fp:")
+    assert fingerprint(headers) == fingerprint(headers.replace(b"body", b"other body"))
+    assert fingerprint(headers) != fingerprint(headers.replace(b"<a@b>", b"<c@d>"))
+    assert fingerprint(headers).startswith("fp:")
 
 
 def test_flags_changed_on_a_pop3_message_stay_local(

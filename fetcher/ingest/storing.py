@@ -7,15 +7,13 @@ server. Parsing comes later, in `fetcher.ingest.parsing`.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 from django.db import IntegrityError, connection, connections, transaction
@@ -23,11 +21,9 @@ from django.utils import timezone
 
 from accounts.models import Mailbox, Protocol
 from fetcher import enqueue
+from fetcher.mail import header_scan
 from fetcher.models import Folder, FolderRole, Message, ParseState, Pop3Ledger
 
-_HEADER_SCAN_LIMIT = 64 * 1024
-_DATE = re.compile(rb"^Date:[ \t]*(.+(?:\r?\n[ \t].+)*)", re.IGNORECASE | re.MULTILINE)
-_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 # Raw messages larger than this are stored and read one at a time, streamed (not in a batch held in
 # memory). Not mime.PARSED_BY_BOUNDARIES: that is the size at which parsing changes its method.
 STREAMED_BYTES = 1024 * 1024
@@ -39,12 +35,6 @@ class Fetched:
 
     uid: str
     raw: bytes
-
-
-def _header_block(raw: bytes) -> bytes:
-    head = raw[:_HEADER_SCAN_LIMIT]
-    end = re.search(rb"\r?\n\r?\n", head)
-    return head[: end.start()] if end else head
 
 
 class OverlappedWrites:
@@ -90,23 +80,8 @@ def overlapped_writes() -> Iterator[OverlappedWrites]:
             writes.total()  # every batch is committed (or has raised) before the caller goes on
 
 
-def quick_headers(raw: bytes) -> tuple[datetime | None, str]:
-    """Date and Message-ID from the header block, without the full parser (stage one is about speed)."""
-    block = _header_block(raw)
-    date = None
-    if match := _DATE.search(block):
-        try:
-            date = email.utils.parsedate_to_datetime(match[1].decode("ascii", "replace"))
-        except (TypeError, ValueError, IndexError):
-            date = None
-        if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=UTC)
-    message_id = _MESSAGE_ID.search(block)
-    return date, message_id[1].decode("ascii", "replace")[:998] if message_id else ""
-
-
 def _new_message(mailbox: Mailbox, folder: Folder, raw: bytes, now: datetime) -> Message:
-    date, message_id = quick_headers(raw)
+    date, message_id = header_scan.quick_headers(raw)
     return Message(
         mailbox=mailbox,
         folder=folder,
@@ -221,7 +196,7 @@ def _copy_messages(
         large: list[tuple[bytes, int]] = []
         with cursor.cursor.copy(f"COPY fetcher_message ({columns}) FROM STDIN") as copy:
             for message_pk, raw, flag in zip(ids, raws, flags, strict=True):
-                date, message_id = quick_headers(raw)
+                date, message_id = header_scan.quick_headers(raw)
                 sort_date = date if date is not None and date <= now else now
                 digest = hashlib.sha256(raw).hexdigest()
                 streamed = len(raw) > STREAMED_BYTES
@@ -292,16 +267,6 @@ def _store_one_by_one(mailbox: Mailbox, folder: Folder, batch: Sequence[Fetched]
             ids.append(message.pk)
     transaction.on_commit(lambda: enqueue.parse_messages(ids))
     return ids
-
-
-def fingerprint(header_block: bytes) -> str:
-    """The id of a message on a POP3 server without UIDL: a hash of its header block.
-
-    Headers do not change while a message sits on the server, and Received, Message-ID and
-    Date lines make two different messages' blocks differ in practice.
-    """
-    lines = [line.rstrip() for line in _header_block(header_block).splitlines()]
-    return "fp:" + hashlib.sha256(b"\n".join(lines)).hexdigest()
 
 
 def flag_fields(flags: Sequence[str]) -> dict[str, bool]:
