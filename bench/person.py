@@ -291,7 +291,7 @@ ORDINARY = [("Faturalar", "invoices"), ("Proje/2024", "project")]
 
 def fill(count: int) -> Person:
     from accounts.models import Mailbox, Protocol, Security, User
-    from fetcher.ingest import storing
+    from fetcher import folders
     from fetcher.models import Folder
 
     owner = User.objects.create_user("ayse", email=OWNER[1], password=PASSWORD, first_name="Ayşe")
@@ -301,7 +301,7 @@ def fill(count: int) -> Person:
     mailbox.smtp_host = "smtp.example.net"
     mailbox.set_incoming_password("unused")
     mailbox.save()
-    inbox = storing.inbox_of(mailbox)
+    inbox = folders.inbox_of(mailbox)
     Folder.objects.filter(pk=inbox.pk).update(uidvalidity=UIDVALIDITY, delimiter="/")
     for name, role in FOLDERS:
         Folder.objects.create(mailbox=mailbox, name=name, role=role, uidvalidity=UIDVALIDITY, delimiter="/")

@@ -83,6 +83,7 @@ def _parse(ids: list[int]) -> int:
 
 def fill(count: int) -> Any:
     from accounts.models import Mailbox, User
+    from fetcher import folders
     from fetcher.ingest import storing
 
     owner = User.objects.create_user("alice")
@@ -101,7 +102,7 @@ def fill(count: int) -> Any:
         batch = [
             storing.Fetched(f"b{n}", make_message(n, rng)) for n in range(start, min(start + 1000, count))
         ]
-        ids += storing.store_pop3_batch(mailbox=box, folder=storing.inbox_of(box), batch=batch)
+        ids += storing.store_pop3_batch(mailbox=box, folder=folders.inbox_of(box), batch=batch)
     with multiprocessing.get_context("spawn").Pool(2, initializer=_setup_worker) as pool:
         pool.map(_parse, [ids[0::2], ids[1::2]])
     print(f"filled {count:,} messages in {time.perf_counter() - started:.0f} s (stored and parsed)")

@@ -231,9 +231,9 @@ def keep_sent_copy(outgoing: OutgoingMessage) -> None:
     now, the copy waits in Postane's own Sent, marked for the next sync to append it."""
     mailbox, raw = outgoing.mailbox, bytes(outgoing.raw or b"")
     if mailbox.protocol == Protocol.POP3:
-        storing.store_local(mailbox=mailbox, folder=storing.pop3_folder(mailbox, FolderRole.SENT), raw=raw)
+        storing.store_local(mailbox=mailbox, folder=folders.pop3_folder(mailbox, FolderRole.SENT), raw=raw)
     elif not mailbox.smtp_saves_sent and not _append_to_sent(outgoing, raw):
-        folder = storing.local_folder(mailbox, FolderRole.SENT)
+        folder = folders.local_folder(mailbox, FolderRole.SENT)
         storing.store_local(mailbox=mailbox, folder=folder, raw=raw, pending_append=True)
 
 

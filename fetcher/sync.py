@@ -275,7 +275,7 @@ def _recognise_restored(
 def _fetch_pop3(
     pop: Pop3Session, mailbox: Mailbox, token: str, new: list[tuple[int, str]], deadline: float
 ) -> tuple[int, bool]:
-    folder = storing.inbox_of(mailbox)
+    folder = folders.inbox_of(mailbox)
     sizes = pop.sizes() if new else {}
     done = 0
     with storing.overlapped_writes() as writer:
@@ -406,7 +406,7 @@ def _known_folders(
     )
     imap.reopen()
     if "INBOX" not in known:
-        known["INBOX"] = storing.inbox_of(mailbox)
+        known["INBOX"] = folders.inbox_of(mailbox)
     names = {name for name, folder in known.items() if folder.synced and not folder.local}
     names = {name for name in names if not known[name].pending_create} | {"INBOX"}
     return [(name, known[name].role) for name in sorted(names)]

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Mailbox
-from fetcher import conversations, enqueue
+from fetcher import conversations, enqueue, folders
 from fetcher.ingest import parsing, storing
 from fetcher.models import Message
 from tests import plans
@@ -238,7 +238,7 @@ def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
 ) -> None:
     monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)  # parsed here, outside a transaction
     batch = [storing.Fetched(f"u{n}", raw) for n, raw in enumerate(chain(150))]
-    new = storing.store_pop3_batch(mailbox=alice, folder=storing.inbox_of(alice), batch=batch)
+    new = storing.store_pop3_batch(mailbox=alice, folder=folders.inbox_of(alice), batch=batch)
     # The writer holds each chunk back until the next one is parsed, so a placement that did not
     # wait for the chunk before it would find it uncommitted.
     parsed = [threading.Event() for _ in range(8)]

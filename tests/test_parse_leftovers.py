@@ -11,7 +11,7 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from fetcher import enqueue
+from fetcher import enqueue, folders
 from fetcher.ingest import parsing, storing
 from fetcher.models import Message
 from tests.factories import account_mailbox
@@ -35,7 +35,7 @@ def stored(count: int) -> list[int]:
     mailbox = account_mailbox(("leftovers", "unused"), 995)
     raws = [f"Subject: m{n}\r\n\r\nbody {n}\r\n".encode() for n in range(count)]
     batch = [storing.Fetched(str(n), raw) for n, raw in enumerate(raws)]
-    return storing.store_pop3_batch(mailbox=mailbox, folder=storing.inbox_of(mailbox), batch=batch)
+    return storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
 
 
 def test_a_parse_task_counts_its_attempt(queued: list[list[int]]) -> None:

@@ -12,7 +12,7 @@ from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
 from accounts.models import User
-from fetcher import selectors
+from fetcher import folders, selectors
 from fetcher.ingest import parsing, storing
 from fetcher.mail import search
 from fetcher.models import Message
@@ -111,7 +111,7 @@ def test_parsed_turkish_mail_is_found_by_subject_sender_body_and_attachment_name
         storing.Fetched("1", turkish_message("Toplantı notları", "IŞIK ve İSTANBUL, kitapları getirin.")),
         storing.Fetched("2", turkish_message("Bütçe", "Şubat ödemeleri", charset="iso-8859-9")),
     ]
-    ids = storing.store_pop3_batch(mailbox=mailbox, folder=storing.inbox_of(mailbox), batch=batch)
+    ids = storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
     parsing.parse_messages(ids)
 
     assert found(mailbox.id, "toplantı") == {"Toplantı notları"}
@@ -146,7 +146,7 @@ def _vectors(ids: list[int]) -> list[str]:
 def test_the_migration_gives_vectors_written_before_the_tags_the_same_tags_as_a_parse() -> None:
     mailbox = account_mailbox(("tags", "unused"), 995)
     batch = [storing.Fetched("1", turkish_message("Haftalık bülten", "Şubat ödemeleri"))]
-    ids = storing.store_pop3_batch(mailbox=mailbox, folder=storing.inbox_of(mailbox), batch=batch)
+    ids = storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
     parsing.parse_messages(ids)
     parsed = _vectors(ids)
     _without_tags(ids)

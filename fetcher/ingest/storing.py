@@ -19,10 +19,10 @@ import psycopg
 from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
-from accounts.models import Mailbox, Protocol
+from accounts.models import Mailbox
 from fetcher import enqueue
 from fetcher.mail import header_scan
-from fetcher.models import Folder, FolderRole, Message, ParseState, Pop3Ledger
+from fetcher.models import Folder, Message, ParseState, Pop3Ledger
 
 # Raw messages larger than this are stored and read one at a time, streamed (not in a batch held in
 # memory). Not mime.PARSED_BY_BOUNDARIES: that is the size at which parsing changes its method.
@@ -92,43 +92,6 @@ def _new_message(mailbox: Mailbox, folder: Folder, raw: bytes, now: datetime) ->
         date=date,
         sort_date=date if date is not None and date <= now else now,
     )
-
-
-def inbox_of(mailbox: Mailbox) -> Folder:
-    folder, _created = Folder.objects.get_or_create(
-        mailbox=mailbox, name="INBOX", defaults={"role": FolderRole.INBOX}
-    )
-    return folder
-
-
-def special_folder(mailbox: Mailbox, role: str) -> Folder | None:
-    """The mailbox's Trash, Archive...: the server's for IMAP (by its SPECIAL-USE flag or its name,
-    `fetcher.folders`; None until a listing found it), a local one for POP3."""
-    if mailbox.protocol == Protocol.POP3:
-        return pop3_folder(mailbox, role)
-    return Folder.objects.filter(mailbox=mailbox, role=role, synced=True).order_by("id").first()
-
-
-def pop3_folder(mailbox: Mailbox, role: str) -> Folder:
-    """A POP3 mailbox's own Sent, Trash...: POP3 servers have only an inbox."""
-    folder, _created = Folder.objects.get_or_create(
-        mailbox=mailbox,
-        role=role,
-        defaults={"name": str(role).capitalize()},  # shown by its role
-    )
-    return folder
-
-
-def local_folder(mailbox: Mailbox, role: str) -> Folder:
-    """A folder of Postane's own in an IMAP mailbox, for what the server cannot hold yet (a sent
-    copy while the server is unreachable: the next sync moves it to the server's Sent)."""
-    folder, _created = Folder.objects.get_or_create(
-        mailbox=mailbox,
-        role=role,
-        local=True,
-        defaults={"name": f"{str(role).capitalize()} (Postane)", "synced": False},
-    )
-    return folder
 
 
 def store_local(*, mailbox: Mailbox, folder: Folder, raw: bytes, pending_append: bool = False) -> int:
