@@ -51,8 +51,7 @@ def _apply(message: Message, parsed: mime.Parsed) -> None:
     message.body_source = parsed.text_source
     message.snippet = parsed.snippet
     message.has_attachments = any(not part.inline or part.filename for part in parsed.attachments)
-    if parsed.date is not None and parsed.date <= timezone.now():
-        message.sort_date = parsed.date
+    message.sort_date = storing.sort_date(parsed.date, now=timezone.now(), otherwise=message.sort_date)
 
 
 _DERIVED_FIELDS = [

@@ -80,6 +80,13 @@ def overlapped_writes() -> Iterator[OverlappedWrites]:
             writes.total()  # every batch is committed (or has raised) before the caller goes on
 
 
+def sort_date(date: datetime | None, *, now: datetime, otherwise: datetime) -> datetime:
+    """Where a message sorts: by its Date header, unless it has none or it lies in the future (a
+    wrong clock must not keep it at the top of every list); then by `otherwise`, the time it was
+    fetched (for stage two, which reads the Date again: where stage one put it)."""
+    return date if date is not None and date <= now else otherwise
+
+
 def _new_message(mailbox: Mailbox, folder: Folder, raw: bytes, now: datetime) -> Message:
     date, message_id = header_scan.quick_headers(raw)
     return Message(
@@ -90,7 +97,7 @@ def _new_message(mailbox: Mailbox, folder: Folder, raw: bytes, now: datetime) ->
         sha256=hashlib.sha256(raw).hexdigest(),
         message_id=message_id,
         date=date,
-        sort_date=date if date is not None and date <= now else now,
+        sort_date=sort_date(date, now=now, otherwise=now),
     )
 
 
@@ -160,7 +167,7 @@ def _copy_messages(
         with cursor.cursor.copy(f"COPY fetcher_message ({columns}) FROM STDIN") as copy:
             for message_pk, raw, flag in zip(ids, raws, flags, strict=True):
                 date, message_id = header_scan.quick_headers(raw)
-                sort_date = date if date is not None and date <= now else now
+                sorted_at = sort_date(date, now=now, otherwise=now)
                 digest = hashlib.sha256(raw).hexdigest()
                 streamed = len(raw) > STREAMED_BYTES
                 if streamed:
@@ -169,7 +176,7 @@ def _copy_messages(
                     message_pk, uuid.uuid4(), mailbox.pk, folder.pk, b"" if streamed else raw,
                     len(raw), digest, now,
                     ParseState.PENDING, _EMPTY_JSON, message_id, "", "", "", _EMPTY_JSON, _EMPTY_JSON,
-                    _EMPTY_JSON, date, sort_date, "", _EMPTY_JSON, "", "", "", False,
+                    _EMPTY_JSON, date, sorted_at, "", _EMPTY_JSON, "", "", "", False,
                     flag.get("seen", False), flag.get("flagged", False), flag.get("answered", False), "{}",
                 ))  # fmt: skip
         # Text COPY writes bytea as hex, twice the size, and Django's cursor binds values into the
