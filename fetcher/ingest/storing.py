@@ -2,7 +2,9 @@
 
 A batch of downloaded messages is committed with COPY, with the few fields a cheap scan of the
 header block gives (Date, Message-ID); only after that commit may anything be deleted on the
-server. Parsing comes later, in `fetcher.ingest.parsing`.
+server. A sync downloads in `batches` (so many messages, so many bytes) and each is committed by
+a second thread while the next one downloads (`overlapped_writes`). Parsing comes later, in
+`fetcher.ingest.parsing`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fetcher.models import Folder, Message, ParseState, Pop3Ledger
 # Raw messages larger than this are stored and read one at a time, streamed (not in a batch held in
 # memory). Not mime.PARSED_BY_BOUNDARIES: that is the size at which parsing changes its method.
 STREAMED_BYTES = 1024 * 1024
+BATCH_BYTES = 32 * 1024 * 1024  # a batch of large messages stops here (one message at least)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,21 @@ def overlapped_writes() -> Iterator[OverlappedWrites]:
         finally:
             pool.submit(connections.close_all)  # in the writer thread: closes its own connection
             writes.total()  # every batch is committed (or has raised) before the caller goes on
+
+
+def batches[T](items: list[T], size_of: Callable[[T], int], count: int) -> Iterator[list[T]]:
+    """Consecutive batches of at most `count` items and BATCH_BYTES bytes (but one item at least)."""
+    batch: list[T] = []
+    total = 0
+    for item in items:
+        size = size_of(item)
+        if batch and (len(batch) >= count or total + size > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(item)
+        total += size
+    if batch:
+        yield batch
 
 
 def sort_date(date: datetime | None, *, now: datetime, otherwise: datetime) -> datetime:

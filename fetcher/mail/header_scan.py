@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 
 # The header block is looked for in this much of a message, here and where the database cuts a
-# stored message for its fingerprint (fetcher.sync, a restored POP3 mailbox).
+# stored message for its fingerprint (fetcher.sync.pop3, a restored mailbox).
 SCAN_LIMIT = 64 * 1024
 _DATE = re.compile(rb"^Date:[ \t]*(.+(?:\r?\n[ \t].+)*)", re.IGNORECASE | re.MULTILINE)
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(?:\r?\n[ \t]+)?(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
