@@ -257,14 +257,14 @@ def _store_one_by_one(mailbox: Mailbox, folder: Folder, batch: Sequence[Fetched]
     return ids
 
 
+# The message fields that mirror an IMAP system flag, both ways (fetcher.sync.imap pushes them).
+IMAP_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}
+
+
 def flag_fields(flags: Sequence[str]) -> dict[str, bool]:
     """The message fields an IMAP server's flags set (new messages here; the sync's flag refresh too)."""
     lowered = {flag.lower() for flag in flags}
-    return {
-        "seen": "\\seen" in lowered,
-        "flagged": "\\flagged" in lowered,
-        "answered": "\\answered" in lowered,
-    }
+    return {field: flag.lower() in lowered for field, flag in IMAP_FLAGS.items()}
 
 
 def store_imap_batch(

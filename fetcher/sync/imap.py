@@ -365,7 +365,7 @@ def _apply_imap_flags(*, folder: Folder, flags: dict[int, tuple[str, ...]]) -> i
             for name, value in wanted.items():
                 setattr(row.message, name, value)
             changed.append(row.message)
-    Message.objects.bulk_update(changed, ["seen", "flagged", "answered"])
+    Message.objects.bulk_update(changed, list(storing.IMAP_FLAGS))
     return len(changed)
 
 
@@ -380,9 +380,6 @@ def _remove_expunged(*, folder: Folder, server_uids: set[int]) -> set[int]:
     if gone:
         Message.objects.filter(id__in=gone).delete()
     return {uid for uid in known if uid in server_uids}
-
-
-_PUSHED_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}
 
 
 def _push_flags(imap: ImapSession, folder: Folder, uidvalidity: int) -> int:
@@ -400,7 +397,7 @@ def _push_flags(imap: ImapSession, folder: Folder, uidvalidity: int) -> int:
     )
     if not rows:
         return 0
-    for field, flag in _PUSHED_FLAGS.items():
+    for field, flag in storing.IMAP_FLAGS.items():
         for add in (True, False):
             uids = [row.uid for row in rows if row.message.pending_flags.get(field) is add]
             if uids:
