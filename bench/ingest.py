@@ -261,10 +261,10 @@ def _setup_worker() -> None:
 
 
 def _parse_worker(ids: list[int]) -> int:
-    from fetcher import ingest
+    from fetcher.ingest import parsing
 
     for start in range(0, len(ids), 500):  # as the parse tasks do, in task-sized pieces
-        ingest.parse_messages(ids[start : start + 500])
+        parsing.parse_messages(ids[start : start + 500])
     return len(ids)
 
 
@@ -319,7 +319,7 @@ def counted_queries(run: Callable[[], Any]) -> int:
 
 
 def big_message_peak(dovecot: Any, port: int) -> tuple[int, int]:
-    from fetcher import ingest
+    from fetcher.ingest import parsing
     from fetcher.models import Message
 
     raw = make_message(0, size=25 * 1024 * 1024)
@@ -327,7 +327,7 @@ def big_message_peak(dovecot: Any, port: int) -> tuple[int, int]:
     mailbox = postane_mailbox("pop3", port, BIG_USER, dovecot.users[BIG_USER])
     tracemalloc.start()
     postane_sync(mailbox)
-    ingest.parse_messages(list(Message.objects.filter(mailbox=mailbox).values_list("id", flat=True)))
+    parsing.parse_messages(list(Message.objects.filter(mailbox=mailbox).values_list("id", flat=True)))
     _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return len(raw), peak

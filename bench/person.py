@@ -14,7 +14,7 @@ with a little mail. What makes it like a real mailbox, and unlike the three-mail
 - words from the Zipf vocabulary of bench/words.py, Turkish and English.
 
 Messages are made and stored a batch at a time through Postane's own ingest
-(`ingest.store_imap_batch`), so memory does not grow with N, then parsed in two processes.
+(`storing.store_imap_batch`), so memory does not grow with N, then parsed in two processes.
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ ORDINARY = [("Faturalar", "invoices"), ("Proje/2024", "project")]
 
 def fill(count: int) -> Person:
     from accounts.models import Mailbox, Protocol, Security, User
-    from fetcher import ingest
+    from fetcher import folders
     from fetcher.models import Folder
 
     owner = User.objects.create_user("ayse", email=OWNER[1], password=PASSWORD, first_name="Ayşe")
@@ -301,7 +301,7 @@ def fill(count: int) -> Person:
     mailbox.smtp_host = "smtp.example.net"
     mailbox.set_incoming_password("unused")
     mailbox.save()
-    inbox = ingest.inbox_of(mailbox)
+    inbox = folders.inbox_of(mailbox)
     Folder.objects.filter(pk=inbox.pk).update(uidvalidity=UIDVALIDITY, delimiter="/")
     for name, role in FOLDERS:
         Folder.objects.create(mailbox=mailbox, name=name, role=role, uidvalidity=UIDVALIDITY, delimiter="/")
@@ -354,14 +354,14 @@ def _store(
     mailbox: Any, folder: Any, count: int, make: Callable[[int], tuple[bytes, tuple[str, ...]]], label: str
 ) -> array[int]:
     """Store `count` messages in batches of BATCH, as an IMAP sync does: UIDs rising, one transaction each."""
-    from fetcher import ingest
+    from fetcher.ingest import storing
 
     ids: array[int] = array("q")
     started, step = time.perf_counter(), max(BATCH, count // 10 // BATCH * BATCH)
     for start in range(0, count, BATCH):
         batch = {uid + 1: make(uid) for uid in range(start, min(start + BATCH, count))}
         ids.extend(
-            ingest.store_imap_batch(mailbox=mailbox, folder=folder, uidvalidity=UIDVALIDITY, batch=batch)
+            storing.store_imap_batch(mailbox=mailbox, folder=folder, uidvalidity=UIDVALIDITY, batch=batch)
         )
         done = start + len(batch)
         if done % step == 0 or done == count:

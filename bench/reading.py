@@ -74,16 +74,17 @@ def make_message(number: int, rng: random.Random) -> bytes:
 
 
 def _parse(ids: list[int]) -> int:
-    from fetcher import ingest
+    from fetcher.ingest import parsing
 
     for start in range(0, len(ids), 500):
-        ingest.parse_messages(ids[start : start + 500])
+        parsing.parse_messages(ids[start : start + 500])
     return len(ids)
 
 
 def fill(count: int) -> Any:
     from accounts.models import Mailbox, User
-    from fetcher import ingest
+    from fetcher import folders
+    from fetcher.ingest import storing
 
     owner = User.objects.create_user("alice")
     boxes = []
@@ -99,9 +100,9 @@ def fill(count: int) -> Any:
     for start in range(0, count, 1000):
         box = boxes[(start // 1000) % len(boxes)]
         batch = [
-            ingest.Fetched(f"b{n}", make_message(n, rng)) for n in range(start, min(start + 1000, count))
+            storing.Fetched(f"b{n}", make_message(n, rng)) for n in range(start, min(start + 1000, count))
         ]
-        ids += ingest.store_pop3_batch(mailbox=box, folder=ingest.inbox_of(box), batch=batch)
+        ids += storing.store_pop3_batch(mailbox=box, folder=folders.inbox_of(box), batch=batch)
     with multiprocessing.get_context("spawn").Pool(2, initializer=_setup_worker) as pool:
         pool.map(_parse, [ids[0::2], ids[1::2]])
     print(f"filled {count:,} messages in {time.perf_counter() - started:.0f} s (stored and parsed)")

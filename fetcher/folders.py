@@ -1,4 +1,5 @@
-"""IMAP folders' roles (Sent, Drafts, Trash, Junk, Archive) and finding or making a role's folder.
+"""Folders' roles (Sent, Drafts, Trash, Junk, Archive), and the one place a mailbox's folder for a
+role is found or made: the inbox, a POP3 mailbox's own folders, Postane's local ones, the server's.
 
 A role comes from the server's SPECIAL-USE flag (RFC 6154) when it gives one, else from the names
 people and servers use, in English and Turkish, with or without a namespace prefix such as
@@ -13,7 +14,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from accounts.models import Mailbox
+from accounts.models import Mailbox, Protocol
 from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.mail.imap import ImapSession
 from fetcher.mail.net import MailError
@@ -179,6 +180,25 @@ def _undo_moves_into(pending: Folder) -> None:
         Message.objects.filter(pk=row.message_id).update(folder_id=row.folder_id, pending_move=False)
 
 
+# --- a mailbox's folder for a role, as stored: no server is asked -------------------------------------
+
+
+def inbox_of(mailbox: Mailbox) -> Folder:
+    folder, _created = Folder.objects.get_or_create(
+        mailbox=mailbox, name="INBOX", defaults={"role": FolderRole.INBOX}
+    )
+    return folder
+
+
+def role_folder(mailbox: Mailbox, role: str) -> Folder:
+    """The mailbox's Trash, Archive...: a local one for POP3; for IMAP the server's (by its SPECIAL-USE
+    flag or its name). An IMAP server without one gets it when the next sync pushes the move
+    (`create_pending`): the web process never talks to a mail server."""
+    if mailbox.protocol == Protocol.IMAP:
+        return wanted_locally(mailbox, role)
+    return pop3_folder(mailbox, role)
+
+
 def wanted_locally(mailbox: Mailbox, role: str) -> Folder:
     """For the web process, which never talks to a server: the role's folder, or a row for one the
     next sync creates on the server (`create_pending`)."""
@@ -189,6 +209,28 @@ def wanted_locally(mailbox: Mailbox, role: str) -> Folder:
         mailbox=mailbox,
         name=CREATED_NAMES[role],
         defaults={"role": role, "pending_create": True, "synced": True},
+    )
+    return folder
+
+
+def pop3_folder(mailbox: Mailbox, role: str) -> Folder:
+    """A POP3 mailbox's own Sent, Trash...: POP3 servers have only an inbox."""
+    folder, _created = Folder.objects.get_or_create(
+        mailbox=mailbox,
+        role=role,
+        defaults={"name": str(role).capitalize()},  # shown by its role
+    )
+    return folder
+
+
+def local_folder(mailbox: Mailbox, role: str) -> Folder:
+    """A folder of Postane's own in an IMAP mailbox, for what the server cannot hold yet (a sent
+    copy while the server is unreachable: the next sync moves it to the server's Sent)."""
+    folder, _created = Folder.objects.get_or_create(
+        mailbox=mailbox,
+        role=role,
+        local=True,
+        defaults={"name": f"{str(role).capitalize()} (Postane)", "synced": False},
     )
     return folder
 

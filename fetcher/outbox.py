@@ -21,7 +21,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Mailbox, Protocol, User
-from fetcher import config, enqueue, folders, ingest, leases
+from fetcher import config, enqueue, folders, leases
+from fetcher.ingest import storing
 from fetcher.mail import compose, mime, safehtml
 from fetcher.mail.imap import ImapSession
 from fetcher.mail.net import MailError
@@ -230,10 +231,10 @@ def keep_sent_copy(outgoing: OutgoingMessage) -> None:
     now, the copy waits in Postane's own Sent, marked for the next sync to append it."""
     mailbox, raw = outgoing.mailbox, bytes(outgoing.raw or b"")
     if mailbox.protocol == Protocol.POP3:
-        ingest.store_local(mailbox=mailbox, folder=ingest.pop3_folder(mailbox, FolderRole.SENT), raw=raw)
+        storing.store_local(mailbox=mailbox, folder=folders.pop3_folder(mailbox, FolderRole.SENT), raw=raw)
     elif not mailbox.smtp_saves_sent and not _append_to_sent(outgoing, raw):
-        folder = ingest.local_folder(mailbox, FolderRole.SENT)
-        ingest.store_local(mailbox=mailbox, folder=folder, raw=raw, pending_append=True)
+        folder = folders.local_folder(mailbox, FolderRole.SENT)
+        storing.store_local(mailbox=mailbox, folder=folder, raw=raw, pending_append=True)
 
 
 def _append_to_sent(outgoing: OutgoingMessage, raw: bytes) -> bool:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import MissingPasswordError, Passwords, connection_settings, stored_secret
-from fetcher import config, enqueue, folders, ingest, leases
+from fetcher import config, enqueue, folders, leases
 from fetcher.mail.net import Step
 from fetcher.mail.probe import ProbeReport, probe
 from fetcher.mail.session import Secret
@@ -303,7 +303,7 @@ def message_delete(*, message: Message) -> None:
         Pop3Ledger.objects.filter(mailbox_id=message.mailbox_id, message=message).update(
             delete_requested=True
         )
-    trash = _role_folder(message.mailbox, FolderRole.TRASH)
+    trash = folders.role_folder(message.mailbox, FolderRole.TRASH)
     if trash is not None and message.folder_id != trash.pk:
         message_move(message=message, folder=trash)
     else:
@@ -330,16 +330,8 @@ def message_delete_for_good(*, message: Message) -> None:
 
 def message_archive(*, message: Message) -> Message:
     """Into the mailbox's Archive (the server's, found by flag or name; a local one for POP3)."""
-    archive = _role_folder(message.mailbox, FolderRole.ARCHIVE)
+    archive = folders.role_folder(message.mailbox, FolderRole.ARCHIVE)
     return message_move(message=message, folder=archive) if archive is not None else message
-
-
-def _role_folder(mailbox: Mailbox, role: str) -> Folder | None:
-    """The role's folder. An IMAP server without one gets it when the next sync pushes the move
-    (`folders.create_pending`): this process never talks to a mail server."""
-    if mailbox.protocol == Protocol.IMAP:
-        return folders.wanted_locally(mailbox, role)
-    return ingest.special_folder(mailbox, role)
 
 
 def message_show_images(*, message: Message, always_from_sender: bool = False) -> None:

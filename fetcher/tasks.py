@@ -6,7 +6,8 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from fetcher import ingest, outbox, services, sync, upkeep
+from fetcher import outbox, services, sync, upkeep
+from fetcher.ingest import parsing
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -51,12 +52,12 @@ def sync_mailbox(mailbox_id: str) -> None:
 @shared_task(ignore_result=True)
 def requeue_unparsed() -> None:
     """Scheduled by beat: parse what a lost or killed parse task left behind."""
-    ingest.requeue_unparsed()
+    parsing.requeue_unparsed()
 
 
 @shared_task(ignore_result=True, autoretry_for=(SoftTimeLimitExceeded,), max_retries=0)
 def parse_messages(message_ids: list[int]) -> None:
-    ingest.parse_messages(message_ids)
+    parsing.parse_messages(message_ids)
 
 
 # Long enough for a large message on a slow line (the lease keeps a live sender's claim).

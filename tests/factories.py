@@ -45,13 +45,14 @@ def _engine_fields(model: type[Any]) -> set[str]:
 
 def stored(mailbox: Mailbox, *raws: bytes) -> list[Any]:
     """Messages stored and parsed as a sync would leave them (stage one, then stage two)."""
-    from fetcher import ingest  # noqa: PLC0415 -- keeps this module importable before Django is set up
+    from fetcher import folders  # noqa: PLC0415 -- keeps this module importable before Django is set up
+    from fetcher.ingest import parsing, storing  # noqa: PLC0415
     from fetcher.models import Message  # noqa: PLC0415
 
     start = Message.objects.filter(mailbox=mailbox).count()
-    batch = [ingest.Fetched(f"u{start + number}", raw) for number, raw in enumerate(raws)]
-    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
-    ingest.parse_messages(ids)
+    batch = [storing.Fetched(f"u{start + number}", raw) for number, raw in enumerate(raws)]
+    ids = storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
+    parsing.parse_messages(ids)
     return list(Message.objects.filter(id__in=ids).order_by("id"))
 
 

@@ -13,7 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Mailbox
-from fetcher import conversations, enqueue, ingest
+from fetcher import conversations, enqueue, folders
+from fetcher.ingest import parsing, storing
 from fetcher.models import Message
 from tests import plans
 from tests.factories import account_mailbox, mail, stored
@@ -225,7 +226,7 @@ def test_a_message_parsed_again_in_a_full_conversation_keeps_its_place(alice: Ma
     stored(alice, *chain(100))
     root = Message.objects.get(message_id=ids("c0"))
 
-    ingest.parse_messages([root.pk])  # a retried task: it does not count itself
+    parsing.parse_messages([root.pk])  # a retried task: it does not count itself
 
     assert key_of("c0") == ids("c0")
     assert Message.objects.filter(thread_key=ids("c0")).count() == 100
@@ -236,21 +237,21 @@ def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
     alice: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)  # parsed here, outside a transaction
-    batch = [ingest.Fetched(f"u{n}", raw) for n, raw in enumerate(chain(150))]
-    new = ingest.store_pop3_batch(mailbox=alice, folder=ingest.inbox_of(alice), batch=batch)
+    batch = [storing.Fetched(f"u{n}", raw) for n, raw in enumerate(chain(150))]
+    new = storing.store_pop3_batch(mailbox=alice, folder=folders.inbox_of(alice), batch=batch)
     # The writer holds each chunk back until the next one is parsed, so a placement that did not
     # wait for the chunk before it would find it uncommitted.
     parsed = [threading.Event() for _ in range(8)]
     calls = {"parse": 0, "store": 0}
     committed_when_placed: list[int] = []
 
-    def parse(part: list[int], original: Any = ingest._parse_chunk) -> Any:
+    def parse(part: list[int], original: Any = parsing._parse_chunk) -> Any:
         chunk = original(part)
         parsed[calls["parse"]].set()
         calls["parse"] += 1
         return chunk
 
-    def store(chunk: Any, original: Any = ingest._store_parsed) -> int:
+    def store(chunk: Any, original: Any = parsing._store_parsed) -> int:
         calls["store"] += 1
         assert parsed[min(calls["store"], 7)].wait(timeout=60)
         return int(original(chunk))
@@ -261,11 +262,11 @@ def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
         )
         original(messages, **options)
 
-    monkeypatch.setattr(ingest, "_parse_chunk", parse)
-    monkeypatch.setattr(ingest, "_store_parsed", store)
+    monkeypatch.setattr(parsing, "_parse_chunk", parse)
+    monkeypatch.setattr(parsing, "_store_parsed", store)
     monkeypatch.setattr(conversations, "place", place)
 
-    assert ingest.parse_messages(new, chunk=20) == 150
+    assert parsing.parse_messages(new, chunk=20) == 150
 
     assert committed_when_placed == [0, 20, 40, 60, 80, 100, 120, 140]
     sizes = Counter(Message.objects.values_list("thread_key", flat=True))

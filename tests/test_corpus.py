@@ -31,7 +31,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
-from fetcher import ingest
+from fetcher import folders
+from fetcher.ingest import parsing, storing
 from fetcher.mail import mime
 from fetcher.models import Message
 from tests.factories import account_mailbox
@@ -132,11 +133,11 @@ def test_messages_python_cannot_decode_still_get_a_readable_body(name: str) -> N
 def test_every_corpus_file_is_stored_byte_for_byte_and_parsed_without_a_crash() -> None:
     owner = User.objects.create_user("corpus")
     mailbox = account_mailbox(("corpus", "unused"), 995, owner=owner, name="Corpus")
-    folder = ingest.inbox_of(mailbox)
-    batch = [ingest.Fetched(entry["file"], (CORPUS / entry["file"]).read_bytes()) for entry in MANIFEST]
+    folder = folders.inbox_of(mailbox)
+    batch = [storing.Fetched(entry["file"], (CORPUS / entry["file"]).read_bytes()) for entry in MANIFEST]
 
-    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=folder, batch=batch)
-    assert ingest.parse_messages(ids) == len(MANIFEST)
+    ids = storing.store_pop3_batch(mailbox=mailbox, folder=folder, batch=batch)
+    assert parsing.parse_messages(ids) == len(MANIFEST)
 
     stored = {m.sha256: m for m in Message.objects.filter(mailbox=mailbox)}
     for entry in MANIFEST:
@@ -162,9 +163,9 @@ def test_an_unknown_charset_is_marked_and_read_with_the_fallback() -> None:
 def test_reindex_rebuilds_every_derived_field_from_the_raw_bytes() -> None:
     mailbox = account_mailbox(("reindex", "unused"), 995, name="R")
     entries = MANIFEST[:20]
-    batch = [ingest.Fetched(e["file"], (CORPUS / e["file"]).read_bytes()) for e in entries]
-    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
-    ingest.parse_messages(ids)
+    batch = [storing.Fetched(e["file"], (CORPUS / e["file"]).read_bytes()) for e in entries]
+    ids = storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
+    parsing.parse_messages(ids)
     before = {m.id: (m.subject, m.from_address, m.snippet) for m in Message.objects.filter(id__in=ids)}
     Message.objects.filter(id__in=ids).update(subject="", from_address="", snippet="", search_vector=None)
 

@@ -20,6 +20,7 @@ from fetcher import folders, outbox, sync
 from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.models import Folder, FolderRole, Message, OutgoingMessage, OutgoingState
 from fetcher.services import message_archive, message_delete
+from fetcher.sync.claim import SyncResult
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox
 from tests.servers.courier import Courier
@@ -134,7 +135,7 @@ def mailbox(
     return sending_mailbox(account, dovecot_courier_like.ports["imaps"], smtp)
 
 
-def run_sync(mailbox: Mailbox) -> sync.SyncResult:
+def run_sync(mailbox: Mailbox) -> SyncResult:
     return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
 
 

@@ -15,6 +15,7 @@ from accounts.services import Passwords, mailbox_save
 from fetcher import sync
 from fetcher.models import Folder, FolderRole, ImapMessage, MailboxSync, Message
 from fetcher.services import message_set_flags
+from fetcher.sync.claim import SyncResult
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.test_pop3_sync import raw_message
@@ -39,7 +40,7 @@ def mailbox(dovecot: Dovecot, account: tuple[str, str], local_mail_settings: Non
     return account_mailbox(account, dovecot.ports["imaps"], protocol="imap", name="Iş")
 
 
-def run_sync(mailbox: Mailbox) -> sync.SyncResult:
+def run_sync(mailbox: Mailbox) -> SyncResult:
     return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
 
 
@@ -102,7 +103,7 @@ def test_an_unchanged_mailbox_costs_one_status_per_folder_and_few_queries(
     with django_assert_max_num_queries(10):
         result = run_sync(mailbox)
 
-    assert result == sync.SyncResult("done", 0, 0)
+    assert result == SyncResult("done", 0, 0)
 
 
 def test_a_changed_uidvalidity_resyncs_without_losing_or_duplicating(
@@ -173,7 +174,7 @@ def test_a_folder_gone_from_the_server_makes_the_poll_list_folders_again(
 
     result = run_sync(mailbox)
 
-    assert result == sync.SyncResult("done", 1, 0)
+    assert result == SyncResult("done", 1, 0)
     assert not Folder.objects.get(mailbox=mailbox, name="Geçici").synced
 
 

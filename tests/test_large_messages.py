@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fetcher import ingest, sync
+from fetcher import sync
+from fetcher.ingest import parsing, storing
 from fetcher.mail import mime
 from fetcher.models import Attachment, Message
 from tests.factories import account_mailbox
@@ -105,7 +106,7 @@ def test_a_25_mb_message_comes_over_pop3_byte_for_byte_and_is_parsed(
     assert sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=120).fetched == 1
     message = Message.objects.get(mailbox=mailbox)
     assert bytes(message.raw) == raw
-    ingest.parse_messages([message.pk])
+    parsing.parse_messages([message.pk])
 
     message.refresh_from_db()
     assert (message.subject, message.size) == ("Büyük dosya", len(raw))
@@ -115,6 +116,6 @@ def test_a_25_mb_message_comes_over_pop3_byte_for_byte_and_is_parsed(
 def test_batches_stop_at_the_byte_limit_but_never_leave_an_item_out() -> None:
     sizes = [10 * MB, 10 * MB, 20 * MB, 40 * MB, 1, 1, 1]
 
-    found = list(sync.batches(sizes, lambda size: size, count=2))
+    found = list(storing.batches(sizes, lambda size: size, count=2))
 
     assert found == [[10 * MB, 10 * MB], [20 * MB], [40 * MB], [1, 1], [1]]

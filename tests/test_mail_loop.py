@@ -14,7 +14,8 @@ import trustme
 from django.utils import timezone
 
 from accounts.models import Mailbox, User
-from fetcher import enqueue, ingest, outbox, sync
+from fetcher import enqueue, outbox, sync
+from fetcher.ingest import parsing
 from fetcher.mail import mime
 from fetcher.models import Message, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS, WorkerProcess, wait_for
@@ -79,7 +80,7 @@ def test_alice_writes_a_worker_sends_it_on_time_and_bobs_pop3_and_imap_mailboxes
         parsed = mime.parse(bytes(received.raw))
         assert (parsed.subject, parsed.text.replace("\r\n", "\n")) == (SUBJECT, TEXT)
         assert parsed.in_reply_to == original.message_id
-    ingest.parse_messages(list(Message.objects.filter(mailbox=alice).values_list("id", flat=True)))
+    parsing.parse_messages(list(Message.objects.filter(mailbox=alice).values_list("id", flat=True)))
     copy = Message.objects.get(mailbox=alice, folder__role="sent")  # alice's own Sent copy
     assert copy.thread_key == Message.objects.get(pk=original.pk).thread_key
     assert Message.objects.get(pk=original.pk).answered

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from accounts.models import Mailbox, User
 from accounts.services import Passwords, mailbox_save, mailbox_set_enabled
-from fetcher import sync
 from fetcher.models import MailboxState, MailboxSync
+from fetcher.sync.claim import mailbox_claim
 from tests.factories import account_mailbox
 
 SETTINGS: dict[str, Any] = {
@@ -81,10 +81,10 @@ def test_the_admin_adds_a_mailbox_with_its_record(client: Client, alice: User) -
 def test_new_settings_start_the_engine_afresh_and_keep_a_running_syncs_claim(alice: User) -> None:
     mailbox = account_mailbox(("alice", "pw"), 995, owner=alice)
     _troubled(mailbox)
-    claim = sync.mailbox_claim(mailbox.id)
+    claim = mailbox_claim(mailbox.id)
     assert claim is None  # paused
     MailboxSync.objects.filter(mailbox=mailbox).update(paused=False)
-    claim = sync.mailbox_claim(mailbox.id)
+    claim = mailbox_claim(mailbox.id)
     assert claim is not None
 
     mailbox_save(
@@ -121,7 +121,7 @@ def test_a_claim_waits_for_a_disable_being_committed_and_then_claims_nothing() -
 
     def claim() -> None:
         try:
-            claimed.append(sync.mailbox_claim(mailbox.id))
+            claimed.append(mailbox_claim(mailbox.id))
         finally:
             connections.close_all()
 

@@ -11,7 +11,8 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from fetcher import enqueue, ingest
+from fetcher import enqueue, folders
+from fetcher.ingest import parsing, storing
 from fetcher.models import Message
 from tests.factories import account_mailbox
 
@@ -33,14 +34,14 @@ def queued(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
 def stored(count: int) -> list[int]:
     mailbox = account_mailbox(("leftovers", "unused"), 995)
     raws = [f"Subject: m{n}\r\n\r\nbody {n}\r\n".encode() for n in range(count)]
-    batch = [ingest.Fetched(str(n), raw) for n, raw in enumerate(raws)]
-    return ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
+    batch = [storing.Fetched(str(n), raw) for n, raw in enumerate(raws)]
+    return storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
 
 
 def test_a_parse_task_counts_its_attempt(queued: list[list[int]]) -> None:
     ids = stored(2)
 
-    ingest.parse_messages(ids)
+    parsing.parse_messages(ids)
 
     assert list(Message.objects.filter(id__in=ids).values_list("parse_attempts", "parse_state")) == [
         (1, "parsed"),
@@ -52,10 +53,10 @@ def test_lost_tasks_are_queued_again_and_a_hopeless_message_is_marked_failed(que
     lost_a, lost_b, tried_once, tried_often, recent = stored(5)
     Message.objects.exclude(id=recent).update(fetched_at=timezone.now() - timedelta(hours=1))
     Message.objects.filter(id=tried_once).update(parse_attempts=1)
-    Message.objects.filter(id=tried_often).update(parse_attempts=ingest.MAX_PARSE_ATTEMPTS)
+    Message.objects.filter(id=tried_often).update(parse_attempts=parsing.MAX_PARSE_ATTEMPTS)
     queued.clear()
 
-    assert ingest.requeue_unparsed() == 3
+    assert parsing.requeue_unparsed() == 3
 
     assert queued == [[lost_a, lost_b], [tried_once]]  # a retry goes alone: it may be the bad one
     hopeless = Message.objects.get(id=tried_often)
@@ -67,9 +68,9 @@ def test_lost_tasks_are_queued_again_and_a_hopeless_message_is_marked_failed(que
 def test_parsing_costs_the_same_queries_for_few_or_many_messages(queued: list[list[int]]) -> None:
     ids = stored(43)
     with CaptureQueriesContext(connection) as few:
-        ingest.parse_messages(ids[:3])
+        parsing.parse_messages(ids[:3])
     with CaptureQueriesContext(connection) as many:
-        ingest.parse_messages(ids[3:])
+        parsing.parse_messages(ids[3:])
     assert len(many.captured_queries) == len(few.captured_queries)  # no query per message
 
 
@@ -85,7 +86,7 @@ def test_renewing_a_parse_lease_never_waits_for_the_rows_being_written(queued: l
 
     def renew() -> None:
         try:
-            ingest._parsing([first, writing, last])
+            parsing._parsing([first, writing, last])
             renewed.set()
         finally:
             connections.close_all()  # this thread's connection

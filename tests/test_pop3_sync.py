@@ -11,9 +11,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Mailbox, User
-from fetcher import ingest, sync
+from fetcher import sync
+from fetcher.mail.header_scan import fingerprint
 from fetcher.models import MailboxState, MailboxSync, Message, Pop3Ledger
 from fetcher.services import mailbox_sync_now, message_delete, message_set_flags, syncs_dispatch
+from fetcher.sync.claim import SyncResult, mailbox_claim
 from tests.factories import account_mailbox
 from tests.servers.dovecot import Dovecot
 from tests.servers.net import free_port
@@ -57,7 +59,7 @@ def deliver(dovecot: Dovecot, account: tuple[str, str], count: int, start: int =
     return raws
 
 
-def run_sync(mailbox: Mailbox) -> sync.SyncResult:
+def run_sync(mailbox: Mailbox) -> SyncResult:
     return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
 
 
@@ -83,7 +85,7 @@ def test_new_mail_is_stored_byte_for_byte_and_kept_on_the_server_by_default(
 
     result = run_sync(mailbox)
 
-    assert result == sync.SyncResult("done", fetched=3, deleted=0)
+    assert result == SyncResult("done", fetched=3, deleted=0)
     stored = sorted(
         bytes(raw) for raw in Message.objects.filter(mailbox=mailbox).values_list("raw", flat=True)
     )
@@ -245,7 +247,7 @@ def test_a_claimed_mailbox_makes_a_second_sync_return_at_once(
     dovecot: Dovecot, account: tuple[str, str], make_mailbox: Callable[..., Mailbox]
 ) -> None:
     mailbox = make_mailbox()
-    claim = sync.mailbox_claim(mailbox.id)
+    claim = mailbox_claim(mailbox.id)
     assert claim is not None
     assert claim[1] == mailbox
 
@@ -259,9 +261,9 @@ def test_a_claimed_mailbox_makes_a_second_sync_return_at_once(
 def test_without_uidl_a_fingerprint_identifies_messages(make_mailbox: Callable[..., Mailbox]) -> None:
     headers = b"Received: by x\r\nMessage-ID: <a@b>\r\nSubject: s\r\n\r\nbody\r\n"
 
-    assert ingest.fingerprint(headers) == ingest.fingerprint(headers.replace(b"body", b"other body"))
-    assert ingest.fingerprint(headers) != ingest.fingerprint(headers.replace(b"<a@b>", b"<c@d>"))
-    assert ingest.fingerprint(headers).startswith("fp:")
+    assert fingerprint(headers) == fingerprint(headers.replace(b"body", b"other body"))
+    assert fingerprint(headers) != fingerprint(headers.replace(b"<a@b>", b"<c@d>"))
+    assert fingerprint(headers).startswith("fp:")
 
 
 def test_flags_changed_on_a_pop3_message_stay_local(

@@ -12,7 +12,8 @@ from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
 from accounts.models import User
-from fetcher import ingest, selectors
+from fetcher import folders, selectors
+from fetcher.ingest import parsing, storing
 from fetcher.mail import search
 from fetcher.models import Message
 from tests.factories import account_mailbox
@@ -157,11 +158,11 @@ def found(mailbox_id: uuid.UUID, query: str) -> set[str]:
 def test_parsed_turkish_mail_is_found_by_subject_sender_body_and_attachment_name() -> None:
     mailbox = account_mailbox(("search", "unused"), 995)
     batch = [
-        ingest.Fetched("1", turkish_message("Toplantı notları", "IŞIK ve İSTANBUL, kitapları getirin.")),
-        ingest.Fetched("2", turkish_message("Bütçe", "Şubat ödemeleri", charset="iso-8859-9")),
+        storing.Fetched("1", turkish_message("Toplantı notları", "IŞIK ve İSTANBUL, kitapları getirin.")),
+        storing.Fetched("2", turkish_message("Bütçe", "Şubat ödemeleri", charset="iso-8859-9")),
     ]
-    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
-    ingest.parse_messages(ids)
+    ids = storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
+    parsing.parse_messages(ids)
 
     assert found(mailbox.id, "toplantı") == {"Toplantı notları"}
     assert found(mailbox.id, "ışık istanbul") == {"Toplantı notları"}
@@ -194,9 +195,9 @@ def _vectors(ids: list[int]) -> list[str]:
 @pytest.mark.django_db
 def test_the_migration_gives_vectors_written_before_the_tags_the_same_tags_as_a_parse() -> None:
     mailbox = account_mailbox(("tags", "unused"), 995)
-    batch = [ingest.Fetched("1", turkish_message("Haftalık bülten", "Şubat ödemeleri"))]
-    ids = ingest.store_pop3_batch(mailbox=mailbox, folder=ingest.inbox_of(mailbox), batch=batch)
-    ingest.parse_messages(ids)
+    batch = [storing.Fetched("1", turkish_message("Haftalık bülten", "Şubat ödemeleri"))]
+    ids = storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
+    parsing.parse_messages(ids)
     parsed = _vectors(ids)
     _without_tags(ids)
     user = mailbox.owner

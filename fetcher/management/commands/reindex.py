@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from fetcher import conversations, enqueue, ingest, upkeep
+from fetcher import conversations, enqueue, upkeep
+from fetcher.ingest import parsing
 from fetcher.models import Message
 
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             self.stdout.write(f"queued {len(ids)} messages for the workers; run rethread when they are done")
             return
         for start in range(0, len(ids), batch):
-            ingest.parse_messages(ids[start : start + batch])
+            parsing.parse_messages(ids[start : start + batch])
         owners = conversations.owners_of(mailbox or None)
         for owner in owners:
             conversations.rethread(owner_id=owner)

@@ -1,327 +1,28 @@
-"""Syncing a mailbox: claim it, fetch what is new, record health, schedule the next run.
-
-One sync per mailbox at a time, whatever the number of workers: a sync first claims the
-mailbox with a compare-and-set on a lease (`MailboxSync.sync_lease_until`), which runs out by
-itself if its worker dies. Network I/O never happens inside a transaction; each batch of messages is
-committed on its own, and a message is deleted on a POP3 server only after its row is
-committed and only if the mailbox's policy says so.
-"""
+"""An IMAP mailbox synced both ways: changes made here pushed first (deletions, moves, sent copies,
+flags), then each folder listed, refreshed (flags, expunges, a changed UIDVALIDITY) and fetched."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import random
-import secrets
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BinaryField, F, Func, Q, Value
 from django.utils import timezone
 
-from accounts.crypto import EncryptionKeyError
-from accounts.models import Mailbox, Protocol, Retention
-from fetcher import config, folders, ingest, leases, selectors, upkeep
+from accounts.models import Mailbox
+from fetcher import config, folders, selectors
+from fetcher.ingest import storing
 from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.mail.imap import FolderStatus, ImapSession
 from fetcher.mail.net import MailError, Step
-from fetcher.mail.pop3 import Pop3Session
-from fetcher.models import (
-    Folder,
-    FolderRole,
-    ImapDeletion,
-    ImapMessage,
-    MailboxState,
-    MailboxSync,
-    Message,
-    Pop3Ledger,
-)
+from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, MailboxSync, Message
+from fetcher.sync import claim
 
 logger = logging.getLogger(__name__)
-
-BATCH_SIZE = 200
-BATCH_BYTES = 32 * 1024 * 1024  # a batch of large messages stops here (one message at least)
-MAX_BACKOFF = timedelta(hours=6)
-PAUSE_AFTER_AUTH_FAILURES = 3
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    status: str  # done, busy, more (budget used up: continue in a new task), failed, lost (taken over)
-    fetched: int = 0
-    deleted: int = 0
-
-
-# --- the claim ------------------------------------------------------------------------------------
-
-# The claim also makes the mailbox due at once: should its holder die, the dispatcher's first pass
-# after the lease lapsed picks it up again (docs/architecture.md, "Claim"). The mailbox row is
-# read FOR SHARE, so a disable being committed meanwhile is waited for and seen, as when the
-# lease lived on that row; the engine's row comes back under aliases the claim takes apart.
-_SYNC_FIELDS = MailboxSync._meta.concrete_fields
-_SYNC_COLUMNS = ", ".join(f'sync.{field.column} AS "sync.{field.column}"' for field in _SYNC_FIELDS)
-_CLAIM = (
-    "WITH mailbox AS (SELECT * FROM accounts_mailbox WHERE id = %s AND enabled FOR SHARE)"  # noqa: S608 -- constant SQL
-    " UPDATE fetcher_mailboxsync sync"
-    " SET sync_lease_until = %s, sync_lease_token = %s, state = %s, next_sync_at = %s"
-    " FROM mailbox WHERE sync.mailbox_id = mailbox.id AND NOT sync.paused"
-    " AND (sync.sync_lease_until IS NULL OR sync.sync_lease_until < %s)"
-    f" RETURNING mailbox.*, {_SYNC_COLUMNS}"
-)
-
-
-def mailbox_claim(mailbox_id: uuid.UUID | str) -> tuple[str, Mailbox] | None:
-    """Compare-and-set: the caller owns the mailbox until the lease runs out, or gets None.
-
-    One statement claims and loads the mailbox with its MailboxSync (an unchanged poll is a
-    handful of round trips).
-    """
-    now = timezone.now()
-    token = secrets.token_hex(16)
-    values = [str(mailbox_id), leases.lease_end(), token, MailboxState.SYNCING, now, now]
-    mailbox = next(iter(Mailbox.objects.raw(_CLAIM, values)), None)
-    if mailbox is None:
-        return None
-    row = [vars(mailbox).pop(f"sync.{field.column}") for field in _SYNC_FIELDS]
-    mailbox.sync = MailboxSync.from_db(connection.alias, [field.attname for field in _SYNC_FIELDS], row)
-    return token, mailbox
-
-
-def _renew(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
-    """Progress, written only while the claim is still ours (else another holder has taken over)."""
-    if not _holding(mailbox_id, token, **fields):
-        raise leases.LeaseLostError(f"mailbox {mailbox_id}")
-
-
-def _holding(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> bool:
-    renewed = MailboxSync.objects.filter(mailbox_id=mailbox_id, sync_lease_token=token).update(
-        sync_lease_until=leases.lease_end(), **fields
-    )
-    return bool(renewed)
-
-
-def _release(mailbox_id: uuid.UUID | str, token: str, **fields: object) -> None:
-    MailboxSync.objects.filter(mailbox_id=mailbox_id, sync_lease_token=token).update(
-        sync_lease_until=None, sync_lease_token="", **fields
-    )
-
-
-def _next_run(mailbox: Mailbox, failures: int = 0) -> datetime:
-    """The poll interval plus jitter; after failures, exponential backoff with a cap."""
-    interval = timedelta(minutes=max(mailbox.poll_interval_minutes, settings.WEBMAIL_MIN_POLL_MINUTES))
-    if failures:
-        interval = min(interval * 2 ** (failures - 1), MAX_BACKOFF)
-    jitter = interval.total_seconds() * random.uniform(0, 0.1)  # noqa: S311 -- spreading load, not security
-    return timezone.now() + interval + timedelta(seconds=jitter)
-
-
-# --- one sync ----------------------------------------------------------------------------------------
-
-
-def sync_mailbox(*, mailbox_id: uuid.UUID | str, budget_seconds: float) -> SyncResult:
-    claim = mailbox_claim(mailbox_id)
-    if claim is None:
-        return SyncResult("busy")
-    token, mailbox = claim
-    deadline = time.monotonic() + budget_seconds
-    run = _sync_pop3 if mailbox.protocol == Protocol.POP3 else _sync_imap
-    try:
-        with leases.LeaseKeeper(partial(_holding, mailbox.id, token), f"mailbox {mailbox.id}"):
-            result = run(mailbox, token, deadline)
-    except (MailError, EncryptionKeyError) as error:
-        _record_failure(mailbox, token, error)
-        return SyncResult("failed")
-    except leases.LeaseLostError:
-        logger.warning("mailbox %s: stopped, another worker holds it now", mailbox.id)
-        return SyncResult("lost")
-    except Exception as error:  # a bug or a time limit: recorded and retried with backoff like any failure
-        logger.exception("mailbox %s: the sync failed unexpectedly", mailbox.id)
-        _record_failure(mailbox, token, UnexpectedSyncError(error))
-        return SyncResult("failed")
-    except BaseException:
-        # The worker is shutting down: let the lease go so that the next worker starts at once.
-        _release(mailbox.id, token, state=MailboxState.IDLE, next_sync_at=timezone.now())
-        raise
-    _record_success(mailbox, token, result)
-    if result.fetched >= upkeep.CHANGED_ROWS:
-        # A large first sync: plan the first pages on real figures. Forced, because the activity
-        # counters that tell stale tables reach PostgreSQL's statistics a little after the commit.
-        upkeep.statistics_refresh(force=True)
-    return result
-
-
-class UnexpectedSyncError(Exception):
-    """What the mailbox records about an exception no step expected (the log has the traceback)."""
-
-    kind = "internal"
-
-    def __init__(self, error: Exception) -> None:
-        name = error.__class__.__name__
-        super().__init__(f"The sync stopped on an unexpected error ({name}); it will be tried again.")
-
-
-def _record_success(mailbox: Mailbox, token: str, result: SyncResult) -> None:
-    fields: dict[str, object] = {"state": MailboxState.IDLE, "consecutive_failures": 0}
-    if result.status == "done":
-        fields |= {"last_success_at": timezone.now(), "next_sync_at": _next_run(mailbox)}
-    else:  # the budget ran out: the task queues a continuation at once
-        fields |= {"next_sync_at": timezone.now()}
-    _release(mailbox.id, token, **fields)
-    logger.info(
-        "mailbox %s: %s, %d fetched, %d deleted", mailbox.id, result.status, result.fetched, result.deleted
-    )
-
-
-def _record_failure(
-    mailbox: Mailbox, token: str, error: MailError | EncryptionKeyError | UnexpectedSyncError
-) -> None:
-    failures = mailbox.sync.consecutive_failures + 1
-    kind = _failure_kind(error)
-    pause = kind == Step.AUTH and failures >= PAUSE_AFTER_AUTH_FAILURES
-    _release(
-        mailbox.id,
-        token,
-        state=MailboxState.ERROR,
-        consecutive_failures=failures,
-        paused=pause,
-        last_error_at=timezone.now(),
-        last_error_kind=kind,
-        last_error_message=str(error)[:2000],
-        next_sync_at=_next_run(mailbox, failures),
-    )
-    logger.warning("mailbox %s: sync failed at %s: %s", mailbox.id, kind, error)
-
-
-def _failure_kind(error: MailError | EncryptionKeyError | UnexpectedSyncError) -> str:
-    if isinstance(error, MailError):
-        return str(error.step)
-    return UnexpectedSyncError.kind if isinstance(error, UnexpectedSyncError) else "key"
-
-
-# --- POP3 ----------------------------------------------------------------------------------------------
-
-
-def _sync_pop3(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
-    with Pop3Session(config.incoming_config(mailbox)) as pop:
-        listing = _pop3_listing(pop)
-        known = set(Pop3Ledger.objects.filter(mailbox=mailbox).values_list("uid", flat=True))
-        new = _recognise_restored(pop, mailbox, listing, [(n, uid) for n, uid in listing if uid not in known])
-        _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
-        fetched, finished = _fetch_pop3(pop, mailbox, token, new, deadline)
-        to_delete = _pop3_deletions(pop, mailbox, listing) if finished else []
-    if to_delete and pop.quit_ok:  # the server applies DELE only at a clean QUIT
-        Pop3Ledger.objects.filter(mailbox=mailbox, uid__in=to_delete).update(
-            deleted_on_server_at=timezone.now()
-        )
-    return SyncResult("done" if finished else "more", fetched, len(to_delete) if pop.quit_ok else 0)
-
-
-def _pop3_listing(pop: Pop3Session) -> list[tuple[int, str]]:
-    try:
-        return pop.uidl()
-    except MailError as error:
-        if error.step is not Step.UIDL:
-            raise
-    # No UIDL: a fingerprint of the header block identifies a message instead (docs/architecture.md).
-    count, _size = pop.stat()
-    return [(number, ingest.fingerprint(pop.top_headers(number))) for number in range(1, count + 1)]
-
-
-def _recognise_restored(
-    pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int, str]], new: list[tuple[int, str]]
-) -> list[tuple[int, str]]:
-    """New UIDLs that are stored messages under a new name (a restored mailbox, a rebuilt UIDL
-    list) take over their ledger rows instead of being downloaded again. Each new message is
-    matched by its header block (TOP n 0) against the ledger rows whose UIDL vanished from the
-    server in this listing, one to one, so two genuinely separate identical deliveries are both
-    kept. The vanished rows left over are gone from the server, and marked so."""
-    if not new:  # an unchanged poll: not even the query below is built (its IN list is the whole mailbox)
-        return new
-    listed = {uid for _number, uid in listing}
-    vanished = Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True).exclude(
-        uid__in=listed
-    )
-    if not vanished.exists():
-        return new
-    by_header: dict[str, list[int]] = {}
-    head = Func(
-        F("message__raw"), Value(1), Value(64 * 1024), function="substring", output_field=BinaryField()
-    )
-    for pk, block in vanished.filter(message__isnull=False).annotate(head=head).values_list("pk", "head"):
-        by_header.setdefault(ingest.fingerprint(bytes(block)), []).append(pk)
-    remaining = []
-    for number, uid in new:
-        rows = by_header.get(ingest.fingerprint(pop.top_headers(number))) if by_header else None
-        if rows:
-            Pop3Ledger.objects.filter(pk=rows.pop()).update(uid=uid)
-        else:
-            remaining.append((number, uid))
-    vanished.update(deleted_on_server_at=timezone.now())  # re-pointed rows are listed now: not these
-    return remaining
-
-
-def _fetch_pop3(
-    pop: Pop3Session, mailbox: Mailbox, token: str, new: list[tuple[int, str]], deadline: float
-) -> tuple[int, bool]:
-    folder = ingest.inbox_of(mailbox)
-    sizes = pop.sizes() if new else {}
-    done = 0
-    with ingest.overlapped_writes() as writer:
-        for chunk in batches(new, lambda item: sizes.get(item[0], 0), BATCH_SIZE):
-            if time.monotonic() > deadline:
-                return writer.total(), False
-            raws = pop.retr_many([number for number, _uid in chunk])
-            batch = [ingest.Fetched(uid, raw) for (_number, uid), raw in zip(chunk, raws, strict=True)]
-            del raws
-            writer.submit(partial(ingest.store_pop3_batch, mailbox=mailbox, folder=folder, batch=batch))
-            done += len(batch)
-            _renew(mailbox.id, token, sync_done=done)
-    return writer.total(), True
-
-
-def batches[T](items: list[T], size_of: Callable[[T], int], count: int) -> Iterator[list[T]]:
-    """Consecutive batches of at most `count` items and BATCH_BYTES bytes (but one item at least)."""
-    batch: list[T] = []
-    total = 0
-    for item in items:
-        size = size_of(item)
-        if batch and (len(batch) >= count or total + size > BATCH_BYTES):
-            yield batch
-            batch, total = [], 0
-        batch.append(item)
-        total += size
-    if batch:
-        yield batch
-
-
-def _pop3_deletions(pop: Pop3Session, mailbox: Mailbox, listing: list[tuple[int, str]]) -> list[str]:
-    """DELE what the policy (or a delete made here) allows, each only if this session's number
-    still carries the same UIDL."""
-    if mailbox.pop3_retention == Retention.KEEP and not mailbox.pop3_delete_with_local:
-        return []
-    pending = Pop3Ledger.objects.filter(mailbox=mailbox, deleted_on_server_at__isnull=True)
-    eligible = pending.filter(delete_requested=True)
-    if mailbox.pop3_retention == Retention.DELETE:
-        eligible = pending
-    elif mailbox.pop3_retention == Retention.DELETE_AFTER_DAYS:
-        cutoff = timezone.now() - timedelta(days=mailbox.pop3_retention_days or 0)
-        eligible = pending.filter(Q(first_seen_at__lte=cutoff) | Q(delete_requested=True))
-    committed = set(eligible.values_list("uid", flat=True))
-    deleted = []
-    for number, uid in listing:
-        if uid in committed and (uid.startswith("fp:") or pop.uid_of(number) == uid):
-            pop.dele(number)
-            deleted.append(uid)
-    return deleted
-
-
-# --- IMAP ---------------------------------------------------------------------------------------------
 
 IMAP_BATCH = 500
 FOLDER_LIST_EVERY = timedelta(minutes=30)  # a full listing (subscriptions too) at least this often
@@ -400,7 +101,7 @@ def _known_folders(
     )
     imap.reopen()
     if "INBOX" not in known:
-        known["INBOX"] = ingest.inbox_of(mailbox)
+        known["INBOX"] = folders.inbox_of(mailbox)
     names = {name for name, folder in known.items() if folder.synced and not folder.local}
     names = {name for name in names if not known[name].pending_create} | {"INBOX"}
     return [(name, known[name].role) for name in sorted(names)]
@@ -433,7 +134,7 @@ class _ImapRun:
     dirty_folders: frozenset[int]  # folders holding flags changed here and not yet pushed
 
 
-def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
+def sync_imap(mailbox: Mailbox, token: str, deadline: float) -> claim.SyncResult:
     fetched = 0
     pending = _pending_changes(mailbox)
     run = _ImapRun(token, deadline, frozenset(folder for folder, kind in pending if kind != "deleted"))
@@ -455,8 +156,8 @@ def _sync_imap(mailbox: Mailbox, token: str, deadline: float) -> SyncResult:
             count, finished = _sync_imap_folder(imap, mailbox, folder, status, run)
             fetched += count
             if not finished:
-                return SyncResult("more", fetched)
-    return SyncResult("done", fetched)
+                return claim.SyncResult("more", fetched)
+    return claim.SyncResult("done", fetched)
 
 
 def _sync_imap_folder(
@@ -483,9 +184,9 @@ def _sync_imap_folder(
         new = _imap_remap(imap, mailbox, folder, uidvalidity)
     else:
         server_uids = set(imap.uids())
-        known = ingest.remove_expunged(folder=folder, server_uids=server_uids)
+        known = _remove_expunged(folder=folder, server_uids=server_uids)
         modseq = folder.highest_modseq if imap.condstore else None
-        ingest.apply_imap_flags(folder=folder, flags=imap.fetch_flags(sorted(known), modseq))
+        _apply_imap_flags(folder=folder, flags=imap.fetch_flags(sorted(known), modseq))
         new = _drop_known_content(imap, folder, sorted(server_uids - known))
     fetched, finished = _fetch_imap(imap, mailbox, folder, run, new)
     if finished:
@@ -642,7 +343,43 @@ def _adopt_sent_copy(sent: Folder, copy: Message, placed: tuple[int, int] | None
         Message.objects.filter(pk=copy.pk).update(folder=sent, pending_append=False)
 
 
-_PUSHED_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}
+def _apply_imap_flags(*, folder: Folder, flags: dict[int, tuple[str, ...]]) -> int:
+    """The server's flags win, except over a local change not pushed yet; returns how many changed."""
+    rows = ImapMessage.objects.filter(
+        folder=folder, uidvalidity=int(folder.uidvalidity or 0), uid__in=list(flags)
+    )
+    changed = []
+    for row in rows.select_related("message").only(
+        "uid",
+        "message__id",
+        "message__seen",
+        "message__flagged",
+        "message__answered",
+        "message__pending_flags",
+    ):
+        pending = row.message.pending_flags or {}
+        wanted = {
+            name: value for name, value in storing.flag_fields(flags[row.uid]).items() if name not in pending
+        }
+        if any(getattr(row.message, name) != value for name, value in wanted.items()):
+            for name, value in wanted.items():
+                setattr(row.message, name, value)
+            changed.append(row.message)
+    Message.objects.bulk_update(changed, list(storing.IMAP_FLAGS))
+    return len(changed)
+
+
+def _remove_expunged(*, folder: Folder, server_uids: set[int]) -> set[int]:
+    """Messages expunged on the server disappear here too; returns the UIDs still known here.
+
+    Only rows from earlier fetches are compared, and each of those was on the server then.
+    """
+    rows = ImapMessage.objects.filter(folder=folder, uidvalidity=int(folder.uidvalidity or 0))
+    known = dict(rows.values_list("uid", "message_id"))
+    gone = [message_id for uid, message_id in known.items() if uid not in server_uids]
+    if gone:
+        Message.objects.filter(id__in=gone).delete()
+    return {uid for uid in known if uid in server_uids}
 
 
 def _push_flags(imap: ImapSession, folder: Folder, uidvalidity: int) -> int:
@@ -660,7 +397,7 @@ def _push_flags(imap: ImapSession, folder: Folder, uidvalidity: int) -> int:
     )
     if not rows:
         return 0
-    for field, flag in _PUSHED_FLAGS.items():
+    for field, flag in storing.IMAP_FLAGS.items():
         for add in (True, False):
             uids = [row.uid for row in rows if row.message.pending_flags.get(field) is add]
             if uids:
@@ -677,18 +414,18 @@ def _fetch_imap(
 ) -> tuple[int, bool]:
     token, deadline = run.token, run.deadline
     uidvalidity = int(folder.uidvalidity or 0)
-    _renew(mailbox.id, token, sync_done=0, sync_total=len(new))
+    claim.renew(mailbox.id, token, sync_done=0, sync_total=len(new))
     sizes = imap.sizes(new) if new else {}
     done = 0
-    with ingest.overlapped_writes() as writer:
-        for uids in batches(new, lambda uid: sizes.get(uid, 0), IMAP_BATCH):
+    with storing.overlapped_writes() as writer:
+        for uids in storing.batches(new, lambda uid: sizes.get(uid, 0), IMAP_BATCH):
             if time.monotonic() > deadline:
                 return writer.total(), False
             batch = imap.fetch_messages(uids)
-            store = partial(ingest.store_imap_batch, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity)
+            store = partial(storing.store_imap_batch, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity)
             writer.submit(partial(store, batch=batch))
             done += len(batch)
-            _renew(mailbox.id, token, sync_done=done)
+            claim.renew(mailbox.id, token, sync_done=done)
     return writer.total(), True
 
 
