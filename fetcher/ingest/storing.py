@@ -233,7 +233,7 @@ def store_pop3_batch(*, mailbox: Mailbox, folder: Folder, batch: Sequence[Fetche
                     for item, message_pk in zip(batch, ids, strict=True)
                 ),
             )
-    except IntegrityError:
+    except (IntegrityError, psycopg.errors.IntegrityError):  # COPY runs on psycopg's cursor, unwrapped
         return _store_one_by_one(mailbox, folder, batch, now)
     transaction.on_commit(lambda: enqueue.parse_messages(ids))
     return ids
