@@ -624,3 +624,14 @@ def address_suggestions(user: User, typed: str, limit: int = 8) -> list[tuple[st
                 names[address] = names.get(address) or name
     ranked = sorted(counts, key=lambda address: (-counts[address], address))[:limit]
     return [(names.get(address, ""), address) for address in ranked]
+
+
+# --- the outbox: always through the requesting user ------------------------------------------------
+
+
+def outgoing_of(user: User, public_id: uuid.UUID | str) -> OutgoingMessage:
+    """The user's own draft or outgoing message, or 404."""
+    try:
+        return OutgoingMessage.objects.select_related("mailbox").get(owner=user, public_id=public_id)
+    except (OutgoingMessage.DoesNotExist, ValueError):
+        raise Http404("No such draft") from None

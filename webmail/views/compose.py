@@ -1,7 +1,8 @@
-"""Writing mail in the browser: compose, reply, reply all, forward, drafts and the outbox.
+"""Writing mail in the browser: compose, reply, reply all, forward, drafts, their autosave and the
+address suggestions.
 
-The outbox (fetcher.outbox) does the sending; these views only fill and read its rows, always
-through the requesting user (someone else's draft or message is a 404).
+The outbox (fetcher.outbox) does the sending; these views only fill its rows, always through the
+requesting user (someone else's draft or message is a 404).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -27,16 +28,9 @@ from fetcher import outbox, selectors
 from fetcher.mail import compose
 from fetcher.mail.names import visible_name
 from fetcher.models import Message, OutgoingAttachment, OutgoingMessage, OutgoingState
-from fetcher.selectors import message_of
+from fetcher.selectors import message_of, outgoing_of
 from webmail.forms import ComposeForm
-from webmail.mail_views import _user
-
-
-def outgoing_of(user: User, public_id: uuid.UUID | str) -> OutgoingMessage:
-    try:
-        return OutgoingMessage.objects.select_related("mailbox").get(owner=user, public_id=public_id)
-    except (OutgoingMessage.DoesNotExist, ValueError):
-        raise Http404("No such draft") from None
+from webmail.views.request import AuthedRequest
 
 
 def _people(rows: list[dict[str, str]]) -> list[compose.Recipient]:
@@ -78,7 +72,7 @@ def _prefill(user: User, original: Message, mode: str) -> dict[str, Any]:
 
 
 def _initial(
-    user: User, request: HttpRequest, outgoing: OutgoingMessage | None
+    user: User, request: AuthedRequest, outgoing: OutgoingMessage | None
 ) -> tuple[dict[str, Any], Message | None, str]:
     if outgoing is not None:
         initial = {
@@ -108,8 +102,8 @@ COMPOSE_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CS
 @login_required
 @require_http_methods(["GET", "POST"])
 @csp_override(COMPOSE_CSP)
-def compose_view(request: HttpRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
-    user = _user(request)
+def compose_view(request: AuthedRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
+    user = request.user
     outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
     if outgoing is not None and outgoing.state == OutgoingState.FAILED:  # only a POST makes it a draft again
         messages.info(request, _("This message was not sent. Press “Edit and send again” to change it."))
@@ -133,7 +127,7 @@ def compose_view(request: HttpRequest, outgoing_id: uuid.UUID | None = None) -> 
 
 
 def _save(  # noqa: PLR0917 -- one call site, which names every value
-    request: HttpRequest,
+    request: AuthedRequest,
     form: ComposeForm,
     user: User,
     outgoing: OutgoingMessage | None,
@@ -185,44 +179,6 @@ def _attach(outgoing: OutgoingMessage, uploads: list[Any], forwarded: Message | 
     OutgoingAttachment.objects.bulk_create(rows)
 
 
-@login_required
-@require_GET
-def outbox_view(request: HttpRequest) -> HttpResponse:
-    rows = OutgoingMessage.objects.filter(owner=_user(request)).select_related("mailbox").defer("raw")
-    context = {
-        "drafts": rows.filter(state=OutgoingState.DRAFT).order_by("-updated_at")[:50],
-        "waiting": rows.filter(state__in=[OutgoingState.QUEUED, OutgoingState.SENDING]).order_by(
-            "send_after"
-        ),
-        "failed": rows.filter(state=OutgoingState.FAILED).order_by("-updated_at"),
-        "sent": rows.filter(state=OutgoingState.SENT).order_by("-sent_at")[:20],
-    }
-    return render(request, "webmail/outbox.html", context)
-
-
-@login_required
-@require_POST
-def outgoing_undo(request: HttpRequest, outgoing_id: uuid.UUID) -> HttpResponse:
-    """Undo (inside the window) or cancel a scheduled message: it becomes a draft again."""
-    outgoing = outgoing_of(_user(request), outgoing_id)
-    if outbox.outgoing_undo(outgoing=outgoing):
-        messages.success(request, _("Not sent. The message is a draft again."))
-        return redirect("compose_edit", outgoing_id=outgoing.public_id)
-    messages.error(request, _("Too late: the message has already left."))
-    return redirect("outbox")
-
-
-@login_required
-@require_POST
-def outgoing_reopen(request: HttpRequest, outgoing_id: uuid.UUID) -> HttpResponse:
-    """ "Edit and send again": a message that failed becomes a draft to change and send."""
-    outgoing = outgoing_of(_user(request), outgoing_id)
-    if outbox.outgoing_reopen(outgoing=outgoing) or outgoing.state == OutgoingState.DRAFT:
-        return redirect("compose_edit", outgoing_id=outgoing.public_id)
-    messages.info(request, _("This message is no longer a draft."))
-    return redirect("outbox")
-
-
 def _chosen_mailbox(user: User, value: str) -> Mailbox | None:
     try:
         return mailboxes_of(user).filter(pk=uuid.UUID(value)).first()
@@ -232,12 +188,12 @@ def _chosen_mailbox(user: User, value: str) -> Mailbox | None:
 
 @login_required
 @require_POST
-def compose_autosave(request: HttpRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
+def compose_autosave(request: AuthedRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
     """The page's own saving while someone types: what can be kept is kept, nothing is refused.
 
     A half-typed address cannot be stored as an address yet: that field keeps its last good value.
     """
-    user = _user(request)
+    user = request.user
     outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
     if outgoing is not None and outgoing.state != OutgoingState.DRAFT:
         return JsonResponse({"error": "not a draft"}, status=409)
@@ -275,8 +231,8 @@ def compose_autosave(request: HttpRequest, outgoing_id: uuid.UUID | None = None)
 
 @login_required
 @require_GET
-def address_suggestions(request: HttpRequest) -> HttpResponse:
+def address_suggestions(request: AuthedRequest) -> HttpResponse:
     """Addresses for the To, Cc and Bcc fields, most used first (JSON, read by static/js/compose.js)."""
-    found = selectors.address_suggestions(_user(request), request.GET.get("q", "")[:100])
+    found = selectors.address_suggestions(request.user, request.GET.get("q", "")[:100])
     shown = [compose.as_field([compose.Recipient(name, address)]) for name, address in found]
     return JsonResponse({"suggestions": shown})

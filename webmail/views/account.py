@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -28,6 +27,7 @@ from accounts.models import User
 from accounts.services import SiteLink, signup_request, signup_tokens
 from accounts.services import signup_confirm as signup_confirm_service
 from webmail.forms import PreferencesForm
+from webmail.views.request import AuthedRequest, HtmxHttpRequest
 
 
 def _signup_open() -> None:
@@ -38,7 +38,7 @@ def _signup_open() -> None:
 
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
+def signup(request: HtmxHttpRequest) -> HttpResponse:
     _signup_open()
     form = SignupForm(request.POST or None)
     if (
@@ -69,7 +69,7 @@ def _signup_allowed(request: HttpRequest, email: str) -> bool:
 
 
 @require_http_methods(["GET", "POST"])
-def signup_confirm(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+def signup_confirm(request: HtmxHttpRequest, uidb64: str, token: str) -> HttpResponse:
     """The link from the mail: a GET shows a button (mail scanners open links), the POST confirms."""
     _signup_open()
     user = _pending_user(uidb64, token)
@@ -94,11 +94,9 @@ def _pending_user(uidb64: str, token: str) -> User | None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: AuthedRequest) -> HttpResponse:
     """The person's own settings: the undo window for sending, conversations or a plain list."""
     user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
     if user.undo_seconds is None:
         user.undo_seconds = settings.WEBMAIL_UNDO_SECONDS
     form = PreferencesForm(request.POST or None, instance=user)

@@ -1,0 +1,72 @@
+"""Changes to mail from the browser, POST only: the list's and the message page's actions,
+emptying the Trash, conversations or a plain list.
+
+Every lookup goes through the requesting user (fetcher.selectors): someone else's message or
+folder answers 404, and nothing is changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from fetcher import services
+from fetcher.models import Message
+from fetcher.selectors import folder_of, message_of
+from webmail.views.request import AuthedRequest, safe_back
+
+ACTIONS = ("read", "unread", "star", "unstar", "archive", "delete", "move")
+MAX_BULK = 500
+
+
+def _apply(action: str, message: Message, target: Any) -> None:
+    if action in {"read", "unread"}:
+        services.message_set_flags(message=message, seen=action == "read")
+    elif action in {"star", "unstar"}:
+        services.message_set_flags(message=message, flagged=action == "star")
+    elif action == "archive":
+        services.message_archive(message=message)
+    elif action == "delete":
+        services.message_delete(message=message)
+    elif action == "move" and target is not None and target.mailbox_id == message.mailbox_id:
+        services.message_move(message=message, folder=target)
+
+
+@login_required
+@require_POST
+def messages_action(request: AuthedRequest) -> HttpResponse:
+    """One action on the chosen messages (the list's checkboxes, or one message's buttons)."""
+    user = request.user
+    action = request.POST.get("action", "")
+    if action not in ACTIONS:
+        raise Http404("No such action")
+    ids = request.POST.getlist("message")[:MAX_BULK]
+    target = (
+        folder_of(user, request.POST["folder"]) if action == "move" and request.POST.get("folder") else None
+    )
+    chosen = [message_of(user, public_id) for public_id in ids]  # 404 for any that is not the user's
+    for message in chosen:
+        _apply(action, message, target)
+    if request.htmx:
+        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
+    return redirect(safe_back(request, request.POST.get("back", "")))
+
+
+@login_required
+@require_POST
+def trash_empty(request: AuthedRequest) -> HttpResponse:
+    services.trash_empty(owner=request.user)
+    return redirect("mail_view", view="trash")
+
+
+@login_required
+@require_POST
+def conversations_setting(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    user.conversations = request.POST.get("conversations") == "1"
+    user.save(update_fields=["conversations"])
+    return redirect(safe_back(request, request.POST.get("back", "")))
