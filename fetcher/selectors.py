@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,12 +126,29 @@ def messages_of(user: User) -> QuerySet[Message]:
     return Message.objects.filter(mailbox__owner=user)
 
 
+def _readable(user: User) -> QuerySet[Message]:
+    """The user's messages as a page or a change reads them: with mailbox and folder, no raw bytes."""
+    return messages_of(user).select_related("mailbox", "folder").defer("raw")
+
+
 def message_of(user: User, public_id: uuid.UUID | str) -> Message:
     """The user's own message, or 404: someone else's message does not exist for them."""
     try:
-        return messages_of(user).select_related("mailbox", "folder").defer("raw").get(public_id=public_id)
+        return _readable(user).get(public_id=public_id)
     except (Message.DoesNotExist, ValueError, ValidationError):
         raise Http404("No such message") from None
+
+
+def messages_chosen(user: User, public_ids: Sequence[uuid.UUID | str]) -> list[Message]:
+    """The user's own messages of these ids, in one query; 404 if any is not theirs (nothing changes)."""
+    try:
+        wanted = {uuid.UUID(str(public_id)) for public_id in public_ids}
+    except ValueError:
+        raise Http404("No such message") from None
+    found = list(_readable(user).filter(public_id__in=wanted))
+    if len(found) != len(wanted):
+        raise Http404("No such message")
+    return found
 
 
 def raw_of(message: Message) -> bytes:

@@ -7,33 +7,33 @@ folder answers 404, and nothing is changed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from fetcher import services
-from fetcher.models import Message
-from fetcher.selectors import folder_of, message_of
+from fetcher.models import Folder, Message
+from fetcher.selectors import folder_of, messages_chosen
 from webmail.views.request import AuthedRequest, safe_back
 
 ACTIONS = ("read", "unread", "star", "unstar", "archive", "delete", "move")
 MAX_BULK = 500
 
 
-def _apply(action: str, message: Message, target: Any) -> None:
+def _apply(action: str, chosen: list[Message], target: Folder | None) -> None:
     if action in {"read", "unread"}:
-        services.message_set_flags(message=message, seen=action == "read")
+        services.messages_set_flags(messages=chosen, seen=action == "read")
     elif action in {"star", "unstar"}:
-        services.message_set_flags(message=message, flagged=action == "star")
+        services.messages_set_flags(messages=chosen, flagged=action == "star")
     elif action == "archive":
-        services.message_archive(message=message)
+        services.messages_archive(messages=chosen)
     elif action == "delete":
-        services.message_delete(message=message)
-    elif action == "move" and target is not None and target.mailbox_id == message.mailbox_id:
-        services.message_move(message=message, folder=target)
+        services.messages_delete(messages=chosen)
+    elif action == "move" and target is not None:  # a folder holds only its own mailbox's messages
+        services.messages_move(
+            messages=[m for m in chosen if m.mailbox_id == target.mailbox_id], folder=target
+        )
 
 
 @login_required
@@ -44,13 +44,11 @@ def messages_action(request: AuthedRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     if action not in ACTIONS:
         raise Http404("No such action")
-    ids = request.POST.getlist("message")[:MAX_BULK]
     target = (
         folder_of(user, request.POST["folder"]) if action == "move" and request.POST.get("folder") else None
     )
-    chosen = [message_of(user, public_id) for public_id in ids]  # 404 for any that is not the user's
-    for message in chosen:
-        _apply(action, message, target)
+    chosen = messages_chosen(user, request.POST.getlist("message")[:MAX_BULK])  # 404: one is not theirs
+    _apply(action, chosen, target)
     if request.htmx:
         return HttpResponse(status=204, headers={"HX-Refresh": "true"})
     return redirect(safe_back(request, request.POST.get("back", "")))
