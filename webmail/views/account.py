@@ -24,7 +24,7 @@ from accounts import crypto
 from accounts.auth import client_ip
 from accounts.forms import QueuedPasswordResetForm, SignupForm
 from accounts.models import User
-from accounts.services import SiteLink, signup_request, signup_tokens
+from accounts.services import SiteLink, signup_request, signup_tokens, user_preferences_save
 from accounts.services import signup_confirm as signup_confirm_service
 from webmail.forms import PreferencesForm
 from webmail.views.request import AuthedRequest, HtmxHttpRequest
@@ -101,7 +101,7 @@ def preferences(request: AuthedRequest) -> HttpResponse:
         user.undo_seconds = settings.WEBMAIL_UNDO_SECONDS
     form = PreferencesForm(request.POST or None, instance=user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        user_preferences_save(user=user, values=form.cleaned_data)
         messages.success(request, _("Preferences saved."))
         return redirect("preferences")
     return render(request, "webmail/preferences.html", {"form": form})

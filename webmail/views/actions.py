@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from accounts.services import user_preferences_save
 from fetcher import services
 from fetcher.models import Folder, Message
 from fetcher.selectors import folder_of, messages_chosen
@@ -64,7 +65,7 @@ def trash_empty(request: AuthedRequest) -> HttpResponse:
 @login_required
 @require_POST
 def conversations_setting(request: AuthedRequest) -> HttpResponse:
-    user = request.user
-    user.conversations = request.POST.get("conversations") == "1"
-    user.save(update_fields=["conversations"])
+    user_preferences_save(
+        user=request.user, values={"conversations": request.POST.get("conversations") == "1"}
+    )
     return redirect(safe_back(request, request.POST.get("back", "")))
