@@ -37,9 +37,11 @@ from accounts.crypto import secret_digest
 from accounts.models import Mailbox, User
 from fetcher.mail import search
 from fetcher.models import (
+    Attachment,
     Folder,
     FolderCount,
     FolderRole,
+    ImageSender,
     Message,
     OutgoingMessage,
     OutgoingState,
@@ -388,6 +390,36 @@ def thread_sizes(user: User, keys: list[str]) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
+def attachments_of(messages: Sequence[Message]) -> dict[int, list[Attachment]]:
+    """Each message's attachments in part order, in one query (a conversation's page shows them all)."""
+    found: dict[int, list[Attachment]] = {}
+    for attachment in Attachment.objects.filter(message__in=messages).order_by("part"):
+        found.setdefault(attachment.message_id, []).append(attachment)
+    return found
+
+
+def attachment_of(message: Message, part: int) -> Attachment:
+    """A part of a message found through its reader (message_of), or 404."""
+    found = Attachment.objects.filter(message=message, part=part).first()
+    if found is None:
+        raise Http404("No such part")
+    return found
+
+
+def content_ids_of(message: Message) -> dict[str, int]:
+    """The parts an HTML body may show by `cid:`: each Content-ID with its part number."""
+    named = Attachment.objects.filter(message=message).exclude(content_id="")
+    return dict(named.values_list("content_id", "part"))
+
+
+def images_allowed(message: Message) -> bool:
+    """Remote images of this message may load: asked for this message, or always for its sender."""
+    if message.show_images:
+        return True
+    owner = message.mailbox.owner_id
+    return ImageSender.objects.filter(owner_id=owner, address=message.from_address.lower()).exists()
+
+
 # --- search ---------------------------------------------------------------------------------------
 #
 # Every operator is answered through an index, so that a page reads about a page of rows, or at
@@ -652,3 +684,31 @@ def outgoing_of(user: User, public_id: uuid.UUID | str) -> OutgoingMessage:
         return OutgoingMessage.objects.select_related("mailbox").get(owner=user, public_id=public_id)
     except (OutgoingMessage.DoesNotExist, ValueError):
         raise Http404("No such draft") from None
+
+
+@dataclass(frozen=True)
+class OwnDrafts:
+    """The drafts written here, for the Drafts view above the server's Drafts folders."""
+
+    newest: list[OutgoingMessage]  # the 50 changed last
+    message_ids: set[str]  # of every one: an IMAP server keeps a copy of each in its Drafts folder
+
+
+def own_drafts(user: User) -> OwnDrafts:
+    drafts = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT)
+    return OwnDrafts(
+        list(drafts.order_by("-updated_at")[:50]), set(drafts.values_list("message_id", flat=True))
+    )
+
+
+def outbox_of(user: User) -> dict[str, QuerySet[OutgoingMessage]]:
+    """The outbox page's lists: drafts, what waits to leave, what failed, what was sent last."""
+    rows = OutgoingMessage.objects.filter(owner=user).select_related("mailbox").defer("raw")
+    return {
+        "drafts": rows.filter(state=OutgoingState.DRAFT).order_by("-updated_at")[:50],
+        "waiting": rows.filter(state__in=[OutgoingState.QUEUED, OutgoingState.SENDING]).order_by(
+            "send_after"
+        ),
+        "failed": rows.filter(state=OutgoingState.FAILED).order_by("-updated_at"),
+        "sent": rows.filter(state=OutgoingState.SENT).order_by("-sent_at")[:20],
+    }

@@ -14,8 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import translation
-from django.utils.encoding import force_str
-from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -23,8 +21,8 @@ from django.views.decorators.http import require_http_methods
 from accounts import crypto
 from accounts.auth import client_ip
 from accounts.forms import QueuedPasswordResetForm, SignupForm
-from accounts.models import User
-from accounts.services import SiteLink, signup_request, signup_tokens, user_preferences_save
+from accounts.selectors import signup_pending
+from accounts.services import SiteLink, signup_request, user_preferences_save
 from accounts.services import signup_confirm as signup_confirm_service
 from webmail.forms import PreferencesForm
 from webmail.views.request import AuthedRequest, HtmxHttpRequest
@@ -72,7 +70,7 @@ def _signup_allowed(request: HttpRequest, email: str) -> bool:
 def signup_confirm(request: HtmxHttpRequest, uidb64: str, token: str) -> HttpResponse:
     """The link from the mail: a GET shows a button (mail scanners open links), the POST confirms."""
     _signup_open()
-    user = _pending_user(uidb64, token)
+    user = signup_pending(uidb64, token)
     if user is None:
         return render(request, "registration/signup_confirm.html", {"valid": False}, status=400)
     if request.method == "POST":
@@ -82,14 +80,6 @@ def signup_confirm(request: HtmxHttpRequest, uidb64: str, token: str) -> HttpRes
             messages.error(request, _("This address is used by another account now. Sign up again."))
         return redirect("login")
     return render(request, "registration/signup_confirm.html", {"valid": True, "pending": user})
-
-
-def _pending_user(uidb64: str, token: str) -> User | None:
-    try:
-        user = User.objects.filter(pk=int(force_str(urlsafe_base64_decode(uidb64))), is_active=False).first()
-    except (ValueError, OverflowError):
-        return None
-    return user if user is not None and signup_tokens.check_token(user, token) else None
 
 
 @login_required

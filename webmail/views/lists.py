@@ -21,12 +21,13 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import User
 from fetcher.mail import search
-from fetcher.models import Message, OutgoingMessage, OutgoingState
+from fetcher.models import Message
 from fetcher.selectors import (
     VIEWS,
     Cursor,
     Page,
     folder_of,
+    own_drafts,
     page_of_folders,
     page_of_search,
     page_of_starred,
@@ -103,11 +104,10 @@ def mail_view(request: AuthedRequest, view: str = "inbox") -> HttpResponse:
         page = page_of_folders(held.view_folder_ids(view), after, conversations=user.conversations)
     drafts = None
     if view == "drafts" and after is None:  # drafts written here, above the server's Drafts folders
-        own = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT)
-        drafts = own.order_by("-updated_at")[:50]
+        own = own_drafts(user)
+        drafts = own.newest
         # An IMAP server keeps a copy of those drafts in its Drafts folder: list each once.
-        own_ids = set(own.values_list("message_id", flat=True))
-        page = Page([m for m in page.messages if m.message_id not in own_ids], page.next)
+        page = Page([m for m in page.messages if m.message_id not in own.message_ids], page.next)
     return _list(request, page, title=str(VIEW_TITLES[view]), here=view, drafts=drafts)
 
 

@@ -11,14 +11,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from accounts.models import DEFAULT_PORTS, ConnectionTest, ConnectionTestStatus, Mailbox, User
-from accounts.selectors import mailbox_of, mailboxes_of
+from accounts.selectors import connection_test_of, mailbox_of, mailboxes_of
 from accounts.services import MissingPasswordError, mailbox_delete, mailbox_save
 from fetcher.selectors import mailbox_storage
 from fetcher.services import connection_test_start, mailbox_sync_now
@@ -149,7 +149,7 @@ def _wait_for(test: ConnectionTest) -> ConnectionTest:
 @login_required
 @require_GET
 def connection_test_status(request: AuthedRequest, test_id: uuid.UUID) -> HttpResponse:
-    test = get_object_or_404(ConnectionTest, id=test_id, owner=request.user)
+    test = connection_test_of(request.user, test_id)
     return render(request, "webmail/mailbox_form.html#test-status", {"test": test})
 
 

@@ -25,19 +25,17 @@ from fetcher import services
 from fetcher.mail import mime
 from fetcher.mail.names import visible_name
 from fetcher.mail.safehtml import sanitise
-from fetcher.models import Attachment, ImageSender, Message
-from fetcher.selectors import conversation_of, message_of, raw_of
+from fetcher.models import Attachment, Message
+from fetcher.selectors import (
+    attachment_of,
+    attachments_of,
+    content_ids_of,
+    conversation_of,
+    images_allowed,
+    message_of,
+    raw_of,
+)
 from webmail.views.request import AuthedRequest, safe_back
-
-# Types a browser may show inline; everything else is a download of application/octet-stream.
-PREVIEWABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
-
-
-def _images_allowed(message: Message) -> bool:
-    if message.show_images:
-        return True
-    owner = message.mailbox.owner_id
-    return ImageSender.objects.filter(owner_id=owner, address=message.from_address.lower()).exists()
 
 
 @login_required
@@ -46,10 +44,7 @@ def message_view(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponse:
     user = request.user
     message = message_of(user, message_id)
     conversation = conversation_of(message) if user.conversations else [message]
-    parts: dict[int, list[Attachment]] = {}
-    for attachment in Attachment.objects.filter(message__in=conversation).order_by("part"):
-        attachment.previewable = attachment.content_type in PREVIEWABLE  # type: ignore[attr-defined]
-        parts.setdefault(attachment.message_id, []).append(attachment)
+    parts = attachments_of(conversation)
     entries = [
         {
             "message": item,
@@ -63,7 +58,7 @@ def message_view(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponse:
         "message": message,
         "entries": entries,
         "back": safe_back(request, request.GET.get("back", "")),
-        "images_blocked": bool(message.html_body) and not _images_allowed(message),
+        "images_blocked": bool(message.html_body) and not images_allowed(message),
     }
     return render(request, "webmail/message.html", context)
 
@@ -90,11 +85,9 @@ _FRAME_STYLE = (
 def message_body(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponseBase:
     """The HTML body as its own document, for the sandboxed iframe of the message page."""
     message = message_of(request.user, message_id)
-    images = _images_allowed(message)
+    images = images_allowed(message)
     own_prefix = reverse("message_part", args=[message.public_id, 0])[: -len("0/")]
-    cids = dict(
-        Attachment.objects.filter(message=message).exclude(content_id="").values_list("content_id", "part")
-    )
+    cids = content_ids_of(message)
     clean = sanitise(
         message.html_body,
         cid_url=lambda cid: f"{own_prefix}{cids[cid]}/?inline=1" if cid in cids else None,
@@ -141,7 +134,7 @@ def _attachment_response(message: Message, attachment: Attachment, *, inline: bo
     content = mime.part_content(raw, attachment.part)
     if content is None:
         raise Http404("No such part")
-    previewable = attachment.content_type in PREVIEWABLE
+    previewable = attachment.previewable
     content_type = attachment.content_type if previewable else "application/octet-stream"
     response = HttpResponse(content, content_type=content_type)
     name = safe_filename(attachment.filename, f"part-{attachment.part}")
@@ -160,9 +153,7 @@ def _attachment_response(message: Message, attachment: Attachment, *, inline: bo
 @xframe_options_sameorigin
 def message_part(request: AuthedRequest, message_id: uuid.UUID, part: int) -> HttpResponse:
     message = message_of(request.user, message_id)
-    attachment = Attachment.objects.filter(message=message, part=part).first()
-    if attachment is None:
-        raise Http404("No such part")
+    attachment = attachment_of(message, part)
     return _attachment_response(message, attachment, inline=bool(request.GET.get("inline")))
 
 
@@ -176,7 +167,7 @@ ZIP_MAX_BYTES = 50 * 1024 * 1024
 def message_parts_zip(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponse:
     """Every attachment of the message in one zip (up to the caps); names made safe and unique."""
     message = message_of(request.user, message_id)
-    attachments = {a.part: a for a in Attachment.objects.filter(message=message).order_by("part")}
+    attachments = {a.part: a for a in attachments_of([message]).get(message.pk, [])}
     buffer, names = io.BytesIO(), _UniqueNames()
     packed = size = 0
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -16,24 +16,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from fetcher import outbox
-from fetcher.models import OutgoingMessage, OutgoingState
-from fetcher.selectors import outgoing_of
+from fetcher.models import OutgoingState
+from fetcher.selectors import outbox_of, outgoing_of
 from webmail.views.request import AuthedRequest
 
 
 @login_required
 @require_GET
 def outbox_view(request: AuthedRequest) -> HttpResponse:
-    rows = OutgoingMessage.objects.filter(owner=request.user).select_related("mailbox").defer("raw")
-    context = {
-        "drafts": rows.filter(state=OutgoingState.DRAFT).order_by("-updated_at")[:50],
-        "waiting": rows.filter(state__in=[OutgoingState.QUEUED, OutgoingState.SENDING]).order_by(
-            "send_after"
-        ),
-        "failed": rows.filter(state=OutgoingState.FAILED).order_by("-updated_at"),
-        "sent": rows.filter(state=OutgoingState.SENT).order_by("-sent_at")[:20],
-    }
-    return render(request, "webmail/outbox.html", context)
+    return render(request, "webmail/outbox.html", outbox_of(request.user))
 
 
 @login_required
