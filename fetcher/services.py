@@ -252,9 +252,9 @@ def _sync_update(mailbox: Mailbox, **fields: object) -> None:
 
 
 # --- changes made in Postane ------------------------------------------------------------------
-# Each change takes a set of messages (the list's chosen rows, one message's buttons): one
-# statement for all of them however many, and one sync queued per IMAP mailbox they touch, which
-# pushes them all. The single-message forms are the same change for a set of one.
+# Each change takes a set of messages (the list's chosen rows, one message's buttons): the same few
+# statements however many (one UPDATE per change and mailbox), and one sync queued per IMAP mailbox
+# they touch, which pushes them all. The single-message forms are the same change for a set of one.
 
 FLAGS = frozenset({"seen", "flagged", "answered"})
 
@@ -311,18 +311,23 @@ def _push_soon(messages: Iterable[Message]) -> None:
 def messages_move(*, messages: Sequence[Message], folder: Folder) -> None:
     """Move messages to another folder of their mailbox; for IMAP the sync moves them on the server too
     (those with a server copy are marked pending_move)."""
+    _push_soon(_move(messages, folder))
+
+
+def _move(messages: Sequence[Message], folder: Folder) -> list[Message]:
+    """The move without its push; returns the messages that moved (not those already there)."""
     if any(message.mailbox_id != folder.mailbox_id for message in messages):
         raise ValueError("a message moves only between the folders of its own mailbox")
     moving = [message for message in messages if message.folder_id != folder.pk]
     if not moving:
-        return
+        return []
     on_server = _with_server_copy([message for message in moving if _is_imap(message)])
     Message.objects.filter(pk__in=[message.pk for message in moving]).update(
         folder=folder, pending_move=Case(When(pk__in=on_server, then=True), default=False)
     )
     for message in moving:
         message.folder, message.pending_move = folder, message.pk in on_server
-    _push_soon(moving)
+    return moving
 
 
 def _with_server_copy(messages: list[Message]) -> set[int]:
@@ -345,18 +350,18 @@ def messages_delete(*, messages: Sequence[Message]) -> None:
     POP3 with "also delete on the server": the next sync deletes the server's copy (ours stays
     in Trash until it is emptied).
     """
+    changed: list[Message] = []
     for mailbox, group in _by_mailbox(messages):
         if mailbox.protocol == Protocol.POP3 and mailbox.pop3_delete_with_local:
             Pop3Ledger.objects.filter(mailbox_id=mailbox.id, message__in=[m.pk for m in group]).update(
                 delete_requested=True
             )
         trash = _role_folder(mailbox, FolderRole.TRASH)
-        if trash is None:
-            messages_delete_for_good(messages=group)
-            continue
-        in_trash = [message for message in group if message.folder_id == trash.pk]
-        messages_move(messages=[message for message in group if message.folder_id != trash.pk], folder=trash)
-        messages_delete_for_good(messages=in_trash)
+        in_trash = [message for message in group if trash is None or message.folder_id == trash.pk]
+        if trash is not None:
+            changed += _move([message for message in group if message.folder_id != trash.pk], trash)
+        changed += _delete_for_good(in_trash)
+    _push_soon(changed)
 
 
 def _by_mailbox(messages: Sequence[Message]) -> list[tuple[Mailbox, list[Message]]]:
@@ -375,8 +380,13 @@ def messages_delete_for_good(*, messages: Sequence[Message]) -> None:
 
     A POP3 message stays in the ledger, so it is never downloaded again.
     """
+    _push_soon(_delete_for_good(messages))
+
+
+def _delete_for_good(messages: Sequence[Message]) -> Sequence[Message]:
+    """The deletion without its push; returns the messages deleted."""
     if not messages:
-        return
+        return messages
     ids = {message.pk: message for message in messages}
     with transaction.atomic():
         # Where each server copy is, for the next sync to expunge (a UIDVALIDITY of 0 names none).
@@ -394,8 +404,8 @@ def messages_delete_for_good(*, messages: Sequence[Message]) -> None:
             ],
             ignore_conflicts=True,
         )
-        _push_soon(messages)
         Message.objects.filter(pk__in=list(ids)).delete()
+    return messages
 
 
 def message_delete_for_good(*, message: Message) -> None:
@@ -404,10 +414,12 @@ def message_delete_for_good(*, message: Message) -> None:
 
 def messages_archive(*, messages: Sequence[Message]) -> None:
     """Into the mailbox's Archive (the server's, found by flag or name; a local one for POP3)."""
+    moved: list[Message] = []
     for mailbox, group in _by_mailbox(messages):
         archive = _role_folder(mailbox, FolderRole.ARCHIVE)
         if archive is not None:
-            messages_move(messages=group, folder=archive)
+            moved += _move(group, archive)
+    _push_soon(moved)
 
 
 def message_archive(*, message: Message) -> Message:

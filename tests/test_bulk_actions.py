@@ -143,6 +143,23 @@ def test_deleting_many_moves_them_to_each_mailboxs_trash_then_deletes_them_for_g
     assert sorted(queued) == sorted([str(box.id) for box in boxes] * 2)
 
 
+def test_deleting_some_in_the_trash_and_some_not_still_queues_one_sync_per_mailbox(
+    alice: Any, queued: list[str], django_capture_on_commit_callbacks: Any
+) -> None:
+    box = imap_mailbox(alice[0], "is")
+    trashed, kept_in_inbox = on_server(box, 2), on_server(box, 2, start=2)
+    Message.objects.filter(pk__in=[m.pk for m in trashed]).update(
+        folder=Folder.objects.get(mailbox=box, role=FolderRole.TRASH)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        act(alice[1], "delete", [*trashed, *kept_in_inbox])
+
+    assert not Message.objects.filter(pk__in=[m.pk for m in trashed]).exists()
+    assert set(Message.objects.values_list("folder__role", flat=True)) == {FolderRole.TRASH}
+    assert queued == [str(box.id)]
+
+
 def test_archiving_many_takes_each_to_its_own_mailboxs_archive_and_pop3_stays_local(
     alice: Any, queued: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
