@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,3 +292,18 @@ def signup_mail_send(*, user_id: int, kind: str, site: SiteLink) -> None:
         subject = "".join(render_to_string(subject_template, context).splitlines())
         body = render_to_string(body_template, context)
     EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email]).send()
+
+
+# --- a person's own settings ------------------------------------------------------------------------
+
+PREFERENCES = ("undo_seconds", "conversations")
+
+
+def user_preferences_save(*, user: User, values: Mapping[str, Any]) -> User:
+    """The person's own settings (PREFERENCES) among `values`. Only those columns are written: a
+    request of theirs running meanwhile (the language they read in, a login) keeps its own."""
+    fields = [name for name in PREFERENCES if name in values]
+    for name in fields:
+        setattr(user, name, values[name])
+    user.save(update_fields=fields)
+    return user

@@ -245,6 +245,10 @@ class Message(models.Model):
         return f"<Message {self.pk} {self.public_id}>"
 
 
+# Types a browser may show inline; a part of any other type is served as application/octet-stream.
+PREVIEWABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
+
+
 class Attachment(models.Model):
     """What a part of a message is; its bytes stay in the raw message."""
 
@@ -263,6 +267,10 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename or self.content_type
+
+    @property
+    def previewable(self) -> bool:
+        return self.content_type in PREVIEWABLE
 
 
 class Pop3Ledger(models.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,9 +37,11 @@ from accounts.crypto import secret_digest
 from accounts.models import Mailbox, User
 from fetcher.mail import search
 from fetcher.models import (
+    Attachment,
     Folder,
     FolderCount,
     FolderRole,
+    ImageSender,
     Message,
     OutgoingMessage,
     OutgoingState,
@@ -126,12 +128,29 @@ def messages_of(user: User) -> QuerySet[Message]:
     return Message.objects.filter(mailbox__owner=user)
 
 
+def _readable(user: User) -> QuerySet[Message]:
+    """The user's messages as a page or a change reads them: with mailbox and folder, no raw bytes."""
+    return messages_of(user).select_related("mailbox", "folder").defer("raw")
+
+
 def message_of(user: User, public_id: uuid.UUID | str) -> Message:
     """The user's own message, or 404: someone else's message does not exist for them."""
     try:
-        return messages_of(user).select_related("mailbox", "folder").defer("raw").get(public_id=public_id)
+        return _readable(user).get(public_id=public_id)
     except (Message.DoesNotExist, ValueError, ValidationError):
         raise Http404("No such message") from None
+
+
+def messages_chosen(user: User, public_ids: Sequence[uuid.UUID | str]) -> list[Message]:
+    """The user's own messages of these ids, in one query; 404 if any is not theirs (nothing changes)."""
+    try:
+        wanted = {uuid.UUID(str(public_id)) for public_id in public_ids}
+    except ValueError:
+        raise Http404("No such message") from None
+    found = list(_readable(user).filter(public_id__in=wanted))
+    if len(found) != len(wanted):
+        raise Http404("No such message")
+    return found
 
 
 def raw_of(message: Message) -> bytes:
@@ -369,6 +388,36 @@ def thread_sizes(user: User, keys: list[str]) -> dict[str, int]:
             [user.pk, keys],
         )
         return dict(cursor.fetchall())
+
+
+def attachments_of(messages: Sequence[Message]) -> dict[int, list[Attachment]]:
+    """Each message's attachments in part order, in one query (a conversation's page shows them all)."""
+    found: dict[int, list[Attachment]] = {}
+    for attachment in Attachment.objects.filter(message__in=messages).order_by("part"):
+        found.setdefault(attachment.message_id, []).append(attachment)
+    return found
+
+
+def attachment_of(message: Message, part: int) -> Attachment:
+    """A part of a message found through its reader (message_of), or 404."""
+    found = Attachment.objects.filter(message=message, part=part).first()
+    if found is None:
+        raise Http404("No such part")
+    return found
+
+
+def content_ids_of(message: Message) -> dict[str, int]:
+    """The parts an HTML body may show by `cid:`: each Content-ID with its part number."""
+    named = Attachment.objects.filter(message=message).exclude(content_id="")
+    return dict(named.values_list("content_id", "part"))
+
+
+def images_allowed(message: Message) -> bool:
+    """Remote images of this message may load: asked for this message, or always for its sender."""
+    if message.show_images:
+        return True
+    owner = message.mailbox.owner_id
+    return ImageSender.objects.filter(owner_id=owner, address=message.from_address.lower()).exists()
 
 
 # --- search ---------------------------------------------------------------------------------------
@@ -624,3 +673,42 @@ def address_suggestions(user: User, typed: str, limit: int = 8) -> list[tuple[st
                 names[address] = names.get(address) or name
     ranked = sorted(counts, key=lambda address: (-counts[address], address))[:limit]
     return [(names.get(address, ""), address) for address in ranked]
+
+
+# --- the outbox: always through the requesting user ------------------------------------------------
+
+
+def outgoing_of(user: User, public_id: uuid.UUID | str) -> OutgoingMessage:
+    """The user's own draft or outgoing message, or 404."""
+    try:
+        return OutgoingMessage.objects.select_related("mailbox").get(owner=user, public_id=public_id)
+    except (OutgoingMessage.DoesNotExist, ValueError):
+        raise Http404("No such draft") from None
+
+
+@dataclass(frozen=True)
+class OwnDrafts:
+    """The drafts written here, for the Drafts view above the server's Drafts folders."""
+
+    newest: list[OutgoingMessage]  # the 50 changed last
+    message_ids: set[str]  # of every one: an IMAP server keeps a copy of each in its Drafts folder
+
+
+def own_drafts(user: User) -> OwnDrafts:
+    drafts = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT)
+    return OwnDrafts(
+        list(drafts.order_by("-updated_at")[:50]), set(drafts.values_list("message_id", flat=True))
+    )
+
+
+def outbox_of(user: User) -> dict[str, QuerySet[OutgoingMessage]]:
+    """The outbox page's lists: drafts, what waits to leave, what failed, what was sent last."""
+    rows = OutgoingMessage.objects.filter(owner=user).select_related("mailbox").defer("raw")
+    return {
+        "drafts": rows.filter(state=OutgoingState.DRAFT).order_by("-updated_at")[:50],
+        "waiting": rows.filter(state__in=[OutgoingState.QUEUED, OutgoingState.SENDING]).order_by(
+            "send_after"
+        ),
+        "failed": rows.filter(state=OutgoingState.FAILED).order_by("-updated_at"),
+        "sent": rows.filter(state=OutgoingState.SENT).order_by("-sent_at")[:20],
+    }

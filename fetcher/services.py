@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Func, JSONField, Q, Value, When
 from django.utils import timezone
 
 from accounts import crypto
@@ -251,87 +252,175 @@ def _sync_update(mailbox: Mailbox, **fields: object) -> None:
 
 
 # --- changes made in Postane ------------------------------------------------------------------
+# Each change takes a set of messages (the list's chosen rows, one message's buttons): the same few
+# statements however many (one UPDATE per change and mailbox), and one sync queued per IMAP mailbox
+# they touch, which pushes them all. The single-message forms are the same change for a set of one.
+
+FLAGS = frozenset({"seen", "flagged", "answered"})
+
+
+def messages_set_flags(*, messages: Sequence[Message], **flags: bool) -> None:
+    """Read/unread, star, answered. IMAP: the next sync (queued at once) pushes them. POP3: they stay here.
+
+    Only what differs changes; the messages that need the same change share one UPDATE.
+    """
+    wanted = {name: bool(value) for name, value in flags.items() if name in FLAGS}
+    alike: dict[tuple[tuple[str, bool], ...], list[Message]] = {}
+    for message in messages:
+        changed = tuple((name, value) for name, value in wanted.items() if getattr(message, name) != value)
+        if changed:
+            alike.setdefault(changed, []).append(message)
+    for changed, group in alike.items():
+        _set_flags(group, dict(changed))
+    _push_soon([message for group in alike.values() for message in group])
+
+
+def _set_flags(messages: list[Message], changed: dict[str, bool]) -> None:
+    """One UPDATE; for IMAP the change is also added to pending_flags, what the sync pushes."""
+    imap = [message.pk for message in messages if _is_imap(message)]
+    fields: dict[str, Any] = dict(changed)
+    if imap:
+        pending = Func(
+            F("pending_flags"), Value(changed, JSONField()), arg_joiner=" || ", template="%(expressions)s"
+        )
+        fields["pending_flags"] = Case(When(pk__in=imap, then=pending), default=F("pending_flags"))
+    Message.objects.filter(pk__in=[message.pk for message in messages]).update(**fields)
+    for message in messages:
+        for name, value in changed.items():
+            setattr(message, name, value)
+        if message.pk in imap:
+            message.pending_flags = {**(message.pending_flags or {}), **changed}
 
 
 def message_set_flags(*, message: Message, **flags: bool) -> Message:
-    """Read/unread, star, answered. IMAP: the next sync (queued at once) pushes them. POP3: they stay here."""
-    changed = {
-        name: bool(value)
-        for name, value in flags.items()
-        if name in {"seen", "flagged", "answered"} and getattr(message, name) != value
-    }
-    if not changed:
-        return message
-    fields: dict[str, Any] = dict(changed)
-    imap = message.mailbox.protocol == Protocol.IMAP
-    if imap:
-        fields["pending_flags"] = {**(message.pending_flags or {}), **changed}
-    Message.objects.filter(pk=message.pk).update(**fields)
-    for name, value in fields.items():
-        setattr(message, name, value)
-    if imap:
-        _push_soon(message)
+    messages_set_flags(messages=[message], **flags)
     return message
 
 
-def _push_soon(message: Message) -> None:
-    """IMAP: the next sync, queued once this transaction commits, takes the change to the server."""
-    if message.mailbox.protocol == Protocol.IMAP:
-        transaction.on_commit(lambda: enqueue.sync_mailbox(message.mailbox_id))
+def _is_imap(message: Message) -> bool:
+    return message.mailbox.protocol == Protocol.IMAP
+
+
+def _push_soon(messages: Iterable[Message]) -> None:
+    """IMAP: the next sync of each mailbox touched, queued once this transaction commits, takes the
+    changes to the server."""
+    for mailbox_id in dict.fromkeys(message.mailbox_id for message in messages if _is_imap(message)):
+        transaction.on_commit(partial(enqueue.sync_mailbox, mailbox_id))
+
+
+def messages_move(*, messages: Sequence[Message], folder: Folder) -> None:
+    """Move messages to another folder of their mailbox; for IMAP the sync moves them on the server too
+    (those with a server copy are marked pending_move)."""
+    _push_soon(_move(messages, folder))
+
+
+def _move(messages: Sequence[Message], folder: Folder) -> list[Message]:
+    """The move without its push; returns the messages that moved (not those already there)."""
+    if any(message.mailbox_id != folder.mailbox_id for message in messages):
+        raise ValueError("a message moves only between the folders of its own mailbox")
+    moving = [message for message in messages if message.folder_id != folder.pk]
+    if not moving:
+        return []
+    on_server = _with_server_copy([message for message in moving if _is_imap(message)])
+    Message.objects.filter(pk__in=[message.pk for message in moving]).update(
+        folder=folder, pending_move=Case(When(pk__in=on_server, then=True), default=False)
+    )
+    for message in moving:
+        message.folder, message.pending_move = folder, message.pk in on_server
+    return moving
+
+
+def _with_server_copy(messages: list[Message]) -> set[int]:
+    """The ids of those messages that have an IMAP server copy (an ImapMessage row), in one query."""
+    if not messages:
+        return set()
+    found = ImapMessage.objects.filter(message__in=[message.pk for message in messages])
+    return set(found.values_list("message_id", flat=True))
 
 
 def message_move(*, message: Message, folder: Folder) -> Message:
-    """Move a message to another folder of its mailbox; for IMAP the sync moves it on the server too."""
-    if folder.mailbox_id != message.mailbox_id:
-        raise ValueError("a message moves only between the folders of its own mailbox")
-    if folder.pk != message.folder_id:
-        moved = message.mailbox.protocol == Protocol.IMAP and hasattr(message, "imap")
-        Message.objects.filter(pk=message.pk).update(folder=folder, pending_move=moved)
-        message.folder, message.pending_move = folder, moved
-        _push_soon(message)
+    messages_move(messages=[message], folder=folder)
     return message
 
 
-def message_delete(*, message: Message) -> None:
+def messages_delete(*, messages: Sequence[Message]) -> None:
     """Delete as mail clients do: into the mailbox's Trash, and from Trash for good. An IMAP
     server without a Trash gets one (`INBOX.Trash` on Courier) with the next sync.
 
     POP3 with "also delete on the server": the next sync deletes the server's copy (ours stays
     in Trash until it is emptied).
     """
-    if message.mailbox.protocol == Protocol.POP3 and message.mailbox.pop3_delete_with_local:
-        Pop3Ledger.objects.filter(mailbox_id=message.mailbox_id, message=message).update(
-            delete_requested=True
-        )
-    trash = folders.role_folder(message.mailbox, FolderRole.TRASH)
-    if trash is not None and message.folder_id != trash.pk:
-        message_move(message=message, folder=trash)
-    else:
-        message_delete_for_good(message=message)
+    changed: list[Message] = []
+    for mailbox, group in _by_mailbox(messages):
+        if mailbox.protocol == Protocol.POP3 and mailbox.pop3_delete_with_local:
+            Pop3Ledger.objects.filter(mailbox_id=mailbox.id, message__in=[m.pk for m in group]).update(
+                delete_requested=True
+            )
+        trash = folders.role_folder(mailbox, FolderRole.TRASH)
+        changed += _move([message for message in group if message.folder_id != trash.pk], trash)
+        changed += _delete_for_good([message for message in group if message.folder_id == trash.pk])
+    _push_soon(changed)
 
 
-def message_delete_for_good(*, message: Message) -> None:
-    """Remove the stored message now; an IMAP server copy is deleted by the next sync.
+def _by_mailbox(messages: Sequence[Message]) -> list[tuple[Mailbox, list[Message]]]:
+    grouped: dict[uuid.UUID, list[Message]] = {}
+    for message in messages:
+        grouped.setdefault(message.mailbox_id, []).append(message)
+    return [(group[0].mailbox, group) for group in grouped.values()]
+
+
+def message_delete(*, message: Message) -> None:
+    messages_delete(messages=[message])
+
+
+def messages_delete_for_good(*, messages: Sequence[Message]) -> None:
+    """Remove the stored messages now; an IMAP server copy is deleted by the next sync.
 
     A POP3 message stays in the ledger, so it is never downloaded again.
     """
+    _push_soon(_delete_for_good(messages))
+
+
+def _delete_for_good(messages: Sequence[Message]) -> Sequence[Message]:
+    """The deletion without its push; returns the messages deleted."""
+    if not messages:
+        return messages
+    ids = {message.pk: message for message in messages}
     with transaction.atomic():
-        location = ImapMessage.objects.filter(message=message).first()
-        if location is not None and location.uidvalidity:
-            ImapDeletion.objects.get_or_create(
-                folder_id=location.folder_id,
-                uidvalidity=location.uidvalidity,
-                uid=location.uid,
-                defaults={"message_id": message.message_id, "size": message.size},
-            )
-        _push_soon(message)
-        message.delete()
+        # Where each server copy is, for the next sync to expunge (a UIDVALIDITY of 0 names none).
+        located = ImapMessage.objects.filter(message__in=list(ids)).exclude(uidvalidity=0)
+        ImapDeletion.objects.bulk_create(
+            [
+                ImapDeletion(
+                    folder_id=location.folder_id,
+                    uidvalidity=location.uidvalidity,
+                    uid=location.uid,
+                    message_id=ids[location.message_id].message_id,
+                    size=ids[location.message_id].size,
+                )
+                for location in located
+            ],
+            ignore_conflicts=True,
+        )
+        Message.objects.filter(pk__in=list(ids)).delete()
+    return messages
+
+
+def message_delete_for_good(*, message: Message) -> None:
+    messages_delete_for_good(messages=[message])
+
+
+def messages_archive(*, messages: Sequence[Message]) -> None:
+    """Into the mailbox's Archive (the server's, found by flag or name; a local one for POP3)."""
+    moved: list[Message] = []
+    for mailbox, group in _by_mailbox(messages):
+        moved += _move(group, folders.role_folder(mailbox, FolderRole.ARCHIVE))
+    _push_soon(moved)
 
 
 def message_archive(*, message: Message) -> Message:
-    """Into the mailbox's Archive (the server's, found by flag or name; a local one for POP3)."""
-    archive = folders.role_folder(message.mailbox, FolderRole.ARCHIVE)
-    return message_move(message=message, folder=archive) if archive is not None else message
+    messages_archive(messages=[message])
+    return message
 
 
 def message_show_images(*, message: Message, always_from_sender: bool = False) -> None:
@@ -344,10 +433,7 @@ def message_show_images(*, message: Message, always_from_sender: bool = False) -
 
 def trash_empty(*, owner: User) -> int:
     """Delete for good every message in the owner's Trash folders; returns how many."""
-    count = 0
-    for message in Message.objects.filter(mailbox__owner=owner, folder__role=FolderRole.TRASH).select_related(
-        "mailbox"
-    ):
-        message_delete_for_good(message=message)
-        count += 1
-    return count
+    trashed = Message.objects.filter(mailbox__owner=owner, folder__role=FolderRole.TRASH)
+    found = list(trashed.select_related("mailbox").defer("raw"))
+    messages_delete_for_good(messages=found)
+    return len(found)

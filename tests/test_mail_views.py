@@ -15,7 +15,7 @@ from django.urls import reverse
 from accounts.models import Mailbox, User
 from fetcher.models import Folder, ImageSender, Message
 from tests.factories import account_mailbox, mail, stored
-from webmail import mail_views
+from webmail.views import message as message_views
 
 pytestmark = pytest.mark.django_db
 
@@ -198,24 +198,25 @@ def many_parts(count: int) -> bytes:
 def test_download_all_walks_a_message_of_thousands_of_parts_once_and_packs_up_to_the_cap(alice: Any) -> None:
     message = stored(alice[1], many_parts(3000))[0]
     attachments = list(message.attachments.order_by("part"))
-    assert len(attachments) > mail_views.ZIP_MAX_PARTS
+    assert len(attachments) > message_views.ZIP_MAX_PARTS
 
     response = alice[2].get(reverse("message_parts_zip", args=[message.public_id]))
 
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = archive.namelist()
-    assert len(names) == mail_views.ZIP_MAX_PARTS + 1
-    assert names[: mail_views.ZIP_MAX_PARTS] == [a.filename for a in attachments[: mail_views.ZIP_MAX_PARTS]]
+    assert len(names) == message_views.ZIP_MAX_PARTS + 1
+    cap = message_views.ZIP_MAX_PARTS
+    assert names[:cap] == [a.filename for a in attachments[:cap]]
     assert [archive.read(f"p{n}.bin") for n in (0, 1, 249)] == [b"part 0", b"part 1", b"part 249"]
     note = archive.read(names[-1]).decode()
     assert names[-1] == "NOT-INCLUDED.txt"
-    assert f"the first {mail_views.ZIP_MAX_PARTS} of the {len(attachments)} attachments" in note
+    assert f"the first {message_views.ZIP_MAX_PARTS} of the {len(attachments)} attachments" in note
 
 
 def test_download_all_stops_at_the_byte_cap_with_a_note(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     files = [(f"f{n}.bin", "application/octet-stream", bytes([n]) * 1000) for n in range(5)]
     message = stored(alice[1], mail("Büyük", attachments=files))[0]
-    monkeypatch.setattr(mail_views, "ZIP_MAX_BYTES", 2500)
+    monkeypatch.setattr(message_views, "ZIP_MAX_BYTES", 2500)
 
     response = alice[2].get(reverse("message_parts_zip", args=[message.public_id]))
 

@@ -136,7 +136,7 @@ _ATTACHMENT_MARK = (
 
 @register.simple_tag(takes_context=True)
 def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
-    """The rows of a mail list (webmail.mail_views.Row), rendered in Python.
+    """The rows of a mail list (webmail.views.lists.Row), rendered in Python.
 
     The list is the page read most, and as template tags its 50 rows cost about two thirds of
     the request (some 1,400 variable lookups); here they cost a few milliseconds. Every value is

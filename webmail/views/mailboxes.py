@@ -10,36 +10,30 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from accounts.models import DEFAULT_PORTS, ConnectionTest, ConnectionTestStatus, Mailbox, User
-from accounts.selectors import mailbox_of, mailboxes_of
+from accounts.selectors import connection_test_of, mailbox_of, mailboxes_of
 from accounts.services import MissingPasswordError, mailbox_delete, mailbox_save
 from fetcher.selectors import mailbox_storage
 from fetcher.services import connection_test_start, mailbox_sync_now
 from webmail.forms import MailboxForm
+from webmail.views.request import AuthedRequest
 
 # A browser without JavaScript waits this long for the worker's answer before the page returns.
 TEST_WAIT_WITHOUT_JS = 25.0
 
 
-def _user(request: HttpRequest) -> User:
-    if not isinstance(request.user, User):  # login_required ran first; this narrows the type
-        raise PermissionDenied
-    return request.user
-
-
 @login_required
 @require_GET
-def mailbox_list(request: HttpRequest) -> HttpResponse:
+def mailbox_list(request: AuthedRequest) -> HttpResponse:
     # Each mailbox's health comes in the same query.
-    mailboxes = list(mailboxes_of(_user(request)).select_related("sync"))
+    mailboxes = list(mailboxes_of(request.user).select_related("sync"))
     storage = mailbox_storage([mailbox.id for mailbox in mailboxes])
     rows = [(mailbox, *storage.get(mailbox.id, (0, 0))) for mailbox in mailboxes]
     return render(request, "webmail/mailbox_list.html", {"rows": rows})
@@ -48,19 +42,19 @@ def mailbox_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @sensitive_post_parameters("incoming_password", "smtp_password")
 @require_http_methods(["GET", "POST"])
-def mailbox_add(request: HttpRequest) -> HttpResponse:
+def mailbox_add(request: AuthedRequest) -> HttpResponse:
     return _mailbox_form(request, None)
 
 
 @login_required
 @sensitive_post_parameters("incoming_password", "smtp_password")
 @require_http_methods(["GET", "POST"])
-def mailbox_edit(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
-    return _mailbox_form(request, mailbox_of(_user(request), mailbox_id))
+def mailbox_edit(request: AuthedRequest, mailbox_id: uuid.UUID) -> HttpResponse:
+    return _mailbox_form(request, mailbox_of(request.user, mailbox_id))
 
 
-def _mailbox_form(request: HttpRequest, mailbox: Mailbox | None) -> HttpResponse:
-    owner = _user(request)
+def _mailbox_form(request: AuthedRequest, mailbox: Mailbox | None) -> HttpResponse:
+    owner = request.user
     test: ConnectionTest | None = None
     if request.method != "POST":
         form = MailboxForm(
@@ -87,7 +81,7 @@ def _initial(owner: User) -> dict[str, Any]:
 
 
 def _render_form(
-    request: HttpRequest, form: MailboxForm, mailbox: Mailbox | None, test: ConnectionTest | None
+    request: AuthedRequest, form: MailboxForm, mailbox: Mailbox | None, test: ConnectionTest | None
 ) -> HttpResponse:
     context = {"form": form, "mailbox": mailbox, "test": test, "default_ports": _port_table()}
     return render(request, "webmail/mailbox_form.html", context)
@@ -97,8 +91,8 @@ def _port_table() -> dict[str, int]:
     return {f"{protocol}-{security}": port for (protocol, security), port in DEFAULT_PORTS.items()}
 
 
-def _test(request: HttpRequest, mailbox: Mailbox | None) -> HttpResponse:
-    owner = _user(request)
+def _test(request: AuthedRequest, mailbox: Mailbox | None) -> HttpResponse:
+    owner = request.user
     data = request.POST.copy()
     data["enabled"] = ""  # validate the settings alone: being tested is what this request is for
     form = MailboxForm(data, instance=mailbox, owner=owner)
@@ -109,11 +103,11 @@ def _test(request: HttpRequest, mailbox: Mailbox | None) -> HttpResponse:
         )
     elif form.is_valid():
         test = _start_test(form, owner, mailbox)
-        if test is not None and not request.htmx:  # type: ignore[attr-defined]
+        if test is not None and not request.htmx:
             test = _wait_for(test)
-    if request.htmx and test is not None:  # type: ignore[attr-defined]
+    if request.htmx and test is not None:
         return render(request, "webmail/mailbox_form.html#test-status", {"test": test, "oob": True})
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         # The settings have errors: show the whole form again, with them.
         response = _render_form(request, form, mailbox, None)
         return reswap(retarget(response, "#main"), "outerHTML")
@@ -154,15 +148,15 @@ def _wait_for(test: ConnectionTest) -> ConnectionTest:
 
 @login_required
 @require_GET
-def connection_test_status(request: HttpRequest, test_id: uuid.UUID) -> HttpResponse:
-    test = get_object_or_404(ConnectionTest, id=test_id, owner=_user(request))
+def connection_test_status(request: AuthedRequest, test_id: uuid.UUID) -> HttpResponse:
+    test = connection_test_of(request.user, test_id)
     return render(request, "webmail/mailbox_form.html#test-status", {"test": test})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def mailbox_remove(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
-    mailbox = mailbox_of(_user(request), mailbox_id)
+def mailbox_remove(request: AuthedRequest, mailbox_id: uuid.UUID) -> HttpResponse:
+    mailbox = mailbox_of(request.user, mailbox_id)
     if request.method == "POST":
         name = mailbox.name
         mailbox_delete(mailbox=mailbox)
@@ -173,8 +167,8 @@ def mailbox_remove(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def mailbox_sync(request: HttpRequest, mailbox_id: uuid.UUID) -> HttpResponse:
-    mailbox = mailbox_of(_user(request), mailbox_id)
+def mailbox_sync(request: AuthedRequest, mailbox_id: uuid.UUID) -> HttpResponse:
+    mailbox = mailbox_of(request.user, mailbox_id)
     if not mailbox.enabled:
         messages.error(request, _("“%(name)s” is disabled: enable it to sync.") % {"name": mailbox.name})
     else:

@@ -10,13 +10,10 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import translation
-from django.utils.encoding import force_str
-from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -24,10 +21,11 @@ from django.views.decorators.http import require_http_methods
 from accounts import crypto
 from accounts.auth import client_ip
 from accounts.forms import QueuedPasswordResetForm, SignupForm
-from accounts.models import User
-from accounts.services import SiteLink, signup_request, signup_tokens
+from accounts.selectors import signup_pending
+from accounts.services import SiteLink, signup_request, user_preferences_save
 from accounts.services import signup_confirm as signup_confirm_service
 from webmail.forms import PreferencesForm
+from webmail.views.request import AuthedRequest, HtmxHttpRequest
 
 
 def _signup_open() -> None:
@@ -38,7 +36,7 @@ def _signup_open() -> None:
 
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
+def signup(request: HtmxHttpRequest) -> HttpResponse:
     _signup_open()
     form = SignupForm(request.POST or None)
     if (
@@ -69,10 +67,10 @@ def _signup_allowed(request: HttpRequest, email: str) -> bool:
 
 
 @require_http_methods(["GET", "POST"])
-def signup_confirm(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+def signup_confirm(request: HtmxHttpRequest, uidb64: str, token: str) -> HttpResponse:
     """The link from the mail: a GET shows a button (mail scanners open links), the POST confirms."""
     _signup_open()
-    user = _pending_user(uidb64, token)
+    user = signup_pending(uidb64, token)
     if user is None:
         return render(request, "registration/signup_confirm.html", {"valid": False}, status=400)
     if request.method == "POST":
@@ -84,26 +82,16 @@ def signup_confirm(request: HttpRequest, uidb64: str, token: str) -> HttpRespons
     return render(request, "registration/signup_confirm.html", {"valid": True, "pending": user})
 
 
-def _pending_user(uidb64: str, token: str) -> User | None:
-    try:
-        user = User.objects.filter(pk=int(force_str(urlsafe_base64_decode(uidb64))), is_active=False).first()
-    except (ValueError, OverflowError):
-        return None
-    return user if user is not None and signup_tokens.check_token(user, token) else None
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: AuthedRequest) -> HttpResponse:
     """The person's own settings: the undo window for sending, conversations or a plain list."""
     user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied
     if user.undo_seconds is None:
         user.undo_seconds = settings.WEBMAIL_UNDO_SECONDS
     form = PreferencesForm(request.POST or None, instance=user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        user_preferences_save(user=user, values=form.cleaned_data)
         messages.success(request, _("Preferences saved."))
         return redirect("preferences")
     return render(request, "webmail/preferences.html", {"form": form})

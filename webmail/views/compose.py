@@ -1,0 +1,154 @@
+"""Writing mail in the browser: compose, reply, reply all, forward, drafts, their autosave and the
+address suggestions.
+
+The outbox (fetcher.outbox) does the sending; these views only fill its rows, always through the
+requesting user (someone else's draft or message is a 404).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.csp import CSP
+from django.utils.translation import gettext as _
+from django.views.decorators.csp import csp_override
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Mailbox, User
+from accounts.selectors import mailboxes_of
+from fetcher import drafts, outbox, selectors
+from fetcher.mail import compose
+from fetcher.models import Message, OutgoingMessage, OutgoingState
+from fetcher.selectors import message_of, outgoing_of
+from webmail.forms import ComposeForm
+from webmail.views.request import AuthedRequest
+
+
+def _initial(
+    request: AuthedRequest, outgoing: OutgoingMessage | None
+) -> tuple[dict[str, Any], Message | None, str]:
+    """The form's first values, the message replied to or forwarded, and how ("reply", "all"...)."""
+    if outgoing is not None:
+        return (
+            drafts.draft_initial(outgoing=outgoing),
+            outgoing.replying_to,
+            "reply" if outgoing.replying_to_id else "",
+        )
+    for mode in drafts.MODES:
+        if request.GET.get(mode):
+            original = message_of(request.user, request.GET[mode])
+            return drafts.draft_prefill(owner=request.user, original=original, mode=mode), original, mode
+    return {}, None, ""
+
+
+# Trix puts its default styles in a <style> element: the compose page allows that one by its nonce.
+COMPOSE_CSP: dict[str, Any] = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.NONCE]}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@csp_override(COMPOSE_CSP)
+def compose_view(request: AuthedRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
+    user = request.user
+    outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
+    if outgoing is not None and outgoing.state == OutgoingState.FAILED:  # only a POST makes it a draft again
+        messages.info(request, _("This message was not sent. Press “Edit and send again” to change it."))
+        return redirect("outbox")
+    if outgoing is not None and outgoing.state != OutgoingState.DRAFT:
+        messages.info(request, _("This message is no longer a draft."))
+        return redirect("outbox")
+    initial, original, mode = _initial(request, outgoing)
+    if request.method == "POST":
+        original = message_of(user, request.POST["original"]) if request.POST.get("original") else original
+        mode = request.POST.get("mode", mode)
+        form = ComposeForm(request.POST, request.FILES, owner=user)
+        if form.is_valid():
+            saved = _save(request, form, user, outgoing, original, mode)
+            if saved is not None:
+                return saved
+    else:
+        form = ComposeForm(initial=initial, owner=user)
+    context = {"form": form, "outgoing": outgoing, "original": original, "mode": mode}
+    return render(request, "webmail/compose.html", context)
+
+
+def _save(  # noqa: PLR0917 -- one call site, which names every value
+    request: AuthedRequest,
+    form: ComposeForm,
+    user: User,
+    outgoing: OutgoingMessage | None,
+    original: Message | None,
+    mode: str,
+) -> HttpResponse | None:
+    data = form.cleaned_data
+    values = {name: data.get(name) or "" for name in ("to", "cc", "bcc", "subject", "text")}
+    values["html"] = (data.get("html") or "") if data.get("rich") else ""
+    replying = original if mode in drafts.REPLIES else None
+    try:
+        outgoing = outbox.outgoing_save(
+            owner=user, mailbox=data["mailbox"], values=values, outgoing=outgoing, replying_to=replying
+        )
+        forwarded = original if mode == "attach" else None
+        drafts.outgoing_attach(outgoing=outgoing, uploads=data["attachments"], forwarded=forwarded)
+        if request.POST.get("action") != "send":
+            messages.success(request, _("Draft saved."))
+            return redirect("compose_edit", outgoing_id=outgoing.public_id)
+        outbox.outgoing_queue(outgoing=outgoing, send_at=data.get("send_at"))
+    except compose.ComposeError as error:
+        form.add_error(error.field if error.field in form.fields else None, str(error))
+        return None
+    return redirect("outbox")
+
+
+def _chosen_mailbox(user: User, value: str) -> Mailbox | None:
+    try:
+        return mailboxes_of(user).filter(pk=uuid.UUID(value)).first()
+    except ValueError:
+        return None
+
+
+@login_required
+@require_POST
+def compose_autosave(request: AuthedRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
+    """The page's own saving while someone types (fetcher.drafts.outgoing_autosave: nothing is refused)."""
+    user = request.user
+    outgoing = outgoing_of(user, outgoing_id) if outgoing_id else None
+    if outgoing is not None and outgoing.state != OutgoingState.DRAFT:
+        return JsonResponse({"error": "not a draft"}, status=409)
+    mailbox = _chosen_mailbox(user, request.POST.get("mailbox", "")) or (
+        outgoing.mailbox if outgoing else None
+    )
+    if mailbox is None:
+        raise Http404("No such mailbox")
+    original = message_of(user, request.POST["original"]) if request.POST.get("original") else None
+    saved = drafts.outgoing_autosave(
+        owner=user,
+        mailbox=mailbox,
+        typed={name: request.POST.get(name, "") for name in drafts.TYPED},
+        rich=bool(request.POST.get("rich")),
+        outgoing=outgoing,
+        replying_to=original if request.POST.get("mode") in drafts.REPLIES else None,
+    )
+    return JsonResponse(
+        {
+            "id": str(saved.public_id),
+            "edit_url": reverse("compose_edit", args=[saved.public_id]),
+            "autosave_url": reverse("compose_autosave_edit", args=[saved.public_id]),
+        }
+    )
+
+
+@login_required
+@require_GET
+def address_suggestions(request: AuthedRequest) -> HttpResponse:
+    """Addresses for the To, Cc and Bcc fields, most used first (JSON, read by static/js/compose.js)."""
+    found = selectors.address_suggestions(request.user, request.GET.get("q", "")[:100])
+    shown = [compose.as_field([compose.Recipient(name, address)]) for name, address in found]
+    return JsonResponse({"suggestions": shown})
