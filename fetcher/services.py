@@ -357,7 +357,7 @@ def messages_delete(*, messages: Sequence[Message]) -> None:
                 delete_requested=True
             )
         trash = folders.role_folder(mailbox, FolderRole.TRASH)
-        in_trash = [message for message in group if message.folder_id == trash.pk]  # before _move sets folders
+        in_trash = [message for message in group if message.folder_id == trash.pk]  # before _move sets them
         changed += _move([message for message in group if message.folder_id != trash.pk], trash)
         changed += _delete_for_good(in_trash)
     _push_soon(changed)
