@@ -344,16 +344,24 @@ def view_folder_ids(user: User, view: str) -> list[int]:
 
 
 def conversation_of(message: Message) -> list[Message]:
-    """Every message of the message's conversation, in every folder and mailbox of its owner, oldest first."""
+    """Every message of the message's conversation, in every folder and mailbox of its owner, oldest
+    first, each once: copies with one Message-ID (mail between two of the owner's mailboxes, a Sent
+    copy that came back) show as one, the opened message where it is one of them."""
     if not message.thread_key:
         return [message]
-    return list(
+    found = (
         Message.objects.filter(thread_key=message.thread_key)
         .filter(_in_folders_of(message.mailbox.owner_id))
         .select_related("mailbox", "folder")
         .defer("raw", "search_vector")
         .order_by("sort_date", "id")[:200]
     )
+    shown: dict[str, Message] = {}
+    for copy in found:
+        key = copy.message_id or f"#{copy.pk}"
+        if key not in shown or copy.pk == message.pk:  # a key keeps its place when its copy is replaced
+            shown[key] = copy
+    return list(shown.values())
 
 
 # The owner's folders as an array computed once per query (an InitPlan): a conversation is then

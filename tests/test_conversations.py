@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Mailbox
-from fetcher import conversations, enqueue, folders
+from fetcher import conversations, enqueue, folders, selectors
 from fetcher.ingest import parsing, storing
 from fetcher.models import Message
 from tests import plans
@@ -347,3 +347,18 @@ def test_reindex_derives_the_conversations_again_after_reparsing(alice: Mailbox)
 
     sizes = Counter(Message.objects.values_list("thread_key", flat=True))
     assert sizes == {ids("old"): 1, ids("late"): 1, ids("c0"): 100, ids("c0") + "#2": 20}
+
+
+def test_a_message_in_two_of_the_owners_mailboxes_shows_once_in_its_conversation(alice: Mailbox) -> None:
+    work = account_mailbox(("alice-work", "unused"), 995, owner=alice.owner)
+    stored(alice, keyed("a"), keyed("b", "Re: Proje", f"References: {ids('a')}"))
+    stored(work, keyed("b", "Re: Proje", f"References: {ids('a')}"))  # the same message, Cc'd to both
+    copies = Message.objects.filter(message_id=ids("b")).select_related("mailbox").order_by("id")
+    assert copies.count() == 2
+    assert len({copy.thread_key for copy in copies}) == 1
+
+    for opened in copies:
+        shown = selectors.conversation_of(opened)
+
+        assert [message.message_id for message in shown] == [ids("a"), ids("b")]
+        assert opened in shown  # the copy that was opened is the one shown
