@@ -496,3 +496,19 @@ def test_list_rows_escape_every_value_the_sender_chose(alice: Any) -> None:
         rows = html[html.index('data-testid="messages"') :]
         assert "<img" not in rows
         assert rows.count("&lt;img src=x onerror=") == 3  # sender, subject, snippet
+
+
+def test_mail_sent_from_the_mailbox_names_whom_it_went_to_in_the_list(alice: Any) -> None:
+    stored(
+        alice[1],
+        mail(
+            "Teklif", sender="Alice <alice@example.com>", to="Bob Öztürk <bob@example.net>, cem@example.net"
+        ),
+        mail("Soru", sender="Ayşe Yılmaz <ayse@example.com>"),
+    )
+
+    rows = page(alice[2], reverse("home"))
+
+    assert "To: Bob Öztürk, cem@example.net" in rows
+    assert "Ayşe Yılmaz" in rows  # received mail names its sender
+    assert '<span class="from">' in rows and "Alice</span>" not in rows

@@ -165,7 +165,7 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             else ""
         )
         count = format_html(' <span class="thread-count">{}</span>', row.count) if row.count > 1 else ""
-        sender = highlight(m.from_name or m.from_address or no_sender, terms)
+        sender = highlight(_shown_sender(m, row.mailbox) or no_sender, terms)
         local = timezone.localtime(m.sort_date)
         when = format_html(
             '<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now, formats)
@@ -184,6 +184,16 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             f"{when}</span>\n</li>\n"
         )
     return mark_safe("".join(html))  # noqa: S308 -- every value escaped above
+
+
+def _shown_sender(message: Any, mailbox: Any) -> str:
+    """Who a row names: the sender, or for mail the person sent from that mailbox (Sent, Drafts,
+    their own copies elsewhere) whom it went to, as mail readers do."""
+    own = mailbox is not None and message.from_address.lower() == mailbox.email_address.lower()
+    if own and (people := [*message.to, *message.cc]):
+        names = ", ".join(person.get("name") or person.get("address", "") for person in people[:3])
+        return str(_("To: %(people)s") % {"people": names + ("…" if len(people) > 3 else "")})
+    return str(message.from_name or message.from_address)
 
 
 _CHIP = (
