@@ -316,8 +316,8 @@ class Supervisor:
 
     logs: Path | None = None  # each process's output goes to <logs>/<name>.log; None: this terminal
 
-    def manage(self, *args: str) -> str:
-        """Run a manage.py command; its output is returned (shown only when it fails)."""
+    def manage(self, *args: str) -> None:
+        """Run a manage.py command; its output is shown only when it fails."""
         result = subprocess.run(
             [PYTHON, "manage.py", *args],
             cwd=BASE_DIR,
@@ -329,7 +329,6 @@ class Supervisor:
         if result.returncode != 0:
             print(result.stdout + result.stderr, end="", flush=True)
             raise LaunchError(f"manage.py {args[0]} failed (exit code {result.returncode})")
-        return result.stdout
 
     def start(self, name: str, argv: list[str]) -> None:
         if self.logs is None:
@@ -467,7 +466,10 @@ def serve(args: argparse.Namespace, stack: ExitStack) -> int:
     supervisor.manage("migrate", "--noinput", "--verbosity", "0")
     supervisor.manage("collectstatic", "--noinput", "--verbosity", "0")
     password_file = data_dir / "first-admin.txt"
-    created = supervisor.manage("createfirstadmin", "--password-file", str(password_file))
+    kept_before = _read_kept(password_file)
+    supervisor.manage("createfirstadmin", "--password-file", str(password_file))
+    kept = _read_kept(password_file)
+    created = kept if kept != kept_before else {}
     say("starting web, worker and beat" + (f" (their logs: {supervisor.logs})" if supervisor.logs else ""))
     for name, argv in app_commands(args.host, args.port, data_dir, args.concurrency).items():
         supervisor.start(name, argv)
@@ -488,17 +490,20 @@ def _logs_dir(data_dir: Path) -> Path:
     return logs
 
 
-_CREATED = re.compile(
-    r"Created the administrator '(?P<username>[^']+)' with the password '(?P<password>[^']+)'"
-)
+def _read_kept(password_file: Path) -> dict[str, str]:
+    """The first administrator's login as createfirstadmin keeps it ("username: ...", "password: ...")."""
+    if not password_file.exists():
+        return {}
+    pairs = (line.partition(": ") for line in password_file.read_text().splitlines())
+    return {name: value for name, _sep, value in pairs if value}
 
 
-def _sign_in_hint(created: str, password_file: Path) -> str:
-    """How to sign in, as the last line of the start-up: the new administrator's password once,
-    afterwards where it was kept."""
-    if found := _CREATED.search(created):
+def _sign_in_hint(created: dict[str, str], password_file: Path) -> str:
+    """How to sign in, as the last line of the start-up: the password of an administrator made by
+    this start, once; afterwards where it was kept."""
+    if "username" in created and "password" in created:
         return (
-            f"sign in as {found['username']} with the password {found['password']}"
+            f"sign in as {created['username']} with the password {created['password']}"
             f" (also kept in {password_file}; change it after your first sign-in)"
         )
     if password_file.exists():
