@@ -1,7 +1,7 @@
 """Every task accounts queues, one typed function each: the only place their names are written.
 
 Sent by name, as fetcher.enqueue does and for the same reason (the tasks module imports what
-queues them); tests/test_enqueue.py checks the names and arguments against the registered tasks.
+queues them); tests/fetcher/test_enqueue.py checks the names and arguments against the registered tasks.
 accounts sits below fetcher, so its tasks have a module of their own here.
 """
 

@@ -1,7 +1,7 @@
 """Every task the engine queues, one typed function each: the only place their names are written.
 
 fetcher.tasks imports the services that queue tasks, so this module cannot import it: a task is
-sent by its name (Celery's send_task), and tests/test_enqueue.py checks every name here against
+sent by its name (Celery's send_task), and tests/fetcher/test_enqueue.py checks every name here against
 the tasks the worker registers, and the arguments against their parameters. A renamed task or a
 changed signature fails there, not silently in a worker. Callers inside a transaction queue
 from transaction.on_commit, so that the worker finds what the task needs.

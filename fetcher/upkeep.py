@@ -7,8 +7,8 @@ statistics guesses, and its guesses for a 100,000-message folder are ruinous. So
 that stored many messages, at the end of a reindex, and once a minute from beat, the message
 tables are analysed when enough of them changed since they last were (by anyone: autovacuum's
 own ANALYZE counts). The reading queries are written so that their plan does not depend on the
-statistics anyway (tests/test_query_plans.py); fresh statistics keep the rest of the engine's
-queries sensible.
+statistics anyway (tests/fetcher/test_selectors_query_plans.py); fresh statistics keep the rest
+of the engine's queries sensible.
 """
 
 from __future__ import annotations

@@ -22,10 +22,12 @@ import trustme
 from django.core.management import call_command
 from django.db import connection
 from django.test.testcases import LiveServerThread
+from django.utils import translation
 from playwright.sync_api import Browser, BrowserContext
 from pytest_django.plugin import DjangoDbBlocker
 
 from fetcher.mail.net import NetworkPolicy
+from tests.personas import Persona, make_persona
 from tests.servers.courier import IMAP_CAPABILITY, Courier, start_courier
 from tests.servers.dovecot import Dovecot, start_dovecot
 from tests.servers.local import LocalMailServer
@@ -46,6 +48,31 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
             return result
         time.sleep(0.1)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def alice(db: None) -> Persona:
+    """Owns the mail the test is about (tests/personas.py)."""
+    return make_persona("alice")
+
+
+@pytest.fixture
+def bob(db: None) -> Persona:
+    """Another user: nothing of alice's may reach him."""
+    return make_persona("bob")
+
+
+@pytest.fixture
+def charlie(db: None) -> Persona:
+    """An administrator of the site."""
+    return make_persona("charlie", administrator=True)
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> None:
+    """Every test starts in the site's default language, whichever ran before it: a request the test
+    client makes in Turkish leaves Turkish active in the test's thread."""
+    translation.deactivate()
 
 
 @pytest.fixture(scope="session", autouse=True)

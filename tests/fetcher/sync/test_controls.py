@@ -14,8 +14,8 @@ from accounts.models import Mailbox, User
 from fetcher.models import MailboxSync, Message
 from tests.conftest import BASE_DIR, WorkerProcess, wait_for
 from tests.factories import account_mailbox
+from tests.fetcher.sync.test_pop3 import raw_message
 from tests.servers.dovecot import Dovecot
-from tests.test_pop3_sync import raw_message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
 

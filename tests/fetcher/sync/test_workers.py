@@ -13,8 +13,8 @@ from fetcher.models import MailboxSync, Message, ParseState, Pop3Ledger, WorkerH
 from fetcher.services import syncs_dispatch
 from tests.conftest import RestartableRedis, WorkerProcess, start_beat, start_worker, stop_worker, wait_for
 from tests.factories import account_mailbox
+from tests.fetcher.sync.test_pop3 import raw_message
 from tests.servers.dovecot import Dovecot
-from tests.test_pop3_sync import raw_message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers, pytest.mark.slow]
 

@@ -24,10 +24,11 @@ from fetcher.models import Folder, Message
 from tests.conftest import wait_for
 from tests.factories import account_mailbox, earlier_today, mail, stored
 from tests.hostile_html import HOSTILE
+from tests.paths import PROJECT
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(os.environ.get("POSTANE_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+ARTIFACTS = Path(os.environ.get("POSTANE_ARTIFACTS", PROJECT / "test-artifacts"))
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
     b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\xa7\xf4\x0b\xd9\x00\x00\x00\x00IEND\xaeB`\x82"

@@ -16,10 +16,10 @@ from django.urls import reverse
 from accounts.models import User
 from fetcher.mail import mime
 from tests.factories import account_mailbox, stored
+from tests.paths import CORPUS_BESIDE_THE_CHECKOUT, TESTS
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mime"
-BESIDE_THE_CHECKOUT = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "mime"
-CORPUS = Path(os.environ.get("POSTANE_CORPUS", BESIDE_THE_CHECKOUT))
+FIXTURES = TESTS / "fixtures" / "mime"
+CORPUS = Path(os.environ.get("POSTANE_CORPUS", CORPUS_BESIDE_THE_CHECKOUT))
 needs_corpus = pytest.mark.skipif(not (CORPUS / "manifest.json").exists(), reason="shared corpus absent")
 
 

@@ -17,8 +17,8 @@ from fetcher.models import Folder, FolderRole, ImapMessage, MailboxSync, Message
 from fetcher.services import message_set_flags
 from fetcher.sync.claim import SyncResult
 from tests.factories import account_mailbox
+from tests.fetcher.sync.test_pop3 import raw_message
 from tests.servers.dovecot import Dovecot
-from tests.test_pop3_sync import raw_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
 

@@ -23,11 +23,11 @@ from fetcher.services import message_archive, message_delete
 from fetcher.sync.claim import SyncResult
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox
+from tests.fetcher.sync.test_pop3 import raw_message
 from tests.servers.courier import Courier
 from tests.servers.dovecot import Dovecot
 from tests.servers.proxy import FaultyProxy
 from tests.servers.smtp import ScriptedHandler, SmtpServer, start_smtp
-from tests.test_pop3_sync import raw_message
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
 

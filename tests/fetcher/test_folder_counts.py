@@ -16,8 +16,8 @@ from fetcher.selectors import folders_of, unread_in_view
 from fetcher.services import message_delete, message_delete_for_good, message_move, message_set_flags
 from tests import plans
 from tests.factories import account_mailbox, mail, stored
-from tests.test_imap_sync import account, mailbox, run_sync, server
-from tests.test_imap_sync import stored as stored_in
+from tests.fetcher.sync.test_imap import account, mailbox, run_sync, server
+from tests.fetcher.sync.test_imap import stored as stored_in
 
 __all__ = ["account", "mailbox", "server"]  # fixtures shared with the IMAP sync tests
 pytestmark = pytest.mark.django_db

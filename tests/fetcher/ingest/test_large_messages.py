@@ -13,8 +13,8 @@ from fetcher.ingest import parsing, storing
 from fetcher.mail import mime
 from fetcher.models import Attachment, Message
 from tests.factories import account_mailbox
+from tests.fetcher.ingest.test_corpus import CORPUS, MANIFEST
 from tests.servers.dovecot import Dovecot
-from tests.test_corpus import CORPUS, MANIFEST
 
 MB = 1024 * 1024
 TURKISH_LINE = "Çalışma grubu ışık, ğüşöç İĞÜŞÖÇ; toplantı notları ekte.\r\n"

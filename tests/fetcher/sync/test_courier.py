@@ -18,10 +18,10 @@ from fetcher.models import Folder, Message, Pop3Ledger
 from fetcher.services import message_delete_for_good, message_move, message_set_flags
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox
+from tests.fetcher.mail.test_probe import PORT_FOR
+from tests.fetcher.sync.test_imap import run_sync
+from tests.fetcher.sync.test_pop3 import raw_message
 from tests.servers.courier import Courier
-from tests.test_connection_probe import PORT_FOR
-from tests.test_imap_sync import run_sync
-from tests.test_pop3_sync import raw_message
 
 pytestmark = [pytest.mark.mailservers, pytest.mark.django_db]
 

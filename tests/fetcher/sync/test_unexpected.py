@@ -18,8 +18,8 @@ from fetcher import sync
 from fetcher.models import MailboxState
 from tests.conftest import WorkerProcess
 from tests.factories import account_mailbox
+from tests.fetcher.sync.test_pop3 import raw_message
 from tests.servers.fake_pop3 import NoUidlPop3
-from tests.test_pop3_sync import raw_message
 
 
 @dataclass

@@ -12,7 +12,7 @@ from django.urls import reverse
 from accounts.models import Mailbox
 from fetcher.models import Folder, Message, OutgoingMessage, OutgoingState
 from tests.factories import mail, stored
-from tests.test_mail_views import alice, bob
+from tests.webmail.views.test_reading import alice, bob
 
 __all__ = ["alice", "bob"]  # the reading tests' personas
 pytestmark = pytest.mark.django_db

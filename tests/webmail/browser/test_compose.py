@@ -15,7 +15,7 @@ from accounts.models import Mailbox, User
 from fetcher.models import OutgoingMessage, OutgoingState
 from tests.conftest import wait_for
 from tests.factories import mail, stored
-from tests.test_browser_mail import alice, parsed_here, shot, signed_in
+from tests.webmail.browser.test_reading import alice, parsed_here, shot, signed_in
 
 __all__ = ["alice", "parsed_here"]  # fixtures shared with the reading tests
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

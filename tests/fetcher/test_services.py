@@ -16,7 +16,7 @@ from django.urls import reverse
 from accounts.models import Mailbox, User
 from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
 from tests.factories import account_mailbox, mail, stored
-from tests.test_folder_counts import counted, kept
+from tests.fetcher.test_folder_counts import counted, kept
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts.models import User
 from fetcher.models import OutgoingMessage
 from tests.factories import mail, stored
-from tests.test_mail_views import alice
+from tests.webmail.views.test_reading import alice
 
 __all__ = ["alice"]
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from fetcher.mail import imap
 from fetcher.models import Folder, ImapDeletion, ImapMessage, Message
 from fetcher.services import message_delete, message_delete_for_good, message_move
 from tests.factories import account_mailbox
-from tests.test_imap_sync import account, mailbox, run_sync, server, stored
-from tests.test_pop3_sync import raw_message
+from tests.fetcher.sync.test_imap import account, mailbox, run_sync, server, stored
+from tests.fetcher.sync.test_pop3 import raw_message
 
 __all__ = ["account", "mailbox", "server"]  # fixtures shared with the IMAP sync tests
 pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]

@@ -36,10 +36,9 @@ from fetcher.ingest import parsing, storing
 from fetcher.mail import mime
 from fetcher.models import Message
 from tests.factories import account_mailbox
+from tests.paths import CORPUS_BESIDE_THE_CHECKOUT
 
-# The shared corpus lies beside the checkout (../shared), in CI too; POSTANE_CORPUS points elsewhere.
-BESIDE_THE_CHECKOUT = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "mime"
-CORPUS = Path(os.environ.get("POSTANE_CORPUS", BESIDE_THE_CHECKOUT))
+CORPUS = Path(os.environ.get("POSTANE_CORPUS", CORPUS_BESIDE_THE_CHECKOUT))
 FOUND = (CORPUS / "manifest.json").is_file()
 MISSING = (
     f"the shared MIME corpus is not at {CORPUS}: put ../shared beside the checkout, or set POSTANE_CORPUS"
