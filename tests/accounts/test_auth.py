@@ -22,11 +22,10 @@ from accounts.models import Mailbox, User
 from fetcher.models import MailboxSync
 from tests.conftest import WorkerProcess, wait_for
 from tests.factories import account_mailbox
+from tests.personas import PASSWORD, Persona
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
@@ -34,16 +33,11 @@ def _fresh_cache() -> None:
     cache.clear()  # sessions are cached_db; lock-out counters live in the database
 
 
-@pytest.fixture
-def alice() -> User:
-    return User.objects.create_user("alice", email="alice@example.com", password=PASSWORD)
-
-
 def log_in(client: Client, username: str, password: str, address: str = "198.51.100.1") -> Any:
     return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
-def test_a_user_logs_in_and_out(client: Client, alice: User) -> None:
+def test_a_user_logs_in_and_out(client: Client, alice: Persona) -> None:
     assert log_in(client, "alice", PASSWORD).status_code == 302
     assert client.get("/").status_code == 200
 
@@ -52,7 +46,7 @@ def test_a_user_logs_in_and_out(client: Client, alice: User) -> None:
     assert client.get("/").status_code == 302
 
 
-def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(client: Client, alice: User) -> None:
+def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(client: Client, alice: Persona) -> None:
     wrong = log_in(client, "alice", "nope").content.decode()
     unknown = log_in(client, "nobody", "nope").content.decode()
 
@@ -63,7 +57,9 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(client: Client
     assert without_tokens(wrong) == without_tokens(unknown).replace("nobody", "alice")
 
 
-def test_a_user_name_is_locked_out_after_five_failures_from_any_address(client: Client, alice: User) -> None:
+def test_a_user_name_is_locked_out_after_five_failures_from_any_address(
+    client: Client, alice: Persona
+) -> None:
     for attempt in range(5):
         log_in(client, "alice", "wrong", address=f"198.51.100.{attempt + 10}")
 
@@ -73,7 +69,7 @@ def test_a_user_name_is_locked_out_after_five_failures_from_any_address(client: 
     assert 'data-testid="locked-out"' in locked.content.decode()
 
 
-def test_an_address_is_locked_out_after_five_failures_with_any_names(client: Client, alice: User) -> None:
+def test_an_address_is_locked_out_after_five_failures_with_any_names(client: Client, alice: Persona) -> None:
     for attempt in range(5):
         log_in(client, f"guess{attempt}", "wrong", address="203.0.113.7")
 
@@ -82,7 +78,7 @@ def test_an_address_is_locked_out_after_five_failures_with_any_names(client: Cli
 
 
 def test_another_users_login_from_the_same_address_does_not_clear_her_failures(
-    client: Client, alice: User
+    client: Client, alice: Persona
 ) -> None:
     User.objects.create_user("mallory", password="mallory's own long password")
     for _ in range(4):
@@ -96,7 +92,7 @@ def test_another_users_login_from_the_same_address_does_not_clear_her_failures(
     assert log_in(client, "alice", PASSWORD, address="198.51.100.77").status_code == 429
 
 
-def test_a_good_login_clears_only_her_own_failures(client: Client, alice: User) -> None:
+def test_a_good_login_clears_only_her_own_failures(client: Client, alice: Persona) -> None:
     for _ in range(4):
         log_in(client, "alice", "typo", address="203.0.113.60")
     assert log_in(client, "alice", PASSWORD, address="203.0.113.60").status_code == 302
@@ -115,13 +111,11 @@ def test_an_unknown_user_name_is_locked_out_the_same_way(client: Client) -> None
     assert log_in(client, "ghost", "wrong").status_code == 429
 
 
-def test_an_administrator_unlocks_a_locked_out_user(client: Client, alice: User) -> None:
+def test_an_administrator_unlocks_a_locked_out_user(client: Client, alice: Persona, charlie: Persona) -> None:
     for _ in range(5):
         log_in(client, "alice", "wrong")
     assert log_in(client, "alice", PASSWORD).status_code == 429
-    admin = User.objects.create_superuser("root", password="root password long enough")
-    admin_client = Client()
-    admin_client.force_login(admin)
+    admin_client = charlie.client
     attempts = list(AccessAttempt.objects.values_list("pk", flat=True))
 
     response = admin_client.post(
@@ -133,7 +127,7 @@ def test_an_administrator_unlocks_a_locked_out_user(client: Client, alice: User)
     assert log_in(client, "alice", PASSWORD).status_code == 302
 
 
-def test_a_user_changes_her_password(client: Client, alice: User) -> None:
+def test_a_user_changes_her_password(client: Client, alice: Persona) -> None:
     log_in(client, "alice", PASSWORD)
 
     response = client.post(
@@ -151,7 +145,7 @@ def test_a_user_changes_her_password(client: Client, alice: User) -> None:
     assert log_in(client, "alice", "a new Ünİcode passphrase").status_code == 302
 
 
-def test_a_new_password_needs_at_least_twelve_characters(client: Client, alice: User) -> None:
+def test_a_new_password_needs_at_least_twelve_characters(client: Client, alice: Persona) -> None:
     log_in(client, "alice", PASSWORD)
 
     def change_to(new: str) -> int:
@@ -166,7 +160,7 @@ def test_a_new_password_needs_at_least_twelve_characters(client: Client, alice: 
 @pytest.mark.mailservers
 def test_a_password_reset_link_arrives_by_real_smtp_and_sets_a_new_password(
     client: Client,
-    alice: User,
+    alice: Persona,
     celery_worker: WorkerProcess,
     smtp_servers: dict[str, SmtpServer],
     settings: Any,
@@ -250,9 +244,12 @@ def test_sign_up_confirms_the_address_by_a_link_sent_through_the_site_smtp_befor
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.mailservers
 def test_a_sign_up_with_an_address_in_use_makes_no_account_and_tells_its_owner_by_mail(
-    client: Client, celery_worker: WorkerProcess, smtp_servers: dict[str, SmtpServer], signup_on: None
+    client: Client,
+    celery_worker: WorkerProcess,
+    smtp_servers: dict[str, SmtpServer],
+    signup_on: None,
+    alice: Persona,
 ) -> None:
-    User.objects.create_user("alice", email="alice@example.com", password=PASSWORD)
     inbox = smtp_servers["plain"].handler.received
     before = len(inbox)
 
@@ -266,7 +263,7 @@ def test_a_sign_up_with_an_address_in_use_makes_no_account_and_tells_its_owner_b
 
 
 def test_sign_up_answers_the_same_for_a_taken_user_name_a_used_address_and_a_new_one(
-    client: Client, alice: User, signup_on: None
+    client: Client, alice: Persona, signup_on: None
 ) -> None:
     def answer(username: str, email: str) -> str:
         page = sign_up(Client(), username, email).content.decode()
@@ -313,7 +310,7 @@ def test_a_forged_confirmation_link_activates_nothing(client: Client, signup_on:
     assert not User.objects.get(username="cem").is_active
 
 
-def test_an_idle_session_expires(client: Client, alice: User, settings: Any) -> None:
+def test_an_idle_session_expires(client: Client, alice: Persona, settings: Any) -> None:
     log_in(client, "alice", PASSWORD)
     session = Session.objects.get()
     idle = timedelta(seconds=settings.SESSION_COOKIE_AGE)
@@ -325,7 +322,7 @@ def test_an_idle_session_expires(client: Client, alice: User, settings: Any) -> 
     assert client.get("/").status_code == 302
 
 
-def test_every_request_pushes_the_idle_expiry_forward(client: Client, alice: User) -> None:
+def test_every_request_pushes_the_idle_expiry_forward(client: Client, alice: Persona) -> None:
     log_in(client, "alice", PASSWORD)
     Session.objects.update(expire_date=timezone.now() + timedelta(minutes=5))
     cache.clear()
@@ -336,7 +333,7 @@ def test_every_request_pushes_the_idle_expiry_forward(client: Client, alice: Use
 
 
 def test_a_session_pushed_forward_within_the_last_minute_is_not_written_again(
-    client: Client, alice: User
+    client: Client, alice: Persona
 ) -> None:
     log_in(client, "alice", PASSWORD)
     client.get("/")
@@ -351,21 +348,22 @@ def test_a_session_pushed_forward_within_the_last_minute_is_not_written_again(
 
 
 def test_the_admin_shows_mailboxes_with_their_health_and_never_a_password(
-    client: Client, alice: User
+    client: Client,
+    alice: Persona,
+    charlie: Persona,
 ) -> None:
     mailbox = Mailbox(
-        owner=alice, name="Work", email_address="alice@example.com", incoming_host="mail.example.com"
+        owner=alice.user, name="Work", email_address="alice@example.com", incoming_host="mail.example.com"
     )
     mailbox.incoming_port, mailbox.incoming_login, mailbox.smtp_host = 995, "alice", "mail.example.com"
     mailbox.set_incoming_password("the-secret-pop-password")
     mailbox.save()
     MailboxSync.objects.filter(mailbox=mailbox).update(last_error_message="The server refused the login.")
-    admin = User.objects.create_superuser("root", password="root password long enough")
-    client.force_login(admin)
+    client.force_login(charlie.user)
 
     listing = client.get("/admin/accounts/mailbox/").content.decode()
     change = client.get(f"/admin/accounts/mailbox/{mailbox.id}/change/").content.decode()
-    user_page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
+    user_page = client.get(f"/admin/accounts/user/{alice.user.pk}/change/").content.decode()
 
     assert "alice@example.com" in listing
     assert "The server refused the login." in listing
@@ -376,12 +374,14 @@ def test_the_admin_shows_mailboxes_with_their_health_and_never_a_password(
 
 
 def test_the_admin_cannot_point_a_mailbox_and_its_stored_password_at_another_server(
-    client: Client, alice: User
+    client: Client,
+    alice: Persona,
+    charlie: Persona,
 ) -> None:
     mailbox = account_mailbox(
-        ("a", "unused"), 995, owner=alice, name="Work", incoming_host="h", smtp_host="h"
+        ("a", "unused"), 995, owner=alice.user, name="Work", incoming_host="h", smtp_host="h"
     )
-    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+    client.force_login(charlie.user)
     url = f"/admin/accounts/mailbox/{mailbox.id}/change/"
 
     page = client.get(url).content.decode()
@@ -392,11 +392,11 @@ def test_the_admin_cannot_point_a_mailbox_and_its_stored_password_at_another_ser
     assert Mailbox.objects.get().incoming_host == "h"
 
 
-def test_the_admin_disables_and_enables_mailboxes(client: Client, alice: User) -> None:
+def test_the_admin_disables_and_enables_mailboxes(client: Client, alice: Persona, charlie: Persona) -> None:
     mailbox = account_mailbox(
-        ("a", "unused"), 995, owner=alice, name="Work", incoming_host="h", smtp_host="h"
+        ("a", "unused"), 995, owner=alice.user, name="Work", incoming_host="h", smtp_host="h"
     )
-    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+    client.force_login(charlie.user)
 
     client.post("/admin/accounts/mailbox/", {"action": "disable", "_selected_action": [mailbox.id]})
     assert Mailbox.objects.get().enabled is False
@@ -404,7 +404,7 @@ def test_the_admin_disables_and_enables_mailboxes(client: Client, alice: User) -
     assert Mailbox.objects.get().enabled is True
 
 
-def test_a_user_who_is_not_staff_cannot_reach_the_admin(client: Client, alice: User) -> None:
-    client.force_login(alice)
+def test_a_user_who_is_not_staff_cannot_reach_the_admin(client: Client, alice: Persona) -> None:
+    client.force_login(alice.user)
 
     assert client.get("/admin/accounts/mailbox/").status_code == 302

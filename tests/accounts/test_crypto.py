@@ -11,20 +11,20 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts import crypto
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from fetcher.config import incoming_config
 from fetcher.mail.session import Secret
 from tests.conftest import BASE_DIR
+from tests.personas import Persona
 
 OLD_KEY = "dGVzdC1rZXktb25lLTMyLWJ5dGVzLWxvbmctLS0tLS0="
 NEW_KEY = "bmV3LWtleS10d28tMzItYnl0ZXMtbG9uZy0tLS0tLS0="
 
 
 @pytest.fixture
-def mailbox(db: None, settings: Any) -> Mailbox:
+def mailbox(alice: Persona, settings: Any) -> Mailbox:
     settings.WEBMAIL_ENCRYPTION_KEYS = [OLD_KEY]
-    owner = User.objects.create_user("alice")
-    box = Mailbox(owner=owner, name="W", email_address="a@example.com", incoming_host="mail.example.com")
+    box = Mailbox(owner=alice.user, name="W", email_address="a@example.com", incoming_host="mail.example.com")
     box.incoming_port, box.incoming_login, box.smtp_host = 995, "alice", "mail.example.com"
     box.set_incoming_password("çok-gizli-parola")
     box.save()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from tests.factories import account_mailbox
+from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db
 
@@ -38,31 +38,26 @@ def _typed(**changes: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("address", ["alice@example.com", "Alice@Example.com"])  # a 500 before; a second copy
 def test_adding_an_address_the_person_already_has_says_which_mailbox_and_keeps_the_input(
-    address: str,
+    address: str, alice: Persona
 ) -> None:
-    alice = User.objects.create_user("alice", password="alice's web password")
-    account_mailbox(("alice", "unused"), 995, owner=alice, name="İş", email_address="alice@example.com")
-    client = Client()
-    client.force_login(alice)
+    assert alice.mailbox.email_address == "alice@example.com"
 
-    response = client.post(reverse("mailbox_add"), _typed(email_address=address))
+    response = alice.client.post(reverse("mailbox_add"), _typed(email_address=address))
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "You already have a mailbox for this address: “İş”" in page
+    assert "You already have a mailbox for this address: “Alice İş”" in page
     assert 'value="imap.example.net"' in page  # what was typed is still there
     assert 'value="alice-typed-login"' in page
-    assert Mailbox.objects.filter(owner=alice).count() == 1
+    assert Mailbox.objects.filter(owner=alice.user).count() == 1
 
 
-def test_another_persons_mailbox_with_the_address_is_no_clash() -> None:
-    bob = User.objects.create_user("bob")
-    account_mailbox(("bob", "unused"), 995, owner=bob, email_address="alice@example.com")
-    alice = User.objects.create_user("alice")
-    client = Client()
-    client.force_login(alice)
+def test_another_persons_mailbox_with_the_address_is_no_clash(alice: Persona, bob: Persona) -> None:
+    account_mailbox(("bob", "unused"), 995, owner=bob.user, email_address="alice@example.com")
 
-    response = client.post(reverse("mailbox_add"), _typed())
+    response = alice.client.post(reverse("mailbox_add"), _typed())
 
     assert "already have a mailbox" not in response.content.decode()
-    assert Mailbox.objects.filter(owner=alice, email_address="Alice@Example.com").exists()  # saved, disabled
+    assert Mailbox.objects.filter(
+        owner=alice.user, email_address="Alice@Example.com"
+    ).exists()  # saved, disabled

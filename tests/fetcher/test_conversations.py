@@ -18,6 +18,7 @@ from fetcher.ingest import parsing, storing
 from fetcher.models import Message
 from tests import plans
 from tests.factories import account_mailbox, mail, stored
+from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +27,8 @@ MEHMET = "Mehmet Demir <mehmet@example.com>"
 
 
 @pytest.fixture
-def alice() -> Mailbox:
-    return account_mailbox(("alice", "unused"), 995)  # alice@example.com
+def mailbox(alice: Persona) -> Mailbox:
+    return alice.mailbox  # alice@example.com
 
 
 def ids(*names: str) -> str:
@@ -69,18 +70,22 @@ def chain(count: int, first: int = 0) -> list[bytes]:
     ]
 
 
-def test_a_reply_whose_references_name_only_its_parent_joins_the_parents_conversation(alice: Mailbox) -> None:
-    stored(alice, keyed("a"), keyed("b", "Re: Proje", f"In-Reply-To: {ids('a')}\nReferences: {ids('a')}"))
+def test_a_reply_whose_references_name_only_its_parent_joins_the_parents_conversation(
+    mailbox: Mailbox,
+) -> None:
+    stored(mailbox, keyed("a"), keyed("b", "Re: Proje", f"In-Reply-To: {ids('a')}\nReferences: {ids('a')}"))
 
-    stored(alice, keyed("c", "Re: Proje", f"References: {ids('b')}"))  # a client that kept only the parent
+    stored(mailbox, keyed("c", "Re: Proje", f"References: {ids('b')}"))  # a client that kept only the parent
 
     assert key_of("a") == key_of("b") == key_of("c") == ids("a")
 
 
-def test_a_reply_joins_its_parent_in_another_mailbox_of_the_owner_never_someone_elses(alice: Mailbox) -> None:
-    work = account_mailbox(("alice-work", "unused"), 995, owner=alice.owner)
+def test_a_reply_joins_its_parent_in_another_mailbox_of_the_owner_never_someone_elses(
+    mailbox: Mailbox,
+) -> None:
+    work = account_mailbox(("alice-work", "unused"), 995, owner=mailbox.owner)
     bob = account_mailbox(("bob", "unused"), 995)
-    stored(alice, keyed("a"), keyed("b", "Re: Proje", f"References: {ids('a')}"))
+    stored(mailbox, keyed("a"), keyed("b", "Re: Proje", f"References: {ids('a')}"))
     stored(bob, keyed("x", "Re: Proje", f"References: {ids('bobs-root')}"))
 
     stored(work, keyed("c", "Re: Proje", f"References: {ids('b')}"))
@@ -90,11 +95,11 @@ def test_a_reply_joins_its_parent_in_another_mailbox_of_the_owner_never_someone_
     assert key_of("d") == ids("x")
 
 
-def test_a_reply_naming_only_its_parent_joins_it_when_both_come_in_one_batch(alice: Mailbox) -> None:
-    stored(alice, keyed("a"))
+def test_a_reply_naming_only_its_parent_joins_it_when_both_come_in_one_batch(mailbox: Mailbox) -> None:
+    stored(mailbox, keyed("a"))
 
     stored(
-        alice,
+        mailbox,
         keyed("b", "Re: Proje", f"In-Reply-To: {ids('a')}\nReferences: {ids('a')}"),
         keyed("c", "Re: Proje", f"In-Reply-To: {ids('b')}"),
     )
@@ -102,28 +107,30 @@ def test_a_reply_naming_only_its_parent_joins_it_when_both_come_in_one_batch(ali
     assert key_of("c") == ids("a")
 
 
-def test_replies_that_arrive_before_their_parent_meet_it_when_it_comes(alice: Mailbox) -> None:
-    stored(alice, keyed("b", "Re: Proje", f"In-Reply-To: {ids('a')}\nReferences: {ids('a')}"))
+def test_replies_that_arrive_before_their_parent_meet_it_when_it_comes(mailbox: Mailbox) -> None:
+    stored(mailbox, keyed("b", "Re: Proje", f"In-Reply-To: {ids('a')}\nReferences: {ids('a')}"))
 
-    stored(alice, keyed("a"))
+    stored(mailbox, keyed("a"))
 
     assert key_of("a") == key_of("b") == ids("a")
 
 
-def test_a_headerless_reply_joins_the_recent_conversation_of_someone_it_shares(alice: Mailbox) -> None:
-    stored(alice, keyed("ayse", sender=AYSE, date=day(17)), keyed("mehmet", sender=MEHMET, date=day(26)))
+def test_a_headerless_reply_joins_the_recent_conversation_of_someone_it_shares(mailbox: Mailbox) -> None:
+    stored(mailbox, keyed("ayse", sender=AYSE, date=day(17)), keyed("mehmet", sender=MEHMET, date=day(26)))
 
-    stored(alice, keyed("reply", "YNT: Proje", sender=AYSE, date=day(27)))  # Outlook dropped the headers
+    stored(mailbox, keyed("reply", "YNT: Proje", sender=AYSE, date=day(27)))  # Outlook dropped the headers
 
     assert key_of("reply") == ids("ayse")  # not Mehmet's newer one: he is not in this exchange
     assert key_of("mehmet") == ids("mehmet")
 
 
-def test_the_owners_own_headerless_reply_joins_only_a_conversation_with_its_recipient(alice: Mailbox) -> None:
-    stored(alice, keyed("ayse", sender=AYSE, date=day(20)))
+def test_the_owners_own_headerless_reply_joins_only_a_conversation_with_its_recipient(
+    mailbox: Mailbox,
+) -> None:
+    stored(mailbox, keyed("ayse", sender=AYSE, date=day(20)))
 
     stored(
-        alice,
+        mailbox,
         keyed("to-ayse", "Re: Proje", sender="alice@example.com", to=AYSE, date=day(21)),
         keyed("to-mehmet", "Re: Proje", sender="alice@example.com", to=MEHMET, date=day(22)),
     )
@@ -132,23 +139,25 @@ def test_the_owners_own_headerless_reply_joins_only_a_conversation_with_its_reci
     assert key_of("to-mehmet") == ids("to-mehmet")  # alice is in everything she reads: she does not count
 
 
-def test_a_headerless_reply_after_the_window_starts_a_conversation_of_its_own(alice: Mailbox) -> None:
-    stored(alice, keyed("old", sender=AYSE, date=day(1)))
+def test_a_headerless_reply_after_the_window_starts_a_conversation_of_its_own(mailbox: Mailbox) -> None:
+    stored(mailbox, keyed("old", sender=AYSE, date=day(1)))
 
-    stored(alice, keyed("late", "Re: Proje", sender=AYSE, date=day(33)))  # 32 days later
+    stored(mailbox, keyed("late", "Re: Proje", sender=AYSE, date=day(33)))  # 32 days later
 
     assert key_of("late") == ids("late")
 
 
-def test_a_headerless_reply_from_an_unrelated_sender_starts_a_conversation_of_its_own(alice: Mailbox) -> None:
-    stored(alice, keyed("ayse", sender=AYSE, date=day(26)))
+def test_a_headerless_reply_from_an_unrelated_sender_starts_a_conversation_of_its_own(
+    mailbox: Mailbox,
+) -> None:
+    stored(mailbox, keyed("ayse", sender=AYSE, date=day(26)))
 
-    stored(alice, keyed("stranger", "Re: Proje", sender=MEHMET, date=day(27)))
+    stored(mailbox, keyed("stranger", "Re: Proje", sender=MEHMET, date=day(27)))
 
     assert key_of("stranger") == ids("stranger")
 
 
-def test_150_notifications_with_one_subject_make_150_conversations(alice: Mailbox) -> None:
+def test_150_notifications_with_one_subject_make_150_conversations(mailbox: Mailbox) -> None:
     alerts = [
         mail(
             "Security alert: new sign-in",
@@ -158,13 +167,13 @@ def test_150_notifications_with_one_subject_make_150_conversations(alice: Mailbo
         for n in range(150)
     ]
 
-    stored(alice, *alerts[:70])
-    stored(alice, *alerts[70:])
+    stored(mailbox, *alerts[:70])
+    stored(mailbox, *alerts[70:])
 
     assert Message.objects.values("thread_key").distinct().count() == 150
 
 
-def test_forwards_of_one_subject_over_the_years_are_not_one_conversation(alice: Mailbox) -> None:
+def test_forwards_of_one_subject_over_the_years_are_not_one_conversation(mailbox: Mailbox) -> None:
     colleagues = [f"Şube {n} <sube{n}@example.com>" for n in range(3)]
     forwards = [
         mail(
@@ -176,14 +185,14 @@ def test_forwards_of_one_subject_over_the_years_are_not_one_conversation(alice: 
     ]
 
     for forward in forwards:
-        stored(alice, forward)
+        stored(mailbox, forward)
 
     assert Message.objects.values("thread_key").distinct().count() == 12
 
 
-def test_a_chain_of_150_makes_a_conversation_of_100_and_one_of_50(alice: Mailbox) -> None:
-    stored(alice, *chain(120))  # in chunks of 50: counted across chunks and within one
-    stored(alice, *chain(30, first=120))  # counted from what is stored
+def test_a_chain_of_150_makes_a_conversation_of_100_and_one_of_50(mailbox: Mailbox) -> None:
+    stored(mailbox, *chain(120))  # in chunks of 50: counted across chunks and within one
+    stored(mailbox, *chain(30, first=120))  # counted from what is stored
 
     sizes = Counter(Message.objects.values_list("thread_key", flat=True))
 
@@ -222,8 +231,8 @@ INTENDED = {  # how a lookup names what it looks for -> the index it must use
 }
 
 
-def test_a_message_parsed_again_in_a_full_conversation_keeps_its_place(alice: Mailbox) -> None:
-    stored(alice, *chain(100))
+def test_a_message_parsed_again_in_a_full_conversation_keeps_its_place(mailbox: Mailbox) -> None:
+    stored(mailbox, *chain(100))
     root = Message.objects.get(message_id=ids("c0"))
 
     parsing.parse_messages([root.pk])  # a retried task: it does not count itself
@@ -234,11 +243,11 @@ def test_a_message_parsed_again_in_a_full_conversation_keeps_its_place(alice: Ma
 
 @pytest.mark.django_db(transaction=True)
 def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
-    alice: Mailbox, monkeypatch: pytest.MonkeyPatch
+    mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)  # parsed here, outside a transaction
     batch = [storing.Fetched(f"u{n}", raw) for n, raw in enumerate(chain(150))]
-    new = storing.store_pop3_batch(mailbox=alice, folder=folders.inbox_of(alice), batch=batch)
+    new = storing.store_pop3_batch(mailbox=mailbox, folder=folders.inbox_of(mailbox), batch=batch)
     # The writer holds each chunk back until the next one is parsed, so a placement that did not
     # wait for the chunk before it would find it uncommitted.
     parsed = [threading.Event() for _ in range(8)]
@@ -275,14 +284,14 @@ def test_a_task_places_each_chunk_once_the_chunk_before_it_is_committed(
 
 @pytest.mark.parametrize("statistics", ["analysed", "analysed before parsing"])
 def test_every_conversation_lookup_goes_through_its_index_in_a_large_mailbox(
-    alice: Mailbox, statistics: str
+    mailbox: Mailbox, statistics: str
 ) -> None:
-    stored(alice, keyed("a", sender=AYSE, date=day(20)), *chain(3))
-    fill(alice, 20_000)
+    stored(mailbox, keyed("a", sender=AYSE, date=day(20)), *chain(3))
+    fill(mailbox, 20_000)
     if statistics == "analysed before parsing":  # a large first sync's stage two: no keys when analysed
         plans.analysed_before_parsing()
     reparsed = list(Message.objects.filter(message_id__startswith="<c").select_related("mailbox"))
-    stored(alice, keyed("reply", "Re: Proje", sender=AYSE, date=day(21)))
+    stored(mailbox, keyed("reply", "Re: Proje", sender=AYSE, date=day(21)))
     reply = Message.objects.select_related("mailbox").get(message_id=ids("reply"))
 
     with CaptureQueriesContext(connection) as queries:
@@ -309,21 +318,21 @@ def old_keys(mailbox: Mailbox) -> None:
 
 
 def test_rethread_derives_the_keys_of_old_conversations_again_and_twice_changes_nothing(
-    alice: Mailbox,
+    mailbox: Mailbox,
 ) -> None:
     bob = account_mailbox(("bob", "unused"), 995)
     stored(
-        alice, keyed("old", sender=AYSE, date=day(1)), keyed("late", "Re: Proje", sender=AYSE, date=day(33))
+        mailbox, keyed("old", sender=AYSE, date=day(1)), keyed("late", "Re: Proje", sender=AYSE, date=day(33))
     )
-    stored(alice, *[keyed(f"alert-{n}", "Security alert: new sign-in", date=day(2)) for n in range(5)])
-    stored(alice, *chain(120))
+    stored(mailbox, *[keyed(f"alert-{n}", "Security alert: new sign-in", date=day(2)) for n in range(5)])
+    stored(mailbox, *chain(120))
     stored(bob, keyed("bob", "Security alert: new sign-in"))
     expected = dict(Message.objects.values_list("id", "thread_key"))
-    old_keys(alice)
+    old_keys(mailbox)
     Message.objects.filter(mailbox=bob).update(thread_key="<untouched@example.com>")
 
     out = StringIO()
-    call_command("rethread", "--mailbox", str(alice.pk), "--batch", "40", stdout=out)
+    call_command("rethread", "--mailbox", str(mailbox.pk), "--batch", "40", stdout=out)
 
     now = dict(Message.objects.values_list("id", "thread_key"))
     assert {pk: key for pk, key in now.items() if pk in expected and key != expected[pk]} == {
@@ -332,16 +341,18 @@ def test_rethread_derives_the_keys_of_old_conversations_again_and_twice_changes_
     assert Counter(now.values())[ids("c0") + "#2"] == 20
     assert ": 25 messages changed" in out.getvalue()  # late, 4 alerts, 20 of the chain (the rest kept theirs)
     call_command("rethread", stdout=out)
-    assert dict(Message.objects.filter(mailbox=alice).values_list("id", "thread_key")).items() <= now.items()
+    assert (
+        dict(Message.objects.filter(mailbox=mailbox).values_list("id", "thread_key")).items() <= now.items()
+    )
     assert out.getvalue().endswith("1 messages changed conversation\n")  # only bob's, once
 
 
-def test_reindex_derives_the_conversations_again_after_reparsing(alice: Mailbox) -> None:
+def test_reindex_derives_the_conversations_again_after_reparsing(mailbox: Mailbox) -> None:
     stored(
-        alice, keyed("old", sender=AYSE, date=day(1)), keyed("late", "Re: Proje", sender=AYSE, date=day(33))
+        mailbox, keyed("old", sender=AYSE, date=day(1)), keyed("late", "Re: Proje", sender=AYSE, date=day(33))
     )
-    stored(alice, *chain(120))
-    old_keys(alice)
+    stored(mailbox, *chain(120))
+    old_keys(mailbox)
 
     call_command("reindex", stdout=StringIO())
 
@@ -349,9 +360,9 @@ def test_reindex_derives_the_conversations_again_after_reparsing(alice: Mailbox)
     assert sizes == {ids("old"): 1, ids("late"): 1, ids("c0"): 100, ids("c0") + "#2": 20}
 
 
-def test_a_message_in_two_of_the_owners_mailboxes_shows_once_in_its_conversation(alice: Mailbox) -> None:
-    work = account_mailbox(("alice-work", "unused"), 995, owner=alice.owner)
-    stored(alice, keyed("a"), keyed("b", "Re: Proje", f"References: {ids('a')}"))
+def test_a_message_in_two_of_the_owners_mailboxes_shows_once_in_its_conversation(mailbox: Mailbox) -> None:
+    work = account_mailbox(("alice-work", "unused"), 995, owner=mailbox.owner)
+    stored(mailbox, keyed("a"), keyed("b", "Re: Proje", f"References: {ids('a')}"))
     stored(work, keyed("b", "Re: Proje", f"References: {ids('a')}"))  # the same message, Cc'd to both
     copies = Message.objects.filter(message_id=ids("b")).select_related("mailbox").order_by("id")
     assert copies.count() == 2

@@ -14,11 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from accounts.services import Passwords, mailbox_save, mailbox_set_enabled
 from fetcher.models import MailboxState, MailboxSync
 from fetcher.sync.claim import mailbox_claim
 from tests.factories import account_mailbox
+from tests.personas import Persona
 
 SETTINGS: dict[str, Any] = {
     "name": "Work",
@@ -40,11 +41,6 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def alice(db: None) -> User:
-    return User.objects.create_user("alice")
-
-
 def _troubled(mailbox: Mailbox) -> None:
     """Left paused after login failures, in the middle of a folder listing's note."""
     MailboxSync.objects.filter(mailbox=mailbox).update(
@@ -57,10 +53,10 @@ def _troubled(mailbox: Mailbox) -> None:
     )
 
 
-def test_every_new_mailbox_has_its_record_however_it_is_made(alice: User) -> None:
-    by_hand = account_mailbox(("hand", "pw"), 995, owner=alice)
+def test_every_new_mailbox_has_its_record_however_it_is_made(alice: Persona) -> None:
+    by_hand = account_mailbox(("hand", "pw"), 995, owner=alice.user)
     saved = mailbox_save(
-        owner=alice, mailbox=None, values={**SETTINGS, "enabled": False}, passwords=Passwords("pw")
+        owner=alice.user, mailbox=None, values={**SETTINGS, "enabled": False}, passwords=Passwords("pw")
     )
 
     assert MailboxSync.objects.get(pk=by_hand.pk).state == MailboxState.IDLE
@@ -68,9 +64,9 @@ def test_every_new_mailbox_has_its_record_however_it_is_made(alice: User) -> Non
     assert MailboxSync.objects.count() == Mailbox.objects.count() == 2
 
 
-def test_the_admin_adds_a_mailbox_with_its_record(client: Client, alice: User) -> None:
-    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
-    form = {**SETTINGS, "owner": alice.pk, "colour": "#1f5fa8", "enabled": "on", "imap_folders": "[]"}
+def test_the_admin_adds_a_mailbox_with_its_record(client: Client, alice: Persona, charlie: Persona) -> None:
+    client.force_login(charlie.user)
+    form = {**SETTINGS, "owner": alice.user.pk, "colour": "#1f5fa8", "enabled": "on", "imap_folders": "[]"}
 
     response = client.post("/admin/accounts/mailbox/add/", {**form, "paused": "on"})
 
@@ -78,8 +74,8 @@ def test_the_admin_adds_a_mailbox_with_its_record(client: Client, alice: User) -
     assert Mailbox.objects.get().sync.paused
 
 
-def test_new_settings_start_the_engine_afresh_and_keep_a_running_syncs_claim(alice: User) -> None:
-    mailbox = account_mailbox(("alice", "pw"), 995, owner=alice)
+def test_new_settings_start_the_engine_afresh_and_keep_a_running_syncs_claim(alice: Persona) -> None:
+    mailbox = account_mailbox(("alice", "pw"), 995, owner=alice.user)
     _troubled(mailbox)
     claim = mailbox_claim(mailbox.id)
     assert claim is None  # paused
@@ -88,7 +84,10 @@ def test_new_settings_start_the_engine_afresh_and_keep_a_running_syncs_claim(ali
     assert claim is not None
 
     mailbox_save(
-        owner=alice, mailbox=Mailbox.objects.get(pk=mailbox.pk), values={"name": "Ev"}, passwords=Passwords()
+        owner=alice.user,
+        mailbox=Mailbox.objects.get(pk=mailbox.pk),
+        values={"name": "Ev"},
+        passwords=Passwords(),
     )
 
     engine = MailboxSync.objects.get(pk=mailbox.pk)
@@ -102,8 +101,8 @@ def test_new_settings_start_the_engine_afresh_and_keep_a_running_syncs_claim(ali
     )
 
 
-def test_disabling_and_enabling_show_in_the_state_alone(alice: User) -> None:
-    mailbox = account_mailbox(("alice", "pw"), 995, owner=alice)
+def test_disabling_and_enabling_show_in_the_state_alone(alice: Persona) -> None:
+    mailbox = account_mailbox(("alice", "pw"), 995, owner=alice.user)
     _troubled(mailbox)
 
     mailbox_set_enabled(mailbox=mailbox, enabled=False)
@@ -147,32 +146,36 @@ def _queries(client: Client, url: str) -> int:
 @pytest.mark.parametrize(
     "page", ["mailbox list", "admin mailboxes", "admin mailbox", "admin user"], ids=lambda page: page
 )
-def test_a_page_showing_health_sends_as_many_statements_for_three_mailboxes(alice: User, page: str) -> None:
-    admin = User.objects.create_superuser("root", password="root password long enough")
-    first = account_mailbox(("one", "pw"), 995, owner=alice)
+def test_a_page_showing_health_sends_as_many_statements_for_three_mailboxes(
+    alice: Persona, page: str, charlie: Persona
+) -> None:
+    admin = charlie.user
+    first = account_mailbox(("one", "pw"), 995, owner=alice.user)
     urls = {
         "mailbox list": reverse("mailbox_list"),
         "admin mailboxes": "/admin/accounts/mailbox/",
         "admin mailbox": f"/admin/accounts/mailbox/{first.pk}/change/",
-        "admin user": f"/admin/accounts/user/{alice.pk}/change/",
+        "admin user": f"/admin/accounts/user/{alice.user.pk}/change/",
     }
     client = Client()
-    client.force_login(alice if page == "mailbox list" else admin)
+    client.force_login(alice.user if page == "mailbox list" else admin)
 
     one = _queries(client, urls[page])
     for name in ("two", "three"):
-        account_mailbox((name, "pw"), 995, owner=alice)
+        account_mailbox((name, "pw"), 995, owner=alice.user)
     MailboxSync.objects.update(state=MailboxState.ERROR, last_error_message="The server refused the login.")
 
     assert _queries(client, urls[page]) == one
 
 
 def test_the_admin_filters_sorts_and_shows_mailboxes_by_the_engines_record(
-    client: Client, alice: User
+    client: Client,
+    alice: Persona,
+    charlie: Persona,
 ) -> None:
-    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
-    calm = account_mailbox(("calm", "pw"), 995, owner=alice)
-    troubled = account_mailbox(("troubled", "pw"), 995, owner=alice)
+    client.force_login(charlie.user)
+    calm = account_mailbox(("calm", "pw"), 995, owner=alice.user)
+    troubled = account_mailbox(("troubled", "pw"), 995, owner=alice.user)
     _troubled(troubled)
     MailboxSync.objects.filter(mailbox=troubled).update(last_error_message="The server refused the login.")
 

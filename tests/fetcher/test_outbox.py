@@ -21,6 +21,7 @@ from fetcher.mail.compose import ComposeError
 from fetcher.models import Message, OutgoingAttachment, OutgoingMessage, OutgoingState
 from tests.conftest import MAIL_USERS
 from tests.factories import account_mailbox, mail, stored
+from tests.personas import Persona
 from tests.servers.proxy import FaultyProxy
 from tests.servers.smtp import ScriptedHandler, SmtpServer, start_smtp
 
@@ -36,7 +37,8 @@ def smtp(mail_ca: trustme.CA, request: pytest.FixtureRequest) -> Iterator[SmtpSe
 
 
 @pytest.fixture
-def alice(smtp: SmtpServer, local_mail_settings: None) -> Mailbox:
+def smtp_mailbox(alice: Persona, smtp: SmtpServer, local_mail_settings: None) -> Mailbox:
+    """alice's mailbox, sending through the test SMTP server."""
     return account_mailbox(
         ("alice", MAIL_USERS["alice"]),
         995,
@@ -44,6 +46,7 @@ def alice(smtp: SmtpServer, local_mail_settings: None) -> Mailbox:
         display_name="Alice Şahin",
         smtp_port=smtp.port,
         smtp_security="none",
+        owner=alice.user,
     )
 
 
@@ -58,9 +61,9 @@ def received(server: SmtpServer) -> list[Any]:
 
 
 def test_a_message_leaves_once_with_its_fixed_id_and_bcc_only_in_the_envelope(
-    alice: Mailbox, smtp: SmtpServer
+    smtp_mailbox: Mailbox, smtp: SmtpServer
 ) -> None:
-    outgoing = queued(alice, cc="cem@example.net", bcc="Gizli <gizli@example.org>")
+    outgoing = queued(smtp_mailbox, cc="cem@example.net", bcc="Gizli <gizli@example.org>")
 
     assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "sent"
     assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "busy"  # a second task sends nothing
@@ -74,7 +77,7 @@ def test_a_message_leaves_once_with_its_fixed_id_and_bcc_only_in_the_envelope(
     assert delivery.mail_from == "alice@example.com"
     outgoing.refresh_from_db()
     assert outgoing.state == OutgoingState.SENT
-    sent = Message.objects.get(mailbox=alice, folder__role="sent")  # POP3: kept in Postane's own Sent
+    sent = Message.objects.get(mailbox=smtp_mailbox, folder__role="sent")  # POP3: kept in Postane's own Sent
     assert bytes(sent.raw) == bytes(outgoing.raw or b"")
     assert sent.seen
 
@@ -87,10 +90,10 @@ def test_redating_changes_the_date_field_alone() -> None:
     assert compose.redated(head % folded, when) == head % b"Date: Tue, 01 Dec 2026 18:00:00 +0000\r\n"
 
 
-def test_a_message_written_earlier_is_dated_when_it_leaves(alice: Mailbox, smtp: SmtpServer) -> None:
+def test_a_message_written_earlier_is_dated_when_it_leaves(smtp_mailbox: Mailbox, smtp: SmtpServer) -> None:
     written = timezone.now() - timedelta(hours=2)
     with mock.patch("django.utils.timezone.now", return_value=written):  # scheduled two hours ago
-        outgoing = queued(alice)
+        outgoing = queued(smtp_mailbox)
     assert email.utils.parsedate_to_datetime(
         message_from_bytes(bytes(outgoing.raw or b""), policy=policy.default)["Date"]
     ) == written.replace(microsecond=0)
@@ -103,18 +106,20 @@ def test_a_message_written_earlier_is_dated_when_it_leaves(alice: Mailbox, smtp:
     )
     assert abs(dated - timezone.now()) < timedelta(minutes=1)
     outgoing.refresh_from_db()
-    sent = Message.objects.get(mailbox=alice, folder__role="sent")
+    sent = Message.objects.get(mailbox=smtp_mailbox, folder__role="sent")
     assert bytes(sent.raw) == bytes(outgoing.raw or b"")  # what left, as it left
     assert delivery.content.replace(b"\r\n", b"\n") == bytes(sent.raw).replace(b"\r\n", b"\n")
 
 
 def test_a_message_forwarded_as_an_attachment_arrives_as_it_was_in_8bit_never_base64(
-    alice: Mailbox, smtp: SmtpServer
+    smtp_mailbox: Mailbox, smtp: SmtpServer
 ) -> None:
     original = mail("Sözleşme", body="Iğdır şubesi: imzalı sözleşme ektedir.\n")
     assert not original.isascii()  # raw 8-bit text
     draft = outbox.outgoing_save(
-        owner=alice.owner, mailbox=alice, values={"to": "bob@example.net", "subject": "İlt: Sözleşme"}
+        owner=smtp_mailbox.owner,
+        mailbox=smtp_mailbox,
+        values={"to": "bob@example.net", "subject": "İlt: Sözleşme"},
     )
     OutgoingAttachment.objects.create(
         outgoing=draft,
@@ -146,9 +151,9 @@ def test_a_message_forwarded_as_an_attachment_arrives_as_it_was_in_8bit_never_ba
 
 @pytest.mark.parametrize("smtp", [["451 4.3.0 Try again later"]], indirect=True)
 def test_a_temporary_refusal_is_retried_with_the_same_bytes_and_delivers_one_copy(
-    alice: Mailbox, smtp: SmtpServer
+    smtp_mailbox: Mailbox, smtp: SmtpServer
 ) -> None:
-    outgoing = queued(alice)
+    outgoing = queued(smtp_mailbox)
 
     assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "queued"
     outgoing.refresh_from_db()
@@ -167,9 +172,9 @@ def test_a_temporary_refusal_is_retried_with_the_same_bytes_and_delivers_one_cop
 
 @pytest.mark.parametrize("smtp", [["550 5.1.1 Mailbox unavailable: bob"]], indirect=True)
 def test_a_permanent_refusal_marks_the_message_failed_with_the_servers_words(
-    alice: Mailbox, smtp: SmtpServer
+    smtp_mailbox: Mailbox, smtp: SmtpServer
 ) -> None:
-    outgoing = queued(alice)
+    outgoing = queued(smtp_mailbox)
 
     assert outbox.outgoing_deliver(outgoing_id=outgoing.pk) == "failed"
 
@@ -190,10 +195,12 @@ def test_a_permanent_refusal_marks_the_message_failed_with_the_servers_words(
     ],
 )
 def test_injection_and_bad_addresses_are_refused_with_the_field_named(
-    alice: Mailbox, smtp: SmtpServer, field: str, value: str
+    smtp_mailbox: Mailbox, smtp: SmtpServer, field: str, value: str
 ) -> None:
     with pytest.raises(ComposeError) as refused:
-        outbox.outgoing_save(owner=alice.owner, mailbox=alice, values={"to": "bob@example.net", field: value})
+        outbox.outgoing_save(
+            owner=smtp_mailbox.owner, mailbox=smtp_mailbox, values={"to": "bob@example.net", field: value}
+        )
 
     assert refused.value.field == field
     assert not OutgoingMessage.objects.exists()
@@ -201,10 +208,10 @@ def test_injection_and_bad_addresses_are_refused_with_the_field_named(
 
 
 def test_undo_inside_the_window_sends_nothing_and_brings_back_the_draft(
-    alice: Mailbox, smtp: SmtpServer
+    smtp_mailbox: Mailbox, smtp: SmtpServer
 ) -> None:
     draft = outbox.outgoing_save(
-        owner=alice.owner, mailbox=alice, values={"to": "bob@example.net", "text": "x"}
+        owner=smtp_mailbox.owner, mailbox=smtp_mailbox, values={"to": "bob@example.net", "text": "x"}
     )
     outbox.outgoing_queue(outgoing=draft)  # waits WEBMAIL_UNDO_SECONDS
 
@@ -218,13 +225,13 @@ def test_undo_inside_the_window_sends_nothing_and_brings_back_the_draft(
 
 
 def test_turkish_subject_and_body_arrive_exactly_and_a_reply_threads_and_marks_answered(
-    alice: Mailbox, smtp: SmtpServer
+    smtp_mailbox: Mailbox, smtp: SmtpServer
 ) -> None:
-    original = stored(alice, mail("Bütçe", sender="Bob <bob@example.net>"))[0]
+    original = stored(smtp_mailbox, mail("Bütçe", sender="Bob <bob@example.net>"))[0]
     text = "Merhaba,\nğüşıöç İĞÜŞÖÇ — ışık\n"
     draft = outbox.outgoing_save(
-        owner=alice.owner,
-        mailbox=alice,
+        owner=smtp_mailbox.owner,
+        mailbox=smtp_mailbox,
         values={"to": "Bob <bob@example.net>", "subject": "YNT: Bütçe ğüşıöç İĞÜŞÖÇ", "text": text},
         replying_to=original,
     )
@@ -335,12 +342,12 @@ def test_smtputf8_is_used_when_an_address_needs_it_and_refused_clearly_when_not_
     "signature", ["Alice Şahin\nMuhasebe", "-- \nAlice Şahin\nMuhasebe", "--\nAlice Şahin\nMuhasebe"]
 )
 def test_the_signature_follows_one_separator_in_the_text_and_in_the_html(
-    alice: Mailbox, smtp: SmtpServer, signature: str
+    smtp_mailbox: Mailbox, smtp: SmtpServer, signature: str
 ) -> None:
-    Mailbox.objects.filter(pk=alice.pk).update(signature=signature)
+    Mailbox.objects.filter(pk=smtp_mailbox.pk).update(signature=signature)
     draft = outbox.outgoing_save(
-        owner=alice.owner,
-        mailbox=Mailbox.objects.get(pk=alice.pk),
+        owner=smtp_mailbox.owner,
+        mailbox=Mailbox.objects.get(pk=smtp_mailbox.pk),
         values={"to": "bob@example.net", "subject": "İmzalı", "html": "<p>Merhaba <b>Bob</b></p>"},
     )
     outbox.outgoing_queue(outgoing=draft, send_at=timezone.now())

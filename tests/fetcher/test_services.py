@@ -17,17 +17,15 @@ from accounts.models import Mailbox, User
 from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
 from tests.factories import account_mailbox, mail, stored
 from tests.fetcher.test_folder_counts import counted, kept
+from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice() -> tuple[User, Client]:
-    # Her language already recorded: no request of a test writes it (webmail.middleware).
-    user = User.objects.create_user("alice", password="pw-alice", language="en")
-    client = Client()
-    client.force_login(user)
-    return user, client
+@pytest.fixture(autouse=True)
+def alice_chose_english(alice: Persona) -> None:
+    """Her language already recorded: no request of a test writes it (webmail.middleware)."""
+    User.objects.filter(pk=alice.user.pk).update(language="en")
 
 
 def imap_mailbox(owner: User, name: str) -> Mailbox:
@@ -74,19 +72,19 @@ ACTIONS: dict[str, Callable[[list[Mailbox]], dict[str, str]]] = {
 
 @pytest.mark.parametrize("action", list(ACTIONS))
 def test_an_action_costs_the_same_statements_for_4_or_40_messages_and_queues_one_sync_per_mailbox(
-    alice: Any, queued: list[str], action: str, django_capture_on_commit_callbacks: Any
+    alice: Persona, queued: list[str], action: str, django_capture_on_commit_callbacks: Any
 ) -> None:
-    boxes = [imap_mailbox(alice[0], "is"), imap_mailbox(alice[0], "ev")]
+    boxes = [imap_mailbox(alice.user, "is"), imap_mailbox(alice.user, "ev")]
     few = [*on_server(boxes[0], 2), *on_server(boxes[1], 2)]
     many = [*on_server(boxes[0], 20, start=2), *on_server(boxes[1], 20, start=2)]
     Message.objects.filter(pk__in=[m.pk for m in few + many]).update(seen=action == "unread")
 
     with django_capture_on_commit_callbacks(execute=True):
-        for_few = len(act(alice[1], action, few, **ACTIONS[action](boxes)))
+        for_few = len(act(alice.client, action, few, **ACTIONS[action](boxes)))
     queued_for_few = sorted(queued)
     queued.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        for_many = len(act(alice[1], action, many, **ACTIONS[action](boxes)))
+        for_many = len(act(alice.client, action, many, **ACTIONS[action](boxes)))
 
     assert for_many == for_few
     touched = [boxes[0]] if action == "move" else boxes  # a folder takes its own mailbox's messages only
@@ -94,15 +92,15 @@ def test_an_action_costs_the_same_statements_for_4_or_40_messages_and_queues_one
 
 
 def test_marking_40_messages_read_is_one_update_that_records_the_flag_for_the_imap_push(
-    alice: Any, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
-    boxes = [imap_mailbox(alice[0], "is"), imap_mailbox(alice[0], "ev")]
+    boxes = [imap_mailbox(alice.user, "is"), imap_mailbox(alice.user, "ev")]
     chosen = [*on_server(boxes[0], 20), *on_server(boxes[1], 20)]
     Message.objects.filter(pk=chosen[0].pk).update(pending_flags={"flagged": True})
     Message.objects.filter(pk=chosen[1].pk).update(seen=True)  # already read: nothing to push
 
     with django_capture_on_commit_callbacks(execute=True):
-        statements = act(alice[1], "read", chosen)
+        statements = act(alice.client, "read", chosen)
 
     sql = [query["sql"] for query in statements.captured_queries]
     assert len([line for line in sql if line.startswith('UPDATE "fetcher_message"')]) == 1
@@ -116,15 +114,15 @@ def test_marking_40_messages_read_is_one_update_that_records_the_flag_for_the_im
 
 
 def test_deleting_many_moves_them_to_each_mailboxs_trash_then_deletes_them_for_good(
-    alice: Any, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
-    boxes = [imap_mailbox(alice[0], "is"), imap_mailbox(alice[0], "ev")]
+    boxes = [imap_mailbox(alice.user, "is"), imap_mailbox(alice.user, "ev")]
     chosen = [*on_server(boxes[0], 3), *on_server(boxes[1], 3)]
     local = stored(boxes[1], mail("Yalnız burada"))[0]  # no server copy: nothing to move there
     chosen.append(local)
 
     with django_capture_on_commit_callbacks(execute=True):
-        act(alice[1], "delete", chosen)
+        act(alice.client, "delete", chosen)
 
     moved = Message.objects.filter(pk__in=[m.pk for m in chosen]).select_related("folder")
     assert {(m.mailbox_id, m.folder.name) for m in moved} == {(boxes[0].id, "Trash"), (boxes[1].id, "Trash")}
@@ -132,7 +130,7 @@ def test_deleting_many_moves_them_to_each_mailboxs_trash_then_deletes_them_for_g
     assert kept() == counted()
 
     with django_capture_on_commit_callbacks(execute=True):
-        act(alice[1], "delete", list(moved))  # in the Trash: for good
+        act(alice.client, "delete", list(moved))  # in the Trash: for good
 
     assert not Message.objects.filter(pk__in=[m.pk for m in chosen]).exists()
     # Each server copy is left for the next sync to expunge, where the server has it.
@@ -144,16 +142,16 @@ def test_deleting_many_moves_them_to_each_mailboxs_trash_then_deletes_them_for_g
 
 
 def test_deleting_some_in_the_trash_and_some_not_still_queues_one_sync_per_mailbox(
-    alice: Any, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
-    box = imap_mailbox(alice[0], "is")
+    box = imap_mailbox(alice.user, "is")
     trashed, kept_in_inbox = on_server(box, 2), on_server(box, 2, start=2)
     Message.objects.filter(pk__in=[m.pk for m in trashed]).update(
         folder=Folder.objects.get(mailbox=box, role=FolderRole.TRASH)
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        act(alice[1], "delete", [*trashed, *kept_in_inbox])
+        act(alice.client, "delete", [*trashed, *kept_in_inbox])
 
     assert not Message.objects.filter(pk__in=[m.pk for m in trashed]).exists()
     assert set(Message.objects.values_list("folder__role", flat=True)) == {FolderRole.TRASH}
@@ -161,14 +159,14 @@ def test_deleting_some_in_the_trash_and_some_not_still_queues_one_sync_per_mailb
 
 
 def test_archiving_many_takes_each_to_its_own_mailboxs_archive_and_pop3_stays_local(
-    alice: Any, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
-    imap = imap_mailbox(alice[0], "is")
-    pop3 = account_mailbox(("ev", "unused"), 995, owner=alice[0])
+    imap = imap_mailbox(alice.user, "is")
+    pop3 = account_mailbox(("ev", "unused"), 995, owner=alice.user)
     chosen = [*on_server(imap, 2), *stored(pop3, mail("Bir"), mail("İki"))]
 
     with django_capture_on_commit_callbacks(execute=True):
-        act(alice[1], "archive", chosen)
+        act(alice.client, "archive", chosen)
 
     placed = Message.objects.filter(pk__in=[m.pk for m in chosen]).select_related("folder")
     assert {(m.mailbox_id, m.folder.role, m.pending_move) for m in placed} == {
@@ -179,13 +177,13 @@ def test_archiving_many_takes_each_to_its_own_mailboxs_archive_and_pop3_stays_lo
 
 
 def test_deleting_pop3_mail_with_delete_on_server_marks_every_ledger_row(
-    alice: Any, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
-    pop3 = account_mailbox(("ev", "unused"), 995, owner=alice[0], pop3_delete_with_local=True)
+    pop3 = account_mailbox(("ev", "unused"), 995, owner=alice.user, pop3_delete_with_local=True)
     chosen = stored(pop3, mail("Bir"), mail("İki"), mail("Üç"))
 
     with django_capture_on_commit_callbacks(execute=True):
-        act(alice[1], "delete", chosen[:2])
+        act(alice.client, "delete", chosen[:2])
 
     assert set(Pop3Ledger.objects.filter(delete_requested=True).values_list("message_id", flat=True)) == {
         chosen[0].pk,
@@ -194,12 +192,12 @@ def test_deleting_pop3_mail_with_delete_on_server_marks_every_ledger_row(
     assert queued == []
 
 
-def test_one_message_that_is_not_yours_among_many_changes_nothing(alice: Any) -> None:
-    mine = on_server(imap_mailbox(alice[0], "is"), 3)
-    bobs = on_server(imap_mailbox(User.objects.create_user("bob"), "bob"), 1)
+def test_one_message_that_is_not_yours_among_many_changes_nothing(alice: Persona, bob: Persona) -> None:
+    mine = on_server(imap_mailbox(alice.user, "is"), 3)
+    bobs = on_server(imap_mailbox(bob.user, "bob"), 1)
     ids = [str(m.public_id) for m in mine]
 
     for other in (str(bobs[0].public_id), str(uuid.uuid4()), "not an id"):
-        response = alice[1].post(reverse("messages_action"), {"action": "read", "message": [*ids, other]})
+        response = alice.client.post(reverse("messages_action"), {"action": "read", "message": [*ids, other]})
         assert response.status_code == 404, other
     assert not Message.objects.filter(seen=True).exists()

@@ -15,8 +15,8 @@ from django.test import Client
 from django.utils.formats import date_format, number_format
 from django.utils.translation import override
 
-from accounts.models import User
 from tests.conftest import BASE_DIR
+from tests.personas import Persona
 
 CATALOGUE = BASE_DIR / "locale" / "tr" / "LC_MESSAGES" / "django.po"
 SOURCES = ["accounts", "fetcher", "webmail", "templates", "manage.py"]
@@ -88,17 +88,16 @@ def test_a_chosen_language_overrides_the_browser(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_dates_and_numbers_are_localised_for_turkish(client: Client) -> None:
-    alice = User.objects.create_user("alice", password="correct horse battery")
-    alice.date_joined = datetime(2026, 3, 5, 14, 30, tzinfo=UTC)
-    alice.save()
-    client.force_login(alice)
+def test_dates_and_numbers_are_localised_for_turkish(client: Client, alice: Persona) -> None:
+    alice.user.date_joined = datetime(2026, 3, 5, 14, 30, tzinfo=UTC)
+    alice.user.save()
+    client.force_login(alice.user)
 
     page = client.get("/", headers={"accept-language": "tr"}).content.decode()
 
     assert "Mart 2026" in page
     with override("tr"):
-        assert date_format(alice.date_joined, "DATE_FORMAT") == "05 Mart 2026"
+        assert date_format(alice.user.date_joined, "DATE_FORMAT") == "05 Mart 2026"
         assert number_format(1234567.5, 1, use_l10n=True, force_grouping=True) == "1.234.567,5"
 
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import User
 from fetcher.models import OutgoingMessage
 from tests.factories import mail, stored
-from tests.webmail.views.test_reading import alice
+from tests.personas import Persona
 
-__all__ = ["alice"]
 pytestmark = pytest.mark.django_db
 
 NUL = "\x00"
@@ -36,37 +32,37 @@ NUL = "\x00"
         f'"mer{NUL}haba"',
     ],
 )
-def test_search_with_a_nul_answers_normally(alice: Any, query: str) -> None:
-    stored(alice[1], mail("Merhaba", sender="Bob <bob@example.net>"))
+def test_search_with_a_nul_answers_normally(alice: Persona, query: str) -> None:
+    stored(alice.mailbox, mail("Merhaba", sender="Bob <bob@example.net>"))
 
-    response = alice[2].get(reverse("search"), {"q": query})
+    response = alice.client.get(reverse("search"), {"q": query})
 
     assert response.status_code == 200
 
 
-def test_search_finds_the_words_around_a_nul(alice: Any) -> None:
-    stored(alice[1], mail("Merhaba dünya", sender="Bob <bob@example.net>"))
+def test_search_finds_the_words_around_a_nul(alice: Persona) -> None:
+    stored(alice.mailbox, mail("Merhaba dünya", sender="Bob <bob@example.net>"))
 
     # The word is marked: "merhaba" is one of the query's prefixes (its stem "merhap" is not a prefix of it).
     assert (
         "<mark>Merhaba</mark> dünya"
-        in alice[2].get(reverse("search"), {"q": f"merhaba{NUL}"}).content.decode()
+        in alice.client.get(reverse("search"), {"q": f"merhaba{NUL}"}).content.decode()
     )
-    assert "Merhaba dünya" in alice[2].get(reverse("search"), {"q": f"from:bob{NUL}"}).content.decode()
+    assert "Merhaba dünya" in alice.client.get(reverse("search"), {"q": f"from:bob{NUL}"}).content.decode()
 
 
-def test_address_suggestions_with_a_nul_answer_normally(alice: Any) -> None:
-    stored(alice[1], mail("x", sender="Meltem Kaya <meltem@example.org>"))
+def test_address_suggestions_with_a_nul_answer_normally(alice: Persona) -> None:
+    stored(alice.mailbox, mail("x", sender="Meltem Kaya <meltem@example.org>"))
 
-    response = alice[2].get(reverse("address_suggestions"), {"q": f"mel{NUL}"})
+    response = alice.client.get(reverse("address_suggestions"), {"q": f"mel{NUL}"})
 
     assert response.status_code == 200
     assert response.json()["suggestions"] == ["Meltem Kaya <meltem@example.org>"]
 
 
-def test_autosave_with_nul_in_every_field_keeps_the_draft_without_them(alice: Any) -> None:
+def test_autosave_with_nul_in_every_field_keeps_the_draft_without_them(alice: Persona) -> None:
     fields = {
-        "mailbox": str(alice[1].pk),
+        "mailbox": str(alice.mailbox.pk),
         "to": f"dilek@exa{NUL}mple.net",
         "cc": NUL,
         "bcc": f"{NUL}x@example.net",
@@ -76,10 +72,10 @@ def test_autosave_with_nul_in_every_field_keeps_the_draft_without_them(alice: An
         "html": f"<p>Ya{NUL}zı</p>",
     }
 
-    response = alice[2].post(reverse("compose_autosave"), fields)
+    response = alice.client.post(reverse("compose_autosave"), fields)
 
     assert response.status_code == 200
-    draft = OutgoingMessage.objects.get(owner=alice[0])
+    draft = OutgoingMessage.objects.get(owner=alice.user)
     assert draft.subject == "Yarım"
     assert draft.text_body.strip() == "Yazı"
     assert NUL not in draft.html_body
@@ -87,16 +83,16 @@ def test_autosave_with_nul_in_every_field_keeps_the_draft_without_them(alice: An
 
 
 @pytest.mark.parametrize("field", ["to", "subject", "text", "send_at"])
-def test_the_compose_form_answers_a_nul_with_a_form_error(alice: Any, field: str) -> None:
+def test_the_compose_form_answers_a_nul_with_a_form_error(alice: Persona, field: str) -> None:
     data = {
-        "mailbox": str(alice[1].pk),
+        "mailbox": str(alice.mailbox.pk),
         "to": "bob@example.net",
         "subject": "S",
         "text": "T",
         "action": "save",
     }
 
-    response = alice[2].post(reverse("compose"), data | {field: f"a{NUL}b"})
+    response = alice.client.post(reverse("compose"), data | {field: f"a{NUL}b"})
 
     assert response.status_code == 200
     assert not OutgoingMessage.objects.exists()
@@ -112,9 +108,9 @@ def test_the_compose_form_answers_a_nul_with_a_form_error(alice: Any, field: str
     ],
 )
 def test_other_parameters_with_a_nul_never_give_a_server_error(
-    alice: Any, url: str, params: dict[str, str]
+    alice: Persona, url: str, params: dict[str, str]
 ) -> None:
-    assert alice[2].get(reverse(url), params).status_code < 500
+    assert alice.client.get(reverse(url), params).status_code < 500
 
 
 def test_a_nul_in_the_login_form_is_a_normal_failed_login(client: Client) -> None:
@@ -123,16 +119,18 @@ def test_a_nul_in_the_login_form_is_a_normal_failed_login(client: Client) -> Non
     assert response.status_code == 200
 
 
-def test_a_nul_in_a_message_action_is_a_404_not_a_500(alice: Any) -> None:
+def test_a_nul_in_a_message_action_is_a_404_not_a_500(alice: Persona) -> None:
     data = {"action": "move", "message": [NUL], "folder": NUL}
 
-    assert alice[2].post(reverse("messages_action"), data).status_code < 500
+    assert alice.client.post(reverse("messages_action"), data).status_code < 500
 
 
 @pytest.mark.parametrize(
     "url", ["/admin/accounts/mailbox/", "/admin/accounts/user/", "/admin/axes/accessattempt/"]
 )
-def test_an_admin_search_with_a_nul_never_gives_a_server_error(client: Client, url: str) -> None:
-    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+def test_an_admin_search_with_a_nul_never_gives_a_server_error(
+    client: Client, url: str, charlie: Persona
+) -> None:
+    client.force_login(charlie.user)
 
     assert client.get(url, {"q": f"ali{NUL}ce"}).status_code < 500

@@ -22,24 +22,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.auth import client_ip
-from accounts.models import User
 from fetcher.models import Folder
 from tests.factories import account_mailbox, mail, stored
+from tests.personas import PASSWORD, Persona
 from webmail.sessions import STARTED
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     cache.clear()  # the rate limits count in Redis, which outlives a test
-
-
-@pytest.fixture
-def alice() -> User:
-    return User.objects.create_user("alice", email="alice@example.com", password=PASSWORD)
 
 
 class _Planted:
@@ -56,22 +49,22 @@ class _Planted:
 
 
 def test_a_pickle_planted_in_redis_under_a_session_or_cache_key_never_runs(
-    client: Client, alice: User, tmp_path: Path
+    client: Client, alice: Persona, tmp_path: Path
 ) -> None:
-    client.force_login(alice)
+    client.force_login(alice.user)
     session_key = client.session.session_key
     assert session_key is not None
     planted = tmp_path / "code-ran"
     keys = [
         cache.make_key(f"django.contrib.sessions.cached_db{session_key}"),  # the session cache of old
-        cache.make_key(f"connection-tests:{alice.pk}"),
+        cache.make_key(f"connection-tests:{alice.user.pk}"),
     ]
     raw = redis.Redis.from_url(django_settings.REDIS_URL)
     for key in keys:
         raw.set(key, pickle.dumps(_Planted(planted)))
 
     assert client.get(reverse("home")).status_code == 200
-    assert cache.get(f"connection-tests:{alice.pk}") is None
+    assert cache.get(f"connection-tests:{alice.user.pk}") is None
 
     assert not planted.exists()
 
@@ -100,7 +93,7 @@ def log_in(client: Client, username: str, password: str, remote: str, forwarded:
 
 
 def test_a_client_varying_x_forwarded_for_is_still_locked_out(
-    client: Client, alice: User, settings: Any
+    client: Client, alice: Persona, settings: Any
 ) -> None:
     settings.WEBMAIL_BEHIND_PROXY = True
     for attempt in range(5):
@@ -112,7 +105,7 @@ def test_a_client_varying_x_forwarded_for_is_still_locked_out(
 
 
 def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(
-    client: Client, alice: User, settings: Any
+    client: Client, alice: Persona, settings: Any
 ) -> None:
     settings.WEBMAIL_BEHIND_PROXY = True
     for attempt in range(5):  # a spoofed entry left of what our proxy appended changes nothing
@@ -140,8 +133,8 @@ def test_the_client_is_the_rightmost_address_that_is_not_a_trusted_proxy(setting
 # --- point 10a: polls do not keep a session alive; an absolute lifetime -----------------
 
 
-def test_polling_the_unread_count_does_not_extend_the_session(client: Client, alice: User) -> None:
-    client.force_login(alice)
+def test_polling_the_unread_count_does_not_extend_the_session(client: Client, alice: Persona) -> None:
+    client.force_login(alice.user)
     soon = timezone.now() + timedelta(minutes=5)
     Session.objects.update(expire_date=soon)
 
@@ -155,10 +148,10 @@ def test_polling_the_unread_count_does_not_extend_the_session(client: Client, al
 
 
 def test_a_session_ends_after_its_absolute_lifetime_however_active(
-    client: Client, alice: User, settings: Any
+    client: Client, alice: Persona, settings: Any
 ) -> None:
     settings.WEBMAIL_SESSION_MAX_HOURS = 1
-    client.force_login(alice)
+    client.force_login(alice.user)
     assert client.get(reverse("home")).status_code == 200
     store = SessionStore(session_key=client.session.session_key)
     store[STARTED] = int(time.time()) - 3601
@@ -174,11 +167,11 @@ def test_a_session_ends_after_its_absolute_lifetime_however_active(
 # --- point 10b: nothing signed-in is cached ------------------------------------------------
 
 
-def test_every_signed_in_page_download_and_suggestion_says_no_store(client: Client, alice: User) -> None:
-    mailbox = account_mailbox(("alice", "unused"), 995, owner=alice)
+def test_every_signed_in_page_download_and_suggestion_says_no_store(client: Client, alice: Persona) -> None:
+    mailbox = account_mailbox(("alice", "unused"), 995, owner=alice.user)
     message = stored(mailbox, mail("Gizli", attachments=[("a.pdf", "application/pdf", b"%PDF-1.4")]))[0]
     folder = Folder.objects.get(mailbox=mailbox, name="INBOX")
-    client.force_login(alice)
+    client.force_login(alice.user)
     urls = [
         reverse("home"),
         reverse("mail_view", args=["starred"]),
@@ -224,8 +217,8 @@ def test_an_over_limit_upload_is_refused_by_its_length_without_reading_the_body(
     assert b"larger than this server accepts" in answer
 
 
-def test_a_body_within_the_limit_goes_through(client: Client, alice: User) -> None:
-    client.force_login(alice)
+def test_a_body_within_the_limit_goes_through(client: Client, alice: Persona) -> None:
+    client.force_login(alice.user)
 
     response = client.post(reverse("compose"), {"subject": "x" * 1000})
 
@@ -236,7 +229,7 @@ def test_a_body_within_the_limit_goes_through(client: Client, alice: User) -> No
 
 
 def test_password_reset_mail_is_throttled_per_address_without_telling_if_it_exists(
-    client: Client, alice: User, settings: Any, django_capture_on_commit_callbacks: Any
+    client: Client, alice: Persona, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     settings.WEBMAIL_PASSWORD_RESET_BY_EMAIL = True
     settings.WEBMAIL_PASSWORD_RESETS_PER_ADDRESS = 3

@@ -8,6 +8,7 @@ from django.test import Client
 from accounts.models import User
 from fetcher.models import Message
 from tests.factories import account_mailbox, stored
+from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db
 
@@ -18,15 +19,14 @@ TURKISH_1254 = (
 ).encode("cp1254")
 
 
-def test_a_signed_in_persons_language_is_kept_on_their_account() -> None:
-    alice = User.objects.create_user("alice", password="a long enough password")
+def test_a_signed_in_persons_language_is_kept_on_their_account(alice: Persona) -> None:
     client = Client(headers={"accept-language": "tr"})
-    client.force_login(alice)
+    client.force_login(alice.user)
 
     client.get("/")
 
-    alice.refresh_from_db()
-    assert alice.language == "tr"
+    alice.user.refresh_from_db()
+    assert alice.user.language == "tr"
 
 
 def test_undeclared_8bit_mail_is_read_as_windows_1254_for_a_turkish_reader() -> None:

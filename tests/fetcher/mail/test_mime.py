@@ -10,13 +10,12 @@ import os
 from pathlib import Path
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from accounts.models import User
 from fetcher.mail import mime
 from tests.factories import account_mailbox, stored
 from tests.paths import CORPUS_BESIDE_THE_CHECKOUT, TESTS
+from tests.personas import Persona
 
 FIXTURES = TESTS / "fixtures" / "mime"
 CORPUS = Path(os.environ.get("POSTANE_CORPUS", CORPUS_BESIDE_THE_CHECKOUT))
@@ -205,12 +204,10 @@ def test_cr_cr_lf_line_ends_are_read_as_one_line_end_each() -> None:
 
 
 @pytest.mark.django_db
-def test_text_from_an_attached_message_is_stored_with_its_source_and_the_page_says_so() -> None:
+def test_text_from_an_attached_message_is_stored_with_its_source_and_the_page_says_so(alice: Persona) -> None:
     raw = (FIXTURES / "forwarded-rfc822-only-body.eml").read_bytes()
-    user = User.objects.create_user("alice", password="pw-alice")
-    message = stored(account_mailbox(("alice", "unused"), 995, owner=user, name="A"), raw)[0]
-    client = Client()
-    client.force_login(user)
+    message = stored(alice.mailbox, raw)[0]
+    client = alice.client
 
     page = client.get(reverse("message", args=[message.public_id])).content.decode()
 

@@ -10,18 +10,14 @@ from collections.abc import Callable
 
 import pytest
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from tests.conftest import BASE_DIR, MAIL_USERS, database_url_for_subprocess
+from tests.personas import Persona
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp import SmtpServer
 
 Manage = Callable[..., subprocess.CompletedProcess[str]]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
-
-
-@pytest.fixture
-def alice(transactional_db: None) -> User:
-    return User.objects.create_user("alice", password="web password")
 
 
 @pytest.fixture
@@ -63,7 +59,7 @@ def add_args(dovecot: Dovecot, smtp: SmtpServer, *extra: str) -> list[str]:
 
 
 def test_add_tests_the_servers_and_takes_the_password_from_stdin(
-    manage: Manage, alice: User, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    manage: Manage, alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     result = manage(*add_args(dovecot, smtp_servers["ssl"], "--password-stdin"), stdin=MAIL_USERS["alice"])
 
@@ -77,7 +73,7 @@ def test_add_tests_the_servers_and_takes_the_password_from_stdin(
 
 
 def test_add_takes_the_password_from_an_environment_variable(
-    manage: Manage, alice: User, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    manage: Manage, alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     args = add_args(dovecot, smtp_servers["ssl"], "--password-env", "ALICE_PW")
 
@@ -87,7 +83,7 @@ def test_add_takes_the_password_from_an_environment_variable(
 
 
 def test_add_refuses_a_password_on_the_command_line_and_saves_nothing_when_the_test_fails(
-    manage: Manage, alice: User, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    manage: Manage, alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     no_password = manage(*add_args(dovecot, smtp_servers["ssl"]))
     wrong = manage(*add_args(dovecot, smtp_servers["ssl"], "--password-stdin"), stdin="wrong")
@@ -105,7 +101,7 @@ def test_add_refuses_a_password_on_the_command_line_and_saves_nothing_when_the_t
 
 
 def test_list_json_gives_owner_address_protocol_state_and_last_error(
-    manage: Manage, alice: User, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    manage: Manage, alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     manage(*add_args(dovecot, smtp_servers["ssl"], "--password-stdin", "--disabled"), stdin="anything")
 
@@ -126,7 +122,7 @@ def test_list_json_gives_owner_address_protocol_state_and_last_error(
 
 
 def test_test_enable_disable_and_remove_name_a_mailbox_by_address_or_id(
-    manage: Manage, alice: User, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    manage: Manage, alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     manage(
         *add_args(dovecot, smtp_servers["ssl"], "--password-stdin", "--disabled"), stdin=MAIL_USERS["alice"]
@@ -150,7 +146,7 @@ def test_test_enable_disable_and_remove_name_a_mailbox_by_address_or_id(
 
 
 def test_a_missing_encryption_key_fails_closed_with_one_line(
-    manage: Manage, alice: User, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    manage: Manage, alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     manage(
         *add_args(dovecot, smtp_servers["ssl"], "--password-stdin", "--disabled"), stdin=MAIL_USERS["alice"]

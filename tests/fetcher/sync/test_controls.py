@@ -10,25 +10,25 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from fetcher.models import MailboxSync, Message
 from tests.conftest import BASE_DIR, WorkerProcess, wait_for
 from tests.factories import account_mailbox
 from tests.fetcher.sync.test_pop3 import raw_message
+from tests.personas import Persona
 from tests.servers.dovecot import Dovecot
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
 
 
 @pytest.fixture
-def mailbox(dovecot: Dovecot) -> Mailbox:
+def mailbox(dovecot: Dovecot, alice: Persona) -> Mailbox:
     user, password = dovecot.fresh_user()
     for number in range(3):
         dovecot.deliver(user, raw_message(number), f"m{number}")
     not_due = "2099-01-01T00:00:00Z"  # only "sync now" may start it
-    owner = User.objects.create_user("alice")
     return account_mailbox(
-        (user, password), dovecot.ports["pop3s"], owner=owner, name="Ev", next_sync_at=not_due
+        (user, password), dovecot.ports["pop3s"], owner=alice.user, name="Ev", next_sync_at=not_due
     )
 
 
@@ -52,8 +52,8 @@ def test_alice_syncs_now_from_the_mailbox_list_and_sees_what_was_stored(
     assert "Sync now" in listing
 
 
-def test_bob_cannot_sync_alices_mailbox(client: Client, mailbox: Mailbox) -> None:
-    client.force_login(User.objects.create_user("bob"))
+def test_bob_cannot_sync_alices_mailbox(client: Client, mailbox: Mailbox, bob: Persona) -> None:
+    client.force_login(bob.user)
 
     assert client.post(reverse("mailbox_sync", args=[mailbox.id])).status_code == 404
     assert client.get(reverse("mailbox_sync", args=[mailbox.id])).status_code in {404, 405}
@@ -63,9 +63,12 @@ def test_bob_cannot_sync_alices_mailbox(client: Client, mailbox: Mailbox) -> Non
 
 
 def test_the_admin_syncs_now_and_shows_messages_and_storage(
-    client: Client, mailbox: Mailbox, celery_worker: WorkerProcess
+    client: Client,
+    mailbox: Mailbox,
+    celery_worker: WorkerProcess,
+    charlie: Persona,
 ) -> None:
-    client.force_login(User.objects.create_superuser("root", password="root password long enough"))
+    client.force_login(charlie.user)
 
     client.post("/admin/accounts/mailbox/", {"action": "sync_now", "_selected_action": [mailbox.id]})
 

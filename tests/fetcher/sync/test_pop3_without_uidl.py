@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from fetcher import sync
 from fetcher.mail.net import Endpoint, NetworkPolicy, Security
 from fetcher.mail.probe import probe
 from fetcher.mail.session import Secret, ServerConfig
 from fetcher.models import Message, Pop3Ledger
 from tests.fetcher.sync.test_pop3 import raw_message
+from tests.personas import Persona
 from tests.servers.fake_pop3 import NoUidlPop3
 
 
@@ -39,12 +40,12 @@ def test_the_connection_test_passes_and_notes_the_missing_uidl(
 
 @pytest.mark.django_db
 def test_sync_recognises_messages_by_fingerprint_and_never_fetches_one_twice(
-    server: NoUidlPop3, local_policy: NetworkPolicy, settings: Any
+    server: NoUidlPop3, local_policy: NetworkPolicy, settings: Any, alice: Persona
 ) -> None:
     settings.WEBMAIL_ALLOWED_MAIL_NETWORKS = list(local_policy.allowed_networks)
     settings.WEBMAIL_ALLOWED_MAIL_PORTS = None
     mailbox = Mailbox(
-        owner=User.objects.create_user("alice"),
+        owner=alice.user,
         name="Old",
         email_address="alice@example.com",
         incoming_host="localhost",

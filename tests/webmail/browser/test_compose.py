@@ -11,22 +11,23 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, expect
 
-from accounts.models import Mailbox, User
+from accounts.models import User
 from fetcher.models import OutgoingMessage, OutgoingState
 from tests.conftest import wait_for
 from tests.factories import mail, stored
-from tests.webmail.browser.test_reading import alice, parsed_here, shot, signed_in
+from tests.personas import Persona
+from tests.webmail.browser.pages import alice_has_her_mailbox, parsed_here, shot, signed_in
 
-__all__ = ["alice", "parsed_here"]  # fixtures shared with the reading tests
+__all__ = ["alice_has_her_mailbox", "parsed_here"]  # fixtures of tests/webmail/browser/pages.py
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_compose_with_an_attachment_send_and_undo(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox], tmp_path: Path
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona, tmp_path: Path
 ) -> None:
     attachment = tmp_path / "Çalışma planı.pdf"
     attachment.write_bytes(b"%PDF-1.4 plan")
-    page = signed_in(new_context, live_url, alice[0])
+    page = signed_in(new_context, live_url, alice.user)
     page.goto(f"{live_url}/")
 
     page.keyboard.press("c")
@@ -49,9 +50,9 @@ def test_compose_with_an_attachment_send_and_undo(
 
 
 def test_a_saved_draft_survives_a_reload(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    page = signed_in(new_context, live_url, alice[0])
+    page = signed_in(new_context, live_url, alice.user)
     page.goto(f"{live_url}/mail/compose/")
     page.get_by_label("To").fill("cem@example.net")
     page.get_by_label("Message", exact=True).fill("Yarım kalan ileti")
@@ -65,12 +66,12 @@ def test_a_saved_draft_survives_a_reload(
 
 
 def test_reply_and_forward_from_the_keyboard(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
     original = stored(
-        alice[1], mail("Bütçe", sender="Mehmet Öz <mehmet@example.com>", body="Rakamlar ekte.")
+        alice.mailbox, mail("Bütçe", sender="Mehmet Öz <mehmet@example.com>", body="Rakamlar ekte.")
     )[0]
-    page = signed_in(new_context, live_url, alice[0])
+    page = signed_in(new_context, live_url, alice.user)
 
     page.goto(f"{live_url}/mail/m/{original.public_id}/")
     page.keyboard.press("r")
@@ -88,9 +89,9 @@ def test_reply_and_forward_from_the_keyboard(
 
 
 def test_a_draft_saves_itself_while_typing_and_when_the_page_is_left(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    page = signed_in(new_context, live_url, alice[0])
+    page = signed_in(new_context, live_url, alice.user)
     page.goto(f"{live_url}/mail/compose/")
     page.get_by_label("To").fill("dilek@example.net")
     page.get_by_label("Message", exact=True).fill("Kendiliğinden kaydedilen")
@@ -109,10 +110,10 @@ def test_a_draft_saves_itself_while_typing_and_when_the_page_is_left(
 
 
 def test_the_to_field_suggests_people_already_written_with(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    stored(alice[1], mail("Bütçe", sender="Mehmet Öz <mehmet@example.com>"))
-    page = signed_in(new_context, live_url, alice[0])
+    stored(alice.mailbox, mail("Bütçe", sender="Mehmet Öz <mehmet@example.com>"))
+    page = signed_in(new_context, live_url, alice.user)
     page.goto(f"{live_url}/mail/compose/")
 
     page.get_by_label("To").fill("cem@example.net, meh")
@@ -125,9 +126,9 @@ def test_the_to_field_suggests_people_already_written_with(
 
 
 def test_rich_text_in_the_vetted_editor_without_breaking_the_content_security_policy(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    page = signed_in(new_context, live_url, alice[0])
+    page = signed_in(new_context, live_url, alice.user)
     refused: list[str] = []
     page.on(
         "console",
@@ -154,11 +155,11 @@ def test_rich_text_in_the_vetted_editor_without_breaking_the_content_security_po
 
 
 def test_attachments_upload_with_a_progress_bar(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox], tmp_path: Path
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona, tmp_path: Path
 ) -> None:
     big = tmp_path / "sunum.pdf"
     big.write_bytes(b"%PDF-1.4 " + b"x" * (3 * 1024 * 1024))
-    page = signed_in(new_context, live_url, alice[0])
+    page = signed_in(new_context, live_url, alice.user)
     page.goto(f"{live_url}/mail/compose/")
     page.get_by_label("To").fill("bob@example.net")
     page.get_by_label("Attachments", exact=True).set_input_files(str(big))
@@ -197,20 +198,20 @@ def upload_too_large(
 def test_attachments_over_the_limit_are_refused_by_the_page_before_any_upload(
     new_context: Callable[..., BrowserContext],
     live_url: str,
-    alice: tuple[User, Mailbox],
+    alice: Persona,
     tmp_path: Path,
     settings: Any,
 ) -> None:
     settings.WEBMAIL_MAX_ATTACHMENTS_MB = 1
-    assert upload_too_large(new_context, live_url, alice[0], tmp_path) == []
+    assert upload_too_large(new_context, live_url, alice.user, tmp_path) == []
 
 
 def test_an_upload_the_server_refuses_for_its_size_is_not_sent_a_second_time(
     new_context: Callable[..., BrowserContext],
     live_url: str,
-    alice: tuple[User, Mailbox],
+    alice: Persona,
     tmp_path: Path,
     settings: Any,
 ) -> None:
     settings.WEBMAIL_MAX_REQUEST_BYTES = 1024 * 1024  # only the server knows: it answers 413
-    assert len(upload_too_large(new_context, live_url, alice[0], tmp_path)) == 1
+    assert len(upload_too_large(new_context, live_url, alice.user, tmp_path)) == 1

@@ -8,25 +8,20 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from accounts.models import User
+from tests.personas import PASSWORD, Persona
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def alice(transactional_db: None) -> User:
-    return User.objects.create_user("alice", password="correct horse battery staple")
 
 
 def log_in(page: Page, live_url: str, button: str) -> None:
     page.goto(f"{live_url}/")
     page.get_by_label(re.compile("User name|Kullanıcı adı")).fill("alice")
-    page.get_by_label(re.compile("Password|Parola")).fill("correct horse battery staple")
+    page.get_by_label(re.compile("Password|Parola")).fill(PASSWORD)
     page.get_by_role("button", name=button).click()
 
 
 def test_a_user_logs_in_and_sees_the_empty_mailbox_screen_in_english(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: User
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
     context = new_context(locale="en-US")
     page = context.new_page()
@@ -45,7 +40,7 @@ def test_a_user_logs_in_and_sees_the_empty_mailbox_screen_in_english(
 
 
 def test_a_turkish_browser_gets_turkish_screens(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: User
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
     context = new_context(locale="tr-TR")
     page = context.new_page()
@@ -60,7 +55,7 @@ def test_a_turkish_browser_gets_turkish_screens(
 
 
 def test_a_user_switches_the_language_from_the_user_menu(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: User
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
     context = new_context(locale="en-US")
     page = context.new_page()
@@ -77,7 +72,7 @@ def test_a_user_switches_the_language_from_the_user_menu(
 
 
 def test_the_screen_fits_a_phone(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: User
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
     context = new_context(locale="en-US", viewport={"width": 375, "height": 740})
     page = context.new_page()

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from accounts.models import Mailbox, User
+from accounts.models import Mailbox
 from tests.conftest import MAIL_USERS, WorkerProcess
+from tests.personas import PASSWORD, Persona
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp import SmtpServer
 
@@ -16,13 +17,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.mailservers, pytest.mark.django_db(t
 
 
 @pytest.fixture
-def page(new_context: Callable[..., BrowserContext], live_url: str, transactional_db: None) -> Page:
-    User.objects.create_user("alice", password="correct horse battery staple")
+def page(new_context: Callable[..., BrowserContext], live_url: str, alice: Persona) -> Page:
     context = new_context(locale="en-US")
     page = context.new_page()
     page.goto(f"{live_url}/login/")
     page.get_by_label("User name").fill("alice")
-    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_test_id("empty-mailbox")).to_be_visible()
     return page

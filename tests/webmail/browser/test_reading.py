@@ -3,7 +3,6 @@ keys, conversations, Turkish, a phone, and hostile HTML that must run nothing an
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -13,22 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import BrowserContext, Page, expect
 
-from accounts.models import Mailbox, User
-from fetcher import enqueue
+from accounts.models import Mailbox
 from fetcher.models import Folder, Message
 from tests.conftest import wait_for
-from tests.factories import account_mailbox, earlier_today, mail, stored
+from tests.factories import earlier_today, mail, stored
 from tests.hostile_html import HOSTILE
-from tests.paths import PROJECT
+from tests.personas import Persona
+from tests.webmail.browser.pages import alice_has_her_mailbox, parsed_here, shot, signed_in
 
+__all__ = ["alice_has_her_mailbox", "parsed_here"]  # fixtures of tests/webmail/browser/pages.py
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(os.environ.get("POSTANE_ARTIFACTS", PROJECT / "test-artifacts"))
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
     b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\xa7\xf4\x0b\xd9\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -67,36 +63,6 @@ def attacker() -> Iterator[Attacker]:
     server.server.shutdown()
 
 
-@pytest.fixture(autouse=True)
-def parsed_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    """stored() parses at once; no parse task may outlive the test (it would race the teardown)."""
-    monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)
-
-
-@pytest.fixture
-def alice(transactional_db: None) -> tuple[User, Mailbox]:
-    user = User.objects.create_user("alice", password="correct horse battery staple")
-    return user, account_mailbox(("alice", "unused"), 995, owner=user, name="İş", colour="#c2410c")
-
-
-def signed_in(new_context: Callable[..., BrowserContext], live_url: str, user: User, **options: Any) -> Page:
-    """A browser whose session cookie belongs to `user` (the login form has its own tests)."""
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    context = new_context(**({"locale": "en-US"} | options))
-    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key or "", "url": live_url}
-    context.add_cookies([cookie])  # type: ignore[list-item]
-    return context.new_page()
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 def inbox_of_alice(mailbox: Mailbox) -> list[Message]:
     return stored(
         mailbox,
@@ -118,10 +84,10 @@ def inbox_of_alice(mailbox: Mailbox) -> list[Message]:
 
 
 def test_reading_the_inbox_a_message_and_marking_it_read(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    inbox_of_alice(alice[1])
-    page = signed_in(new_context, live_url, alice[0])
+    inbox_of_alice(alice.mailbox)
+    page = signed_in(new_context, live_url, alice.user)
 
     page.goto(f"{live_url}/")
     rows = page.get_by_test_id("message-row")
@@ -147,14 +113,14 @@ def test_reading_the_inbox_a_message_and_marking_it_read(
 
 
 def test_new_mail_appears_in_the_open_list_and_in_the_tab_title(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    inbox_of_alice(alice[1])
-    page = signed_in(new_context, live_url, alice[0])
+    inbox_of_alice(alice.mailbox)
+    page = signed_in(new_context, live_url, alice.user)
     page.goto(f"{live_url}/")
     expect(page.get_by_test_id("message-row")).to_have_count(3)
 
-    stored(alice[1], mail("Yeni gelen", date="Fri, 27 Nov 2026 13:00:00 +0300"))
+    stored(alice.mailbox, mail("Yeni gelen", date="Fri, 27 Nov 2026 13:00:00 +0300"))
     page.locator("[data-unread-url]").dispatch_event("poll")  # what the 30-second timer does
 
     expect(page.get_by_test_id("message-row")).to_have_count(4)
@@ -163,10 +129,10 @@ def test_new_mail_appears_in_the_open_list_and_in_the_tab_title(
 
 
 def test_keys_move_through_the_list_star_and_open(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    inbox_of_alice(alice[1])
-    page = signed_in(new_context, live_url, alice[0])
+    inbox_of_alice(alice.mailbox)
+    page = signed_in(new_context, live_url, alice.user)
     page.goto(f"{live_url}/")
 
     page.keyboard.press("j")
@@ -185,17 +151,17 @@ def test_keys_move_through_the_list_star_and_open(
 
 
 def test_images_wait_for_the_reader_and_attachments_download(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox], attacker: Attacker
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona, attacker: Attacker
 ) -> None:
     newsletter = stored(
-        alice[1],
+        alice.mailbox,
         mail(
             "Bülten",
             html=f'<h1>Kasım bülteni</h1><img src="{attacker.url}/logo.png" alt="logo" width="40">',
             attachments=[("../Bütçe tablosu.pdf", "application/pdf", b"%PDF-1.4 butce")],
         ),
     )[0]
-    page = signed_in(new_context, live_url, alice[0])
+    page = signed_in(new_context, live_url, alice.user)
 
     page.goto(f"{live_url}/mail/m/{newsletter.public_id}/")
     frame = page.frame_locator("[data-testid=mail-frame]")
@@ -218,11 +184,11 @@ def test_images_wait_for_the_reader_and_attachments_download(
 
 
 def test_search_with_an_operator_move_and_a_conversation(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    messages = inbox_of_alice(alice[1])
+    messages = inbox_of_alice(alice.mailbox)
     stored(
-        alice[1],
+        alice.mailbox,
         mail(
             "YNT: Toplantı notları",
             sender="Alice <alice@example.com>",
@@ -230,8 +196,8 @@ def test_search_with_an_operator_move_and_a_conversation(
             date="Fri, 27 Nov 2026 12:00:00 +0300",
         ),
     )
-    Folder.objects.create(mailbox=alice[1], name="Projeler")
-    page = signed_in(new_context, live_url, alice[0])
+    Folder.objects.create(mailbox=alice.mailbox, name="Projeler")
+    page = signed_in(new_context, live_url, alice.user)
 
     page.goto(f"{live_url}/")
     page.keyboard.press("/")
@@ -257,16 +223,16 @@ def test_search_with_an_operator_move_and_a_conversation(
 
 
 def test_turkish_on_a_phone(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox]
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
 ) -> None:
-    inbox_of_alice(alice[1])
+    inbox_of_alice(alice.mailbox)
     arrived = earlier_today("Europe/Istanbul")
-    stored(alice[1], mail("Bugün gelen", date=format_datetime(arrived)))
+    stored(alice.mailbox, mail("Bugün gelen", date=format_datetime(arrived)))
     phone = {"width": 375, "height": 740}
     page = signed_in(
         new_context,
         live_url,
-        alice[0],
+        alice.user,
         locale="tr-TR",
         viewport=phone,
         is_mobile=True,
@@ -287,11 +253,11 @@ def test_turkish_on_a_phone(
 
 
 def test_hostile_html_runs_nothing_and_fetches_nothing_even_when_its_links_are_clicked(
-    new_context: Callable[..., BrowserContext], live_url: str, alice: tuple[User, Mailbox], attacker: Attacker
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona, attacker: Attacker
 ) -> None:
     raws = [mail(f"Zararlı: {name}", html=html.format(evil=attacker.url)) for name, html in HOSTILE.items()]
-    messages = stored(alice[1], *raws)
-    page = signed_in(new_context, live_url, alice[0])
+    messages = stored(alice.mailbox, *raws)
+    page = signed_in(new_context, live_url, alice.user)
     dialogs: list[str] = []
     elsewhere: list[str] = []
 

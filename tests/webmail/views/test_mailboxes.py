@@ -20,33 +20,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import crypto
-from accounts.models import CONNECTION_FIELDS, ConnectionTest, Mailbox, User
+from accounts.models import CONNECTION_FIELDS, ConnectionTest, Mailbox
 from accounts.services import MissingPasswordError, Passwords, connection_settings, mailbox_save
 from accounts.tasks import purge_connection_tests
 from fetcher.services import connection_test_start
 from tests.conftest import MAIL_USERS, WorkerProcess, database_url_for_subprocess, wait_for
+from tests.personas import Persona
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp import SmtpServer
 from webmail.forms import MailboxForm
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
-
-
-@pytest.fixture
-def alice(transactional_db: None) -> User:
-    return User.objects.create_user("alice", password="alice's web password")
-
-
-@pytest.fixture
-def bob(transactional_db: None) -> User:
-    return User.objects.create_user("bob", password="bob's web password")
-
-
-@pytest.fixture
-def alice_client(alice: User) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
 
 
 def form_data(dovecot: Dovecot, smtp: SmtpServer, **changes: Any) -> dict[str, Any]:
@@ -93,16 +77,16 @@ def failed_step(report: dict[str, Any] | None) -> str | None:
 
 
 def test_a_mailbox_is_tested_for_real_then_saved_with_its_password_encrypted(
-    alice_client: Client, celery_worker: WorkerProcess, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, celery_worker: WorkerProcess, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     data = form_data(dovecot, smtp_servers["ssl"])
 
-    page, test = run_test(alice_client, data)
+    page, test = run_test(alice.client, data)
 
     assert test.passed, (test.incoming_report, test.outgoing_report)
     assert 'data-testid="test-passed"' in page
     assert MAIL_USERS["alice"] not in page
-    response = alice_client.post(
+    response = alice.client.post(
         reverse("mailbox_add"),
         {**data, "incoming_password": "", "connection_test": test.id, "action": "save"},
     )
@@ -113,14 +97,14 @@ def test_a_mailbox_is_tested_for_real_then_saved_with_its_password_encrypted(
     assert mailbox.incoming_password_encrypted.startswith("gAAAA")
     assert MAIL_USERS["alice"] not in mailbox.incoming_password_encrypted
     assert not ConnectionTest.objects.exists()
-    listing = alice_client.get(reverse("mailbox_list")).content.decode()
+    listing = alice.client.get(reverse("mailbox_list")).content.decode()
     assert "alice@example.com" in listing
 
 
 def test_an_enabled_mailbox_cannot_be_saved_untested(
-    alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
-    response = alice_client.post(
+    response = alice.client.post(
         reverse("mailbox_add"), {**form_data(dovecot, smtp_servers["ssl"]), "action": "save"}
     )
 
@@ -130,49 +114,49 @@ def test_an_enabled_mailbox_cannot_be_saved_untested(
 
 
 def test_a_mailbox_saved_disabled_needs_no_test(
-    alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     data = form_data(dovecot, smtp_servers["ssl"], enabled=None, incoming_host="mail.unreachable.example")
 
-    response = alice_client.post(reverse("mailbox_add"), {**data, "action": "save"})
+    response = alice.client.post(reverse("mailbox_add"), {**data, "action": "save"})
 
     assert response.status_code == 302
     assert Mailbox.objects.get().sync.state == "disabled"
 
 
 def test_a_wrong_password_is_reported_with_the_servers_words_and_cannot_be_saved(
-    alice_client: Client, celery_worker: WorkerProcess, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, celery_worker: WorkerProcess, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     data = form_data(dovecot, smtp_servers["ssl"], incoming_password="wrong password")
 
-    page, test = run_test(alice_client, data)
+    page, test = run_test(alice.client, data)
 
     assert not test.passed
     assert failed_step(test.incoming_report) == "auth"
     assert 'data-step="auth"' in page
     assert "Authentication failed" in page
-    saved = alice_client.post(reverse("mailbox_add"), {**data, "connection_test": test.id, "action": "save"})
+    saved = alice.client.post(reverse("mailbox_add"), {**data, "connection_test": test.id, "action": "save"})
     assert saved.status_code == 200
     assert not Mailbox.objects.exists()
 
 
 def test_settings_changed_after_the_test_must_be_tested_again(
-    alice_client: Client, celery_worker: WorkerProcess, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, celery_worker: WorkerProcess, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     data = form_data(dovecot, smtp_servers["ssl"])
-    _page, test = run_test(alice_client, data)
+    _page, test = run_test(alice.client, data)
     assert test.passed
 
     changed_host = {**data, "incoming_host": "127.0.0.1", "connection_test": test.id, "action": "save"}
     changed_password = {**data, "incoming_password": "another", "connection_test": test.id, "action": "save"}
 
     for attempt in (changed_host, changed_password):
-        assert alice_client.post(reverse("mailbox_add"), attempt).status_code == 200
+        assert alice.client.post(reverse("mailbox_add"), attempt).status_code == 200
     assert not Mailbox.objects.exists()
 
 
 def test_the_refused_certificate_is_shown_for_the_user_to_check(
-    alice_client: Client,
+    alice: Persona,
     celery_worker: WorkerProcess,
     dovecot_without_tls: Dovecot,
     smtp_servers: dict[str, SmtpServer],
@@ -185,7 +169,7 @@ def test_the_refused_certificate_is_shown_for_the_user_to_check(
         smtp_security="starttls",
     )
 
-    page, test = run_test(alice_client, data)
+    page, test = run_test(alice.client, data)
 
     assert failed_step(test.incoming_report) == "starttls"
     assert failed_step(test.outgoing_report) == "starttls"
@@ -193,13 +177,13 @@ def test_the_refused_certificate_is_shown_for_the_user_to_check(
 
 
 def test_the_password_is_never_sent_back_to_the_browser(
-    alice_client: Client, alice: User, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     data = form_data(dovecot, smtp_servers["ssl"], enabled=None)
-    alice_client.post(reverse("mailbox_add"), {**data, "action": "save"})
+    alice.client.post(reverse("mailbox_add"), {**data, "action": "save"})
     mailbox = Mailbox.objects.get()
 
-    page = alice_client.get(reverse("mailbox_edit", args=[mailbox.id])).content.decode()
+    page = alice.client.get(reverse("mailbox_edit", args=[mailbox.id])).content.decode()
 
     assert MAIL_USERS["alice"] not in page
     assert mailbox.incoming_password_encrypted not in page
@@ -207,13 +191,13 @@ def test_the_password_is_never_sent_back_to_the_browser(
 
 
 def test_a_dump_of_the_database_holds_no_plaintext_password(
-    alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     secret = "pässword-ÇĞİÖŞÜ-in-the-dump-test"
     data = form_data(dovecot, smtp_servers["ssl"], enabled=None, incoming_password=secret)
     data |= {"smtp_same_login": "", "smtp_login": "alice-smtp", "smtp_password": secret + "-smtp"}
-    assert alice_client.post(reverse("mailbox_add"), {**data, "action": "test"}).status_code == 200
-    assert alice_client.post(reverse("mailbox_add"), {**data, "action": "save"}).status_code == 302
+    assert alice.client.post(reverse("mailbox_add"), {**data, "action": "test"}).status_code == 200
+    assert alice.client.post(reverse("mailbox_add"), {**data, "action": "save"}).status_code == 302
 
     dump = subprocess.run(
         ["pg_dump", "--data-only", database_url_for_subprocess()], capture_output=True, check=True
@@ -227,19 +211,18 @@ def test_a_dump_of_the_database_holds_no_plaintext_password(
 
 
 def test_bob_gets_404_for_every_url_of_alices_mailbox(
-    alice_client: Client, bob: User, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, bob: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
-    alice_client.post(
+    alice.client.post(
         reverse("mailbox_add"), {**form_data(dovecot, smtp_servers["ssl"], enabled=None), "action": "save"}
     )
     mailbox = Mailbox.objects.get()
-    alice_client.post(
+    alice.client.post(
         reverse("mailbox_edit", args=[mailbox.id]),
         {**form_data(dovecot, smtp_servers["ssl"]), "action": "test"},
     )
     test = ConnectionTest.objects.get()
-    bob_client = Client()
-    bob_client.force_login(bob)
+    bob_client = bob.client
 
     for url in (reverse("mailbox_edit", args=[mailbox.id]), reverse("mailbox_remove", args=[mailbox.id])):
         assert bob_client.get(url).status_code == 404, url
@@ -251,31 +234,31 @@ def test_bob_gets_404_for_every_url_of_alices_mailbox(
 
 
 def test_the_connection_test_is_rate_limited(
-    alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer], settings: Any
+    alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer], settings: Any
 ) -> None:
     settings.WEBMAIL_CONNECTION_TESTS_PER_10_MINUTES = 2
     data = form_data(dovecot, smtp_servers["ssl"])
     headers = {"HX-Request": "true"}
     cache.clear()
     for _ in range(2):
-        alice_client.post(reverse("mailbox_add"), {**data, "action": "test"}, headers=headers)
+        alice.client.post(reverse("mailbox_add"), {**data, "action": "test"}, headers=headers)
 
-    third = alice_client.post(reverse("mailbox_add"), {**data, "action": "test"}, headers=headers)
+    third = alice.client.post(reverse("mailbox_add"), {**data, "action": "test"}, headers=headers)
 
     assert "Too many connection tests" in third.content.decode()
     assert ConnectionTest.objects.count() == 2
 
 
 def test_alice_removes_her_mailbox(
-    alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
-    alice_client.post(
+    alice.client.post(
         reverse("mailbox_add"), {**form_data(dovecot, smtp_servers["ssl"], enabled=None), "action": "save"}
     )
     mailbox = Mailbox.objects.get()
 
-    assert alice_client.get(reverse("mailbox_remove", args=[mailbox.id])).status_code == 200
-    assert alice_client.post(reverse("mailbox_remove", args=[mailbox.id])).status_code == 302
+    assert alice.client.get(reverse("mailbox_remove", args=[mailbox.id])).status_code == 200
+    assert alice.client.post(reverse("mailbox_remove", args=[mailbox.id])).status_code == 302
     assert not Mailbox.objects.exists()
 
 
@@ -321,14 +304,14 @@ def data_for(dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]) -> Callable[
 
 
 @pytest.fixture
-def saved_mailbox(alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]) -> Mailbox:
+def saved_mailbox(alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]) -> Mailbox:
     data = form_data(dovecot, smtp_servers["ssl"], enabled=None)
-    assert alice_client.post(reverse("mailbox_add"), {**data, "action": "save"}).status_code == 302
+    assert alice.client.post(reverse("mailbox_add"), {**data, "action": "save"}).status_code == 302
     return Mailbox.objects.get()
 
 
 def test_a_changed_host_never_gets_the_stored_password(
-    alice_client: Client,
+    alice: Persona,
     celery_worker: WorkerProcess,
     saved_mailbox: Mailbox,
     data_for: Callable[..., dict[str, Any]],
@@ -341,7 +324,7 @@ def test_a_changed_host_never_gets_the_stored_password(
         incoming_password="",
     )
 
-    response = alice_client.post(
+    response = alice.client.post(
         reverse("mailbox_edit", args=[saved_mailbox.id]), {**elsewhere, "action": "test"}
     )
 
@@ -366,7 +349,7 @@ def test_a_changed_host_never_gets_the_stored_password(
     ],
 )
 def test_every_change_of_where_the_password_goes_asks_for_it_again(
-    alice_client: Client,
+    alice: Persona,
     saved_mailbox: Mailbox,
     data_for: Callable[..., dict[str, Any]],
     change: dict[str, Any],
@@ -376,7 +359,7 @@ def test_every_change_of_where_the_password_goes_asks_for_it_again(
     url = reverse("mailbox_edit", args=[saved_mailbox.id])
 
     for action in ("test", "save"):
-        response = alice_client.post(url, {**data, "action": action})
+        response = alice.client.post(url, {**data, "action": action})
         assert response.status_code == 200, action
         assert named in response.context["form"].errors["incoming_password"][0], action
     assert not ConnectionTest.objects.exists()
@@ -384,24 +367,24 @@ def test_every_change_of_where_the_password_goes_asks_for_it_again(
 
 
 def test_a_changed_smtp_server_asks_for_the_smtp_password_again(
-    alice_client: Client, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
+    alice: Persona, dovecot: Dovecot, smtp_servers: dict[str, SmtpServer]
 ) -> None:
     separate = {"smtp_same_login": "", "smtp_login": "alice", "smtp_password": MAIL_USERS["alice"]}
     data = form_data(dovecot, smtp_servers["ssl"], enabled=None, **separate)
-    assert alice_client.post(reverse("mailbox_add"), {**data, "action": "save"}).status_code == 302
+    assert alice.client.post(reverse("mailbox_add"), {**data, "action": "save"}).status_code == 302
     mailbox = Mailbox.objects.get()
     url = reverse("mailbox_edit", args=[mailbox.id])
 
     for change in ({"smtp_host": "127.0.0.1"}, {"smtp_security": "none"}, {"smtp_login": "someone"}):
         moved = {**data, "incoming_password": "", "smtp_password": "", **change, "action": "test"}
-        errors = alice_client.post(url, moved).context["form"].errors
+        errors = alice.client.post(url, moved).context["form"].errors
         assert "smtp_password" in errors, change
         assert "incoming_password" not in errors, change
     assert not ConnectionTest.objects.exists()
 
 
 def test_the_password_typed_again_is_tested_and_saved_with_the_new_host(
-    alice_client: Client,
+    alice: Persona,
     celery_worker: WorkerProcess,
     saved_mailbox: Mailbox,
     data_for: Callable[..., dict[str, Any]],
@@ -409,8 +392,8 @@ def test_the_password_typed_again_is_tested_and_saved_with_the_new_host(
     url = reverse("mailbox_edit", args=[saved_mailbox.id])
     moved = data_for(incoming_host="127.0.0.1")  # the password typed again
 
-    _page, test = run_test(alice_client, moved, url)
-    saved = alice_client.post(
+    _page, test = run_test(alice.client, moved, url)
+    saved = alice.client.post(
         url, {**moved, "incoming_password": "", "connection_test": test.id, "action": "save"}
     )
 
@@ -420,40 +403,40 @@ def test_the_password_typed_again_is_tested_and_saved_with_the_new_host(
 
 
 def test_unchanged_settings_are_tested_with_the_stored_password(
-    alice_client: Client,
+    alice: Persona,
     celery_worker: WorkerProcess,
     saved_mailbox: Mailbox,
     data_for: Callable[..., dict[str, Any]],
 ) -> None:
     renamed = data_for(name="Renamed", incoming_password="")
 
-    _page, test = run_test(alice_client, renamed, reverse("mailbox_edit", args=[saved_mailbox.id]))
+    _page, test = run_test(alice.client, renamed, reverse("mailbox_edit", args=[saved_mailbox.id]))
 
     assert test.passed, test.incoming_report
     assert test.incoming_password_encrypted == saved_mailbox.incoming_password_encrypted
 
 
 def test_the_services_refuse_the_stored_password_for_a_changed_host(
-    alice: User, saved_mailbox: Mailbox
+    alice: Persona, saved_mailbox: Mailbox
 ) -> None:
     values = {name: getattr(saved_mailbox, name) for name in CONNECTION_FIELDS} | {
         "incoming_host": "evil.example"
     }
 
     with pytest.raises(MissingPasswordError):
-        connection_test_start(owner=alice, mailbox=saved_mailbox, values=values, passwords=Passwords())
+        connection_test_start(owner=alice.user, mailbox=saved_mailbox, values=values, passwords=Passwords())
     with pytest.raises(MissingPasswordError):
-        mailbox_save(owner=alice, mailbox=saved_mailbox, values=values, passwords=Passwords())
+        mailbox_save(owner=alice.user, mailbox=saved_mailbox, values=values, passwords=Passwords())
     assert not ConnectionTest.objects.exists()
     assert Mailbox.objects.get().incoming_host == "localhost"
 
 
 def test_beat_purges_connection_tests_and_their_passwords_once_no_save_can_use_them(
-    alice: User, celery_worker: WorkerProcess, settings: Any
+    alice: Persona, celery_worker: WorkerProcess, settings: Any
 ) -> None:
     def test_row(age: timedelta) -> ConnectionTest:
         row = ConnectionTest.objects.create(
-            owner=alice, settings={}, incoming_password_encrypted=crypto.encrypt("held for a save")
+            owner=alice.user, settings={}, incoming_password_encrypted=crypto.encrypt("held for a save")
         )
         ConnectionTest.objects.filter(id=row.id).update(created_at=timezone.now() - age)
         return row
@@ -469,20 +452,20 @@ def test_beat_purges_connection_tests_and_their_passwords_once_no_save_can_use_t
 
 
 def test_a_test_past_its_use_cannot_lend_its_password_to_a_save(
-    alice_client: Client, alice: User, data_for: Callable[..., dict[str, Any]]
+    alice: Persona, data_for: Callable[..., dict[str, Any]]
 ) -> None:
     data = data_for(enabled=None)
-    form = MailboxForm(data, owner=alice)
+    form = MailboxForm(data, owner=alice.user)
     assert form.is_valid(), form.errors
     old = ConnectionTest.objects.create(
-        owner=alice,
+        owner=alice.user,
         settings=connection_settings(form.cleaned_data),
         incoming_password_encrypted=crypto.encrypt(MAIL_USERS["alice"]),
         incoming_password_digest=crypto.secret_digest(MAIL_USERS["alice"]),
     )
     ConnectionTest.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(hours=2))
 
-    response = alice_client.post(
+    response = alice.client.post(
         reverse("mailbox_add"), {**data, "incoming_password": "", "connection_test": old.id, "action": "save"}
     )
 

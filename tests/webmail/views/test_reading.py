@@ -12,32 +12,14 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Mailbox, User
 from fetcher.models import Folder, ImageSender, Message
 from tests.factories import account_mailbox, mail, stored
+from tests.personas import Persona
 from webmail.views import message as message_views
 
 pytestmark = pytest.mark.django_db
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
-
-
-def person(name: str) -> tuple[User, Mailbox, Client]:
-    user = User.objects.create_user(name, password="pw-" + name)
-    mailbox = account_mailbox((name, "unused"), 995, owner=user, name=f"{name.title()} İş")
-    client = Client()
-    client.force_login(user)
-    return user, mailbox, client
-
-
-@pytest.fixture
-def alice() -> tuple[User, Mailbox, Client]:
-    return person("alice")
-
-
-@pytest.fixture
-def bob() -> tuple[User, Mailbox, Client]:
-    return person("bob")
 
 
 def page(client: Client, url: str, **params: Any) -> str:
@@ -46,21 +28,21 @@ def page(client: Client, url: str, **params: Any) -> str:
     return response.content.decode()
 
 
-def test_the_unified_inbox_lists_only_the_users_own_mail_newest_first(alice: Any, bob: Any) -> None:
-    stored(alice[1], mail("Eski", date="Thu, 26 Nov 2026 09:00:00 +0300"), mail("Yeni"))
-    stored(bob[1], mail("Bob'un gizli mektubu"))
+def test_the_unified_inbox_lists_only_the_users_own_mail_newest_first(alice: Persona, bob: Persona) -> None:
+    stored(alice.mailbox, mail("Eski", date="Thu, 26 Nov 2026 09:00:00 +0300"), mail("Yeni"))
+    stored(bob.mailbox, mail("Bob'un gizli mektubu"))
 
-    html = page(alice[2], reverse("home"))
+    html = page(alice.client, reverse("home"))
 
     assert html.index("Yeni") < html.index("Eski")
     assert "gizli" not in html
     assert 'data-testid="unread-inbox">2<' in html
 
 
-def test_someone_elses_message_folder_and_parts_answer_404_on_every_url(alice: Any, bob: Any) -> None:
-    secret = stored(bob[1], mail("Gizli", attachments=[("a.pdf", "application/pdf", b"%PDF")]))[0]
-    folder = Folder.objects.get(mailbox=bob[1], name="INBOX")
-    client = alice[2]
+def test_someone_elses_message_folder_and_parts_answer_404_on_every_url(alice: Persona, bob: Persona) -> None:
+    secret = stored(bob.mailbox, mail("Gizli", attachments=[("a.pdf", "application/pdf", b"%PDF")]))[0]
+    folder = Folder.objects.get(mailbox=bob.mailbox, name="INBOX")
+    client = alice.client
     gets = [
         reverse("message", args=[secret.public_id]),
         reverse("message_body", args=[secret.public_id]),
@@ -76,51 +58,53 @@ def test_someone_elses_message_folder_and_parts_answer_404_on_every_url(alice: A
     assert client.post(reverse("messages_action"), action).status_code == 404
     assert "Gizli" not in page(client, reverse("search"), q="gizli")
     assert Message.objects.filter(pk=secret.pk, folder=folder).exists()  # nothing happened to it
-    assert bob[2].get(reverse("message", args=[secret.public_id])).status_code == 200
+    assert bob.client.get(reverse("message", args=[secret.public_id])).status_code == 200
 
 
 def test_lists_cost_the_same_number_of_queries_for_five_or_sixty_messages(
-    alice: Any, django_assert_max_num_queries: Any
+    alice: Persona, django_assert_max_num_queries: Any
 ) -> None:
-    stored(alice[1], *[mail(f"Konu {n}") for n in range(5)])
+    stored(alice.mailbox, *[mail(f"Konu {n}") for n in range(5)])
+    client = alice.client  # signed in before counting
     # 14 on the first page only: it also records the reader's language (RememberLanguageMiddleware);
     # inside the test's transaction the list's planner settings are handed back afterwards (one more).
     with django_assert_max_num_queries(14) as few:
-        page(alice[2], reverse("home"))
-    stored(alice[1], *[mail(f"Konu {n}") for n in range(55)])
+        page(client, reverse("home"))
+    stored(alice.mailbox, *[mail(f"Konu {n}") for n in range(55)])
 
     with django_assert_max_num_queries(len(few.captured_queries)):
-        html = page(alice[2], reverse("home"))
+        html = page(client, reverse("home"))
 
     assert html.count('data-testid="message-row"') == 50
     assert 'data-testid="older"' in html
 
 
-def test_older_pages_follow_on_without_repeats_while_new_mail_arrives(alice: Any) -> None:
+def test_older_pages_follow_on_without_repeats_while_new_mail_arrives(alice: Persona) -> None:
     stored(
-        alice[1], *[mail(f"Konu {n:02d}", date=f"Fri, 27 Nov 2026 10:{n:02d}:00 +0300") for n in range(60)]
+        alice.mailbox,
+        *[mail(f"Konu {n:02d}", date=f"Fri, 27 Nov 2026 10:{n:02d}:00 +0300") for n in range(60)],
     )
-    first = page(alice[2], reverse("home"))
+    first = page(alice.client, reverse("home"))
     after = re.search(r"after=([0-9.]+)", first)
     assert after is not None
-    stored(alice[1], mail("Yepyeni", date="Fri, 27 Nov 2026 11:00:00 +0300"))
+    stored(alice.mailbox, mail("Yepyeni", date="Fri, 27 Nov 2026 11:00:00 +0300"))
 
-    second = page(alice[2], reverse("home"), after=after[1])
+    second = page(alice.client, reverse("home"), after=after[1])
 
     subjects = re.findall(r"Konu (\d\d)", first + second)
     assert sorted(subjects) == [f"{n:02d}" for n in range(60)]
     assert "Yepyeni" not in second
 
 
-def test_the_html_body_is_sanitised_and_framed_with_a_strict_policy(alice: Any) -> None:
+def test_the_html_body_is_sanitised_and_framed_with_a_strict_policy(alice: Persona) -> None:
     html = (
         '<p onclick="steal()">Merhaba</p><script>alert(1)</script>'
         '<img src="https://tracker.example/pixel.gif"><a href="javascript:alert(1)">tıkla</a>'
     )
-    message = stored(alice[1], mail("HTML", html=html))[0]
+    message = stored(alice.mailbox, mail("HTML", html=html))[0]
 
-    view = page(alice[2], reverse("message", args=[message.public_id]))
-    body = alice[2].get(reverse("message_body", args=[message.public_id]))
+    view = page(alice.client, reverse("message", args=[message.public_id]))
+    body = alice.client.get(reverse("message_body", args=[message.public_id]))
 
     assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in view
     assert 'data-testid="images-blocked"' in view
@@ -136,10 +120,10 @@ def test_the_html_body_is_sanitised_and_framed_with_a_strict_policy(alice: Any) 
     assert body["X-Frame-Options"] == "SAMEORIGIN"
 
 
-def test_show_images_for_this_message_or_always_for_the_sender(alice: Any) -> None:
+def test_show_images_for_this_message_or_always_for_the_sender(alice: Persona) -> None:
     html = '<img src="https://images.example/logo.png">'
-    first, second = stored(alice[1], mail("Bir", html=html), mail("İki", html=html))
-    client = alice[2]
+    first, second = stored(alice.mailbox, mail("Bir", html=html), mail("İki", html=html))
+    client = alice.client
 
     client.post(reverse("message_images", args=[first.public_id]), {"always": "0"})
     assert "images.example" in client.get(reverse("message_body", args=[first.public_id])).content.decode()
@@ -148,21 +132,21 @@ def test_show_images_for_this_message_or_always_for_the_sender(alice: Any) -> No
     )
 
     client.post(reverse("message_images", args=[second.public_id]), {"always": "1"})
-    assert ImageSender.objects.filter(owner=alice[0], address="ayse@example.com").exists()
+    assert ImageSender.objects.filter(owner=alice.user, address="ayse@example.com").exists()
     body = client.get(reverse("message_body", args=[second.public_id]))
     assert "images.example" in body.content.decode()
     assert "https:" in body["Content-Security-Policy"]
 
 
-def test_attachments_download_with_a_safe_name_our_type_and_nosniff(alice: Any) -> None:
+def test_attachments_download_with_a_safe_name_our_type_and_nosniff(alice: Persona) -> None:
     files = [
         ("../../etc/passwd", "text/html", b"<script>alert(1)</script>"),
         ("resim.png", "image/png", PNG),
         ("Çalışma planı.pdf", "application/pdf", b"%PDF-1.4 test"),
     ]
-    message = stored(alice[1], mail("Ekler", attachments=files))[0]
+    message = stored(alice.mailbox, mail("Ekler", attachments=files))[0]
     parts = {a.filename: a.part for a in message.attachments.all()}
-    client = alice[2]
+    client = alice.client
 
     hostile = client.get(reverse("message_part", args=[message.public_id, parts["../../etc/passwd"]]))
     assert hostile["Content-Type"] == "application/octet-stream"
@@ -195,12 +179,14 @@ def many_parts(count: int) -> bytes:
     return (head + "".join(parts) + "--b--\r\n").encode()
 
 
-def test_download_all_walks_a_message_of_thousands_of_parts_once_and_packs_up_to_the_cap(alice: Any) -> None:
-    message = stored(alice[1], many_parts(3000))[0]
+def test_download_all_walks_a_message_of_thousands_of_parts_once_and_packs_up_to_the_cap(
+    alice: Persona,
+) -> None:
+    message = stored(alice.mailbox, many_parts(3000))[0]
     attachments = list(message.attachments.order_by("part"))
     assert len(attachments) > message_views.ZIP_MAX_PARTS
 
-    response = alice[2].get(reverse("message_parts_zip", args=[message.public_id]))
+    response = alice.client.get(reverse("message_parts_zip", args=[message.public_id]))
 
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = archive.namelist()
@@ -213,24 +199,26 @@ def test_download_all_walks_a_message_of_thousands_of_parts_once_and_packs_up_to
     assert f"the first {message_views.ZIP_MAX_PARTS} of the {len(attachments)} attachments" in note
 
 
-def test_download_all_stops_at_the_byte_cap_with_a_note(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_all_stops_at_the_byte_cap_with_a_note(
+    alice: Persona, monkeypatch: pytest.MonkeyPatch
+) -> None:
     files = [(f"f{n}.bin", "application/octet-stream", bytes([n]) * 1000) for n in range(5)]
-    message = stored(alice[1], mail("Büyük", attachments=files))[0]
+    message = stored(alice.mailbox, mail("Büyük", attachments=files))[0]
     monkeypatch.setattr(message_views, "ZIP_MAX_BYTES", 2500)
 
-    response = alice[2].get(reverse("message_parts_zip", args=[message.public_id]))
+    response = alice.client.get(reverse("message_parts_zip", args=[message.public_id]))
 
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert archive.namelist() == ["f0.bin", "f1.bin", "NOT-INCLUDED.txt"]
     assert archive.read("f1.bin") == bytes([1]) * 1000
 
 
-def test_download_all_of_a_large_message_reads_its_parts_by_their_boundaries(alice: Any) -> None:
+def test_download_all_of_a_large_message_reads_its_parts_by_their_boundaries(alice: Persona) -> None:
     big = [(f"b{n}.bin", "application/octet-stream", bytes([65 + n]) * (1536 * 1024)) for n in range(3)]
-    message = stored(alice[1], mail("Büyük", attachments=big))[0]
+    message = stored(alice.mailbox, mail("Büyük", attachments=big))[0]
 
     archive = zipfile.ZipFile(
-        io.BytesIO(alice[2].get(reverse("message_parts_zip", args=[message.public_id])).content)
+        io.BytesIO(alice.client.get(reverse("message_parts_zip", args=[message.public_id])).content)
     )
 
     assert archive.namelist() == ["b0.bin", "b1.bin", "b2.bin"]
@@ -244,10 +232,10 @@ BIDI_NAMES = {
 }
 
 
-def test_bidi_and_other_format_characters_never_show_in_attachment_names(alice: Any) -> None:
+def test_bidi_and_other_format_characters_never_show_in_attachment_names(alice: Persona) -> None:
     files = [(name, "application/octet-stream", b"MZ") for name in BIDI_NAMES]
-    message = stored(alice[1], mail("Fatura", attachments=files))[0]
-    client = alice[2]
+    message = stored(alice.mailbox, mail("Fatura", attachments=files))[0]
+    client = alice.client
 
     html = page(client, reverse("message", args=[message.public_id]))
     downloads = [
@@ -284,9 +272,9 @@ def test_bidi_and_other_format_characters_never_show_in_attachment_names(alice: 
         ("kitap", set()),
     ],
 )
-def test_search_with_words_and_operators(alice: Any, query: str, expected: set[str]) -> None:
+def test_search_with_words_and_operators(alice: Persona, query: str, expected: set[str]) -> None:
     _notes, light, _budget = stored(
-        alice[1],
+        alice.mailbox,
         mail("Toplantı notları", body="Toplantı yarın", date="Fri, 30 Oct 2026 10:00:00 +0300"),
         mail("Işık raporu", body="IŞIK ölçümleri"),
         mail(
@@ -298,7 +286,7 @@ def test_search_with_words_and_operators(alice: Any, query: str, expected: set[s
     )
     Message.objects.filter(pk=light.pk).update(seen=True, flagged=True)
 
-    html = page(alice[2], reverse("search"), q=query)
+    html = page(alice.client, reverse("search"), q=query)
 
     assert _subjects(html) == expected
 
@@ -334,10 +322,10 @@ def test_search_with_words_and_operators(alice: Any, query: str, expected: set[s
     ],
 )
 def test_subject_from_and_to_search_their_own_field_with_turkish_folding_and_prefixes(
-    alice: Any, query: str, expected: set[str]
+    alice: Persona, query: str, expected: set[str]
 ) -> None:
     _light, newsletter, _invoice = stored(
-        alice[1],
+        alice.mailbox,
         mail(
             "IŞIK ölçümü",
             body="Ölçümler ekte",
@@ -354,12 +342,12 @@ def test_subject_from_and_to_search_their_own_field_with_turkish_folding_and_pre
     )
     Message.objects.filter(pk=newsletter.pk).update(seen=True)
 
-    assert _subjects(page(alice[2], reverse("search"), q=query)) == expected
+    assert _subjects(page(alice.client, reverse("search"), q=query)) == expected
 
 
-def test_a_search_never_finds_someone_elses_mail_by_any_operator(alice: Any, bob: Any) -> None:
-    stored(bob[1], mail("Gizli bülten", attachments=[("g.pdf", "application/pdf", b"%PDF")]))
-    stored(alice[1], mail("Açık mektup"))
+def test_a_search_never_finds_someone_elses_mail_by_any_operator(alice: Persona, bob: Persona) -> None:
+    stored(bob.mailbox, mail("Gizli bülten", attachments=[("g.pdf", "application/pdf", b"%PDF")]))
+    stored(alice.mailbox, mail("Açık mektup"))
 
     for query in (
         "bülten",
@@ -370,16 +358,16 @@ def test_a_search_never_finds_someone_elses_mail_by_any_operator(alice: Any, bob
         "is:unread",
         "in:inbox",
     ):
-        assert "Gizli" not in page(alice[2], reverse("search"), q=query), query
+        assert "Gizli" not in page(alice.client, reverse("search"), q=query), query
 
 
 def _subjects(html: str) -> set[str]:
     return {re.sub(r"</?mark>", "", s) for s in re.findall(r'<span class="subject">(.*?)</span>', html)}
 
 
-def test_actions_are_post_only_and_change_the_message(alice: Any) -> None:
-    message = stored(alice[1], mail("Eylem"))[0]
-    client = alice[2]
+def test_actions_are_post_only_and_change_the_message(alice: Persona) -> None:
+    message = stored(alice.mailbox, mail("Eylem"))[0]
+    client = alice.client
     url = reverse("messages_action")
 
     assert client.get(url, {"action": "read", "message": str(message.public_id)}).status_code == 405
@@ -397,14 +385,14 @@ def test_actions_are_post_only_and_change_the_message(alice: Any) -> None:
     assert not Message.objects.filter(pk=message.pk).exists()
 
 
-def test_a_conversation_groups_replies_across_folders_and_the_list_counts_them(alice: Any) -> None:
-    first = stored(alice[1], mail("Proje", headers="Message-ID: <kok@example.com>"))[0]
+def test_a_conversation_groups_replies_across_folders_and_the_list_counts_them(alice: Persona) -> None:
+    first = stored(alice.mailbox, mail("Proje", headers="Message-ID: <kok@example.com>"))[0]
     stored(
-        alice[1],
+        alice.mailbox,
         mail("YNT: Proje", headers="In-Reply-To: <kok@example.com>\nReferences: <kok@example.com>"),
         mail("Re: Proje", date="Fri, 27 Nov 2026 12:00:00 +0300"),  # no headers: joined by its subject
     )
-    client = alice[2]
+    client = alice.client
 
     html = page(client, reverse("home"))
     view = page(client, reverse("message", args=[first.public_id]))
@@ -416,30 +404,30 @@ def test_a_conversation_groups_replies_across_folders_and_the_list_counts_them(a
     assert page(client, reverse("home")).count('data-testid="message-row"') == 3
 
 
-def test_show_original_displays_the_raw_source_escaped(alice: Any) -> None:
-    message = stored(alice[1], mail("<b>Kaynak</b>", body="<script>x</script>"))[0]
+def test_show_original_displays_the_raw_source_escaped(alice: Persona) -> None:
+    message = stored(alice.mailbox, mail("<b>Kaynak</b>", body="<script>x</script>"))[0]
 
-    html = page(alice[2], reverse("message_source", args=[message.public_id]))
+    html = page(alice.client, reverse("message_source", args=[message.public_id]))
 
     assert "&lt;script&gt;x&lt;/script&gt;" in html
     assert "<script>x" not in html
-    raw = alice[2].get(reverse("message_source", args=[message.public_id]), {"download": "1"})
+    raw = alice.client.get(reverse("message_source", args=[message.public_id]), {"download": "1"})
     assert raw.content == bytes(Message.objects.get(pk=message.pk).raw)
 
 
-def test_a_long_conversation_takes_one_row_however_many_pages_its_messages_span(alice: Any) -> None:
+def test_a_long_conversation_takes_one_row_however_many_pages_its_messages_span(alice: Persona) -> None:
     root = "References: <kok@example.com>\nIn-Reply-To: <kok@example.com>"
     replies = [
         mail(f"Re: Uzun {n}", date=f"Fri, 27 Nov 2026 10:{n:02d}:00 +0300", headers=root) for n in range(55)
     ]
     singles = [mail(f"Tek {n}", date=f"Thu, 26 Nov 2026 10:{n:02d}:00 +0300") for n in range(5)]
     stored(
-        alice[1],
+        alice.mailbox,
         mail("Uzun", headers="Message-ID: <kok@example.com>", date="Wed, 25 Nov 2026 10:00:00 +0300"),
     )
-    stored(alice[1], *replies, *singles)
+    stored(alice.mailbox, *replies, *singles)
 
-    html = page(alice[2], reverse("home"))
+    html = page(alice.client, reverse("home"))
 
     assert html.count('data-testid="message-row"') == 6
     assert '<span class="thread-count">56</span>' in html
@@ -447,9 +435,10 @@ def test_a_long_conversation_takes_one_row_however_many_pages_its_messages_span(
 
 
 def test_the_sidebar_shows_imap_folders_as_a_tree_without_the_namespace_and_roles_by_name(
-    alice: Any,
+    alice: Persona,
 ) -> None:
-    user, _pop3, client = alice
+    user, client = alice.user, alice.client
+    assert alice.mailbox  # her POP3 mailbox sits beside the IMAP one
     box = account_mailbox(("alice-imap", "unused"), 993, owner=user, protocol="imap", name="Courier")
     for name, role in [
         ("INBOX", "inbox"),
@@ -472,8 +461,9 @@ def test_the_sidebar_shows_imap_folders_as_a_tree_without_the_namespace_and_role
     assert "Work › 2024" in html  # the move menu names the path
 
 
-def test_the_sidebar_names_role_folders_in_the_readers_language(alice: Any) -> None:
-    user, _pop3, client = alice
+def test_the_sidebar_names_role_folders_in_the_readers_language(alice: Persona) -> None:
+    user, client = alice.user, alice.client
+    assert alice.mailbox  # her POP3 mailbox sits beside the IMAP one
     box = account_mailbox(("alice-imap", "unused"), 993, owner=user, protocol="imap", name="Courier")
     Folder.objects.create(mailbox=box, name="INBOX.Trash", role="trash", delimiter=".")
 
@@ -486,28 +476,28 @@ def test_the_sidebar_names_role_folders_in_the_readers_language(alice: Any) -> N
     assert 'data-testid="folder">Gelen kutusu<' not in sidebar  # no INBOX row here: none was made
 
 
-def test_list_rows_escape_every_value_the_sender_chose(alice: Any) -> None:
+def test_list_rows_escape_every_value_the_sender_chose(alice: Persona) -> None:
     hostile = '<img src=x onerror="alert(1)">'
     stored(
-        alice[1],
+        alice.mailbox,
         mail(f"Konu {hostile}", sender=f'"Kötü {hostile}" <kotu@example.com>', body=f"Gövde {hostile}"),
     )
-    for html in (page(alice[2], reverse("home")), page(alice[2], reverse("search"), q="kötü")):
+    for html in (page(alice.client, reverse("home")), page(alice.client, reverse("search"), q="kötü")):
         rows = html[html.index('data-testid="messages"') :]
         assert "<img" not in rows
         assert rows.count("&lt;img src=x onerror=") == 3  # sender, subject, snippet
 
 
-def test_mail_sent_from_the_mailbox_names_whom_it_went_to_in_the_list(alice: Any) -> None:
+def test_mail_sent_from_the_mailbox_names_whom_it_went_to_in_the_list(alice: Persona) -> None:
     stored(
-        alice[1],
+        alice.mailbox,
         mail(
             "Teklif", sender="Alice <alice@example.com>", to="Bob Öztürk <bob@example.net>, cem@example.net"
         ),
         mail("Soru", sender="Ayşe Yılmaz <ayse@example.com>"),
     )
 
-    rows = page(alice[2], reverse("home"))
+    rows = page(alice.client, reverse("home"))
 
     assert "To: Bob Öztürk, cem@example.net" in rows
     assert "Ayşe Yılmaz" in rows  # received mail names its sender
