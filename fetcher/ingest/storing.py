@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import psycopg
 from django.db import IntegrityError, connection, connections, transaction
@@ -105,17 +106,33 @@ def sort_date(date: datetime | None, *, now: datetime, otherwise: datetime) -> d
     return date if date is not None and date <= now else otherwise
 
 
-def _new_message(mailbox: Mailbox, folder: Folder, raw: bytes, now: datetime) -> Message:
+class _Scanned(NamedTuple):
+    """What stage one knows of a message before it is parsed."""
+
+    date: datetime | None
+    message_id: str
+    sort_date: datetime
+    sha256: str
+
+
+def _scanned(raw: bytes, now: datetime) -> _Scanned:
     date, message_id = header_scan.quick_headers(raw)
+    return _Scanned(
+        date, message_id, sort_date(date, now=now, otherwise=now), hashlib.sha256(raw).hexdigest()
+    )
+
+
+def _new_message(mailbox: Mailbox, folder: Folder, raw: bytes, now: datetime) -> Message:
+    scanned = _scanned(raw, now)
     return Message(
         mailbox=mailbox,
         folder=folder,
         raw=raw,
         size=len(raw),
-        sha256=hashlib.sha256(raw).hexdigest(),
-        message_id=message_id,
-        date=date,
-        sort_date=sort_date(date, now=now, otherwise=now),
+        sha256=scanned.sha256,
+        message_id=scanned.message_id,
+        date=scanned.date,
+        sort_date=scanned.sort_date,
     )
 
 
@@ -184,17 +201,15 @@ def _copy_messages(
         large: list[tuple[bytes, int]] = []
         with cursor.cursor.copy(f"COPY fetcher_message ({columns}) FROM STDIN") as copy:
             for message_pk, raw, flag in zip(ids, raws, flags, strict=True):
-                date, message_id = header_scan.quick_headers(raw)
-                sorted_at = sort_date(date, now=now, otherwise=now)
-                digest = hashlib.sha256(raw).hexdigest()
+                scanned = _scanned(raw, now)
                 streamed = len(raw) > STREAMED_BYTES
                 if streamed:
                     large.append((raw, message_pk))
                 copy.write_row((
                     message_pk, uuid.uuid4(), mailbox.pk, folder.pk, b"" if streamed else raw,
-                    len(raw), digest, now,
-                    ParseState.PENDING, _EMPTY_JSON, message_id, "", "", "", _EMPTY_JSON, _EMPTY_JSON,
-                    _EMPTY_JSON, date, sorted_at, "", _EMPTY_JSON, "", "", "", False,
+                    len(raw), scanned.sha256, now,
+                    ParseState.PENDING, _EMPTY_JSON, scanned.message_id, "", "", "", _EMPTY_JSON, _EMPTY_JSON,
+                    _EMPTY_JSON, scanned.date, scanned.sort_date, "", _EMPTY_JSON, "", "", "", False,
                     flag.get("seen", False), flag.get("flagged", False), flag.get("answered", False), "{}",
                 ))  # fmt: skip
         # Text COPY writes bytea as hex, twice the size, and Django's cursor binds values into the
