@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from accounts.models import Mailbox, User
+
+if TYPE_CHECKING:
+    from fetcher.sync.claim import SyncResult
+    from tests.servers.dovecot import Dovecot
 
 
 def account_mailbox(
@@ -100,3 +105,62 @@ def earlier_today(zone: str) -> datetime:
         now = datetime.now(ZoneInfo(zone))
     midnight = datetime.combine(now.date(), datetime.min.time(), now.tzinfo)
     return (midnight + (now - midnight) / 2).replace(second=0, microsecond=0)
+
+
+def raw_message(number: int, subject: str = "Merhaba", body_size: int = 0) -> bytes:
+    """A numbered plain message, with about `body_size` bytes of body."""
+    return (
+        f"From: Ayşe <ayse@example.com>\r\nTo: alice@example.com\r\nSubject: {subject} {number}\r\n"
+        f"Message-ID: <m{number}.{uuid.uuid4().hex}@example.com>\r\n"
+        f"Date: Fri, 27 Nov 2026 10:{number % 60:02d}:00 +0300\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGövde {number}\r\n"
+        + ("x" * 76 + "\r\n")
+        * (body_size // 78)
+    ).encode()
+
+
+def deliver(dovecot: Dovecot, account: tuple[str, str], count: int, start: int = 0) -> list[bytes]:
+    """`count` numbered messages delivered to the Dovecot account."""
+    raws = [raw_message(number) for number in range(start, start + count)]
+    for number, raw in enumerate(raws, start=start):
+        dovecot.deliver(account[0], raw, f"m{number}")
+    return raws
+
+
+def run_sync(mailbox: Mailbox) -> SyncResult:
+    """One sync of the mailbox, here in the test's process."""
+    from fetcher import sync  # noqa: PLC0415 -- keeps this module importable before Django is set up
+
+    return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
+
+
+def in_folder(mailbox: Mailbox, folder: str) -> list[Any]:
+    """The mailbox's stored messages in the IMAP folder of that name, by UID."""
+    from fetcher.models import Message  # noqa: PLC0415
+
+    return list(Message.objects.filter(mailbox=mailbox, folder__name=folder).order_by("imap__uid"))
+
+
+def counted() -> dict[str, tuple[int, int]]:
+    """Each folder's (messages, unread) counted from the messages themselves."""
+    from fetcher.models import Folder, Message  # noqa: PLC0415
+
+    found: dict[str, tuple[int, int]] = {}
+    for folder in Folder.objects.all():
+        messages = Message.objects.filter(folder=folder)
+        found[f"{folder.mailbox.name}/{folder.name}"] = (
+            messages.count(),
+            messages.filter(seen=False).count(),
+        )
+    return found
+
+
+def kept() -> dict[str, tuple[int, int]]:
+    """Each folder's (messages, unread) as the triggers kept them."""
+    from fetcher.models import Folder, FolderCount  # noqa: PLC0415
+
+    found = {}
+    for folder in Folder.objects.select_related("mailbox"):
+        count = FolderCount.objects.filter(folder=folder).first() or FolderCount(folder=folder)
+        found[f"{folder.mailbox.name}/{folder.name}"] = (count.messages, count.unread)
+    return found

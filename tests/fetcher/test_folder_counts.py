@@ -11,37 +11,13 @@ from django.test import Client
 from imapclient import IMAPClient
 
 from accounts.models import Mailbox
-from fetcher.models import Folder, FolderCount, Message
+from fetcher.models import Folder, FolderCount
 from fetcher.selectors import folders_of, unread_in_view
 from fetcher.services import message_delete, message_delete_for_good, message_move, message_set_flags
 from tests import plans
-from tests.factories import account_mailbox, mail, stored
-from tests.fetcher.sync.test_imap import account, mailbox, run_sync, server
-from tests.fetcher.sync.test_imap import stored as stored_in
+from tests.factories import account_mailbox, counted, in_folder, kept, mail, run_sync, stored
 
-__all__ = ["account", "mailbox", "server"]  # fixtures shared with the IMAP sync tests
 pytestmark = pytest.mark.django_db
-
-
-def counted() -> dict[str, tuple[int, int]]:
-    """Each folder's (messages, unread) counted from the messages themselves."""
-    found: dict[str, tuple[int, int]] = {}
-    for folder in Folder.objects.all():
-        messages = Message.objects.filter(folder=folder)
-        found[f"{folder.mailbox.name}/{folder.name}"] = (
-            messages.count(),
-            messages.filter(seen=False).count(),
-        )
-    return found
-
-
-def kept() -> dict[str, tuple[int, int]]:
-    """Each folder's (messages, unread) as the triggers kept them."""
-    found = {}
-    for folder in Folder.objects.select_related("mailbox"):
-        count = FolderCount.objects.filter(folder=folder).first() or FolderCount(folder=folder)
-        found[f"{folder.mailbox.name}/{folder.name}"] = (count.messages, count.unread)
-    return found
 
 
 def test_counts_follow_storing_reading_moving_deleting_and_emptying_the_trash() -> None:
@@ -93,7 +69,7 @@ def test_flags_and_mail_from_the_imap_server_are_counted(mailbox: Mailbox, serve
     server.select_folder("INBOX")
     server.add_flags(server.search(["ALL"])[:2], [b"\\Seen"])
     run_sync(mailbox)
-    assert [m.seen for m in stored_in(mailbox, "INBOX")].count(True) == 2
+    assert [m.seen for m in in_folder(mailbox, "INBOX")].count(True) == 2
     assert kept() == counted()
     assert kept()[f"{mailbox.name}/INBOX"] == (3, 1)
 

@@ -15,8 +15,7 @@ from django.urls import reverse
 
 from accounts.models import Mailbox, User
 from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
-from tests.factories import account_mailbox, mail, stored
-from tests.fetcher.test_folder_counts import counted, kept
+from tests.factories import account_mailbox, counted, kept, mail, stored
 from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db

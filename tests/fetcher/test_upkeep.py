@@ -15,11 +15,8 @@ from fetcher import upkeep
 from fetcher.models import Folder
 from tests import plans
 from tests.conftest import wait_for
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_pop3 import account, deliver, make_mailbox, run_sync
+from tests.factories import account_mailbox, deliver, run_sync
 from tests.servers.dovecot import Dovecot
-
-__all__ = ["account", "make_mailbox"]  # fixtures shared with the POP3 sync tests
 
 
 def _now() -> datetime:

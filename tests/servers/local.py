@@ -26,6 +26,11 @@ class LocalMailServer:
     mail_gid: int = 0
     spare_users: list[str] = field(default_factory=list)
 
+    def port_for(self, protocol: str, security: str) -> int:
+        """Where this server serves `protocol` ("pop3", "imap") with that security: SSL/TLS from the
+        start on its own port, STARTTLS and plain text on the standard one."""
+        return self.ports[protocol + "s" if security == "ssl" else protocol]
+
     def fresh_user(self) -> tuple[str, str]:
         """An account no test has used yet (made at start-up: the servers read their users then)."""
         user = self.spare_users.pop()

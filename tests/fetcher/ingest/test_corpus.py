@@ -18,13 +18,10 @@ Where Postane does better than the manifest's `expected` (what Python's email pa
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,18 +32,10 @@ from fetcher import folders
 from fetcher.ingest import parsing, storing
 from fetcher.mail import mime
 from fetcher.models import Message
+from tests.corpus import CORPUS, MANIFEST, needs_corpus
 from tests.factories import account_mailbox
-from tests.paths import CORPUS_BESIDE_THE_CHECKOUT
 
-CORPUS = Path(os.environ.get("POSTANE_CORPUS", CORPUS_BESIDE_THE_CHECKOUT))
-FOUND = (CORPUS / "manifest.json").is_file()
-MISSING = (
-    f"the shared MIME corpus is not at {CORPUS}: put ../shared beside the checkout, or set POSTANE_CORPUS"
-)
-if not FOUND and os.environ.get("POSTANE_CORPUS_REQUIRED"):  # CI (.ci/run): a missing corpus is a failure
-    raise RuntimeError(MISSING)
-pytestmark = pytest.mark.skipif(not FOUND, reason=MISSING)
-MANIFEST = json.loads((CORPUS / "manifest.json").read_text())["messages"] if FOUND else []
+pytestmark = needs_corpus
 
 
 def fix_surrogates(text: str | None) -> str:

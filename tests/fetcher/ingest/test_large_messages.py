@@ -12,8 +12,8 @@ from fetcher import sync
 from fetcher.ingest import parsing, storing
 from fetcher.mail import mime
 from fetcher.models import Attachment, Message
+from tests.corpus import CORPUS, MANIFEST
 from tests.factories import account_mailbox
-from tests.fetcher.ingest.test_corpus import CORPUS, MANIFEST
 from tests.servers.dovecot import Dovecot
 
 MB = 1024 * 1024

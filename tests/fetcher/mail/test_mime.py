@@ -6,20 +6,16 @@ shared corpus has a real-world case, that file is read in place too (skipped whe
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
 from fetcher.mail import mime
+from tests.corpus import CORPUS, needs_corpus
 from tests.factories import account_mailbox, stored
-from tests.paths import CORPUS_BESIDE_THE_CHECKOUT, TESTS
+from tests.paths import TESTS
 from tests.personas import Persona
 
 FIXTURES = TESTS / "fixtures" / "mime"
-CORPUS = Path(os.environ.get("POSTANE_CORPUS", CORPUS_BESIDE_THE_CHECKOUT))
-needs_corpus = pytest.mark.skipif(not (CORPUS / "manifest.json").exists(), reason="shared corpus absent")
 
 
 def fixture(name: str, language: str = "") -> mime.Parsed:

@@ -18,15 +18,6 @@ from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.mailservers
 
-PORT_FOR = {
-    ("pop3", Security.NONE): "pop3",
-    ("pop3", Security.STARTTLS): "pop3",
-    ("pop3", Security.SSL): "pop3s",
-    ("imap", Security.NONE): "imap",
-    ("imap", Security.STARTTLS): "imap",
-    ("imap", Security.SSL): "imaps",
-}
-
 
 def config(
     port: int,
@@ -55,7 +46,7 @@ def incoming(
     password: str | None = None,
     fingerprint: str = "",
 ) -> ProbeReport:
-    port = dovecot.ports[PORT_FOR[kind, security]]
+    port = dovecot.port_for(kind, security)
     return probe(
         kind, config(port, security, policy, login=login, password=password, fingerprint=fingerprint)
     )

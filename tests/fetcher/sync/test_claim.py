@@ -27,8 +27,7 @@ from accounts.services import connection_settings
 from fetcher import enqueue, outbox
 from fetcher.models import MailboxSync, Message, OutgoingMessage, OutgoingState, ParseState
 from tests.conftest import MAIL_USERS, WorkerProcess, start_beat, start_worker, stop_worker, wait_for
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import account_mailbox, raw_message
 from tests.servers.dovecot import Dovecot
 from tests.servers.proxy import FaultyProxy
 from tests.servers.smtp import SmtpServer, start_smtp

@@ -13,8 +13,7 @@ from django.urls import reverse
 from accounts.models import Mailbox
 from fetcher.models import MailboxSync, Message
 from tests.conftest import BASE_DIR, WorkerProcess, wait_for
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import account_mailbox, raw_message
 from tests.personas import Persona
 from tests.servers.dovecot import Dovecot
 

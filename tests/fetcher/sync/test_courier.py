@@ -17,10 +17,7 @@ from fetcher.mail.session import Secret, ServerConfig
 from fetcher.models import Folder, Message, Pop3Ledger
 from fetcher.services import message_delete_for_good, message_move, message_set_flags
 from tests.conftest import MAIL_USERS
-from tests.factories import account_mailbox
-from tests.fetcher.mail.test_probe import PORT_FOR
-from tests.fetcher.sync.test_imap import run_sync
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import account_mailbox, raw_message, run_sync
 from tests.servers.courier import Courier
 
 pytestmark = [pytest.mark.mailservers, pytest.mark.django_db]
@@ -29,7 +26,7 @@ pytestmark = [pytest.mark.mailservers, pytest.mark.django_db]
 def courier_config(
     courier: Courier, kind: str, security: Security, policy: NetworkPolicy, account: tuple[str, str]
 ) -> ServerConfig:
-    port = courier.ports[PORT_FOR[kind, security]]
+    port = courier.port_for(kind, security)
     return ServerConfig(Endpoint("localhost", port, security), account[0], Secret(account[1]), policy)
 
 
@@ -82,7 +79,7 @@ def test_a_refused_login_shows_the_servers_words_not_python_bytes(
 ) -> None:
     server = request.getfixturevalue(server_name)
     user, _password = server.fresh_user()
-    port = server.ports[PORT_FOR[kind, Security.SSL]]
+    port = server.port_for(kind, Security.SSL)
     patient = dataclasses.replace(local_policy, timeout=20.0)  # Courier answers a bad login after 5 s
     config = ServerConfig(Endpoint("localhost", port, Security.SSL), user, Secret("wrong"), patient)
     session = ImapSession(config) if kind == "imap" else Pop3Session(config)

@@ -17,8 +17,7 @@ from accounts.models import Mailbox
 from fetcher import enqueue, sync
 from fetcher.models import MailboxState, Message, Pop3Ledger
 from tests.conftest import BASE_DIR, wait_for
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import account_mailbox, raw_message
 from tests.servers.dovecot import Dovecot
 from tests.servers.proxy import FaultyProxy
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,40 +11,13 @@ from imapclient import IMAPClient
 
 from accounts.models import Mailbox
 from accounts.services import Passwords, mailbox_save
-from fetcher import sync
 from fetcher.models import Folder, FolderRole, ImapMessage, MailboxSync, Message
 from fetcher.services import message_set_flags
 from fetcher.sync.claim import SyncResult
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import in_folder, raw_message, run_sync
 from tests.servers.dovecot import Dovecot
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
-
-
-@pytest.fixture
-def account(dovecot: Dovecot) -> tuple[str, str]:
-    return dovecot.fresh_user()
-
-
-@pytest.fixture
-def server(dovecot: Dovecot, account: tuple[str, str]) -> Iterator[IMAPClient]:
-    """The account as another mail client sees it, over plain IMAP on this machine."""
-    with dovecot.client(account) as client:
-        yield client
-
-
-@pytest.fixture
-def mailbox(dovecot: Dovecot, account: tuple[str, str], local_mail_settings: None) -> Mailbox:
-    return account_mailbox(account, dovecot.ports["imaps"], protocol="imap", name="Iş")
-
-
-def run_sync(mailbox: Mailbox) -> SyncResult:
-    return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
-
-
-def stored(mailbox: Mailbox, folder: str) -> list[Message]:
-    return list(Message.objects.filter(mailbox=mailbox, folder__name=folder).order_by("imap__uid"))
 
 
 def test_the_first_sync_brings_every_chosen_folder_with_roles_and_flags(
@@ -59,7 +31,7 @@ def test_the_first_sync_brings_every_chosen_folder_with_roles_and_flags(
 
     assert result.status == "done"
     assert result.fetched == 3
-    inbox, sent = stored(mailbox, "INBOX"), stored(mailbox, "Sent")
+    inbox, sent = in_folder(mailbox, "INBOX"), in_folder(mailbox, "Sent")
     assert [(m.seen, m.flagged) for m in inbox] == [(True, False), (False, False)]
     assert sent[0].answered
     roles = dict(Folder.objects.filter(mailbox=mailbox).values_list("name", "role"))
@@ -86,7 +58,7 @@ def test_new_mail_flags_and_expunges_on_the_server_follow_in_the_next_sync(
     result = run_sync(mailbox)
 
     assert result.fetched == 1
-    messages = stored(mailbox, "INBOX")
+    messages = in_folder(mailbox, "INBOX")
     assert len(messages) == 3
     assert messages[0].flagged
     assert messages[0].seen
@@ -112,7 +84,7 @@ def test_a_changed_uidvalidity_resyncs_without_losing_or_duplicating(
     for number in range(5):
         server.append("INBOX", raw_message(number))
     run_sync(mailbox)
-    before = {m.sha256 for m in stored(mailbox, "INBOX")}
+    before = {m.sha256 for m in in_folder(mailbox, "INBOX")}
     old_validity = Folder.objects.get(mailbox=mailbox, name="INBOX").uidvalidity
     server.logout()
     maildir = dovecot.maildir(account[0])
@@ -125,7 +97,7 @@ def test_a_changed_uidvalidity_resyncs_without_losing_or_duplicating(
     inbox = Folder.objects.get(mailbox=mailbox, name="INBOX")
     assert inbox.uidvalidity != old_validity
     assert result.fetched == 0  # everything recognised by Message-ID and size
-    assert {m.sha256 for m in stored(mailbox, "INBOX")} == before
+    assert {m.sha256 for m in in_folder(mailbox, "INBOX")} == before
     assert ImapMessage.objects.filter(folder=inbox, uidvalidity=int(inbox.uidvalidity or 0)).count() == 5
     assert Message.objects.filter(mailbox=mailbox).count() == 5
 
@@ -160,7 +132,7 @@ def test_between_listings_a_poll_asks_the_known_folders_and_its_list_finds_new_o
 
     # The LIST pipelined with the known folders' STATUS shows the new folder: no 30-minute wait.
     assert run_sync(mailbox).fetched == 2
-    assert stored(mailbox, "Yeni İşler")
+    assert in_folder(mailbox, "Yeni İşler")
 
 
 def test_a_folder_gone_from_the_server_makes_the_poll_list_folders_again(
@@ -191,7 +163,7 @@ def test_a_folder_no_longer_chosen_is_no_longer_synced(mailbox: Mailbox, server:
 
     run_sync(mailbox)  # asks the synced folders only
 
-    assert not stored(mailbox, "Projeler")
+    assert not in_folder(mailbox, "Projeler")
     assert not Folder.objects.get(mailbox=mailbox, name="Projeler").synced
 
 
@@ -202,7 +174,7 @@ def test_folder_names_in_modified_utf7_are_decoded(mailbox: Mailbox, server: IMA
 
     run_sync(mailbox)
 
-    assert stored(mailbox, "Gelen/Önemli İşler")
+    assert in_folder(mailbox, "Gelen/Önemli İşler")
 
 
 def server_flags(server: IMAPClient, folder: str = "INBOX") -> dict[int, set[bytes]]:
@@ -216,7 +188,7 @@ def test_read_and_star_set_in_postane_reach_the_server_with_the_next_sync(
     server.append("INBOX", raw_message(1))
     server.append("INBOX", raw_message(2), flags=["\\Seen"])
     run_sync(mailbox)
-    first, second = stored(mailbox, "INBOX")
+    first, second = in_folder(mailbox, "INBOX")
 
     with django_capture_on_commit_callbacks() as queued:
         message_set_flags(message=first, seen=True, flagged=True)
@@ -236,7 +208,7 @@ def test_a_pending_local_change_is_not_undone_by_the_servers_older_state(
 ) -> None:
     server.append("INBOX", raw_message(1))
     run_sync(mailbox)
-    [message] = stored(mailbox, "INBOX")
+    [message] = in_folder(mailbox, "INBOX")
     message_set_flags(message=message, flagged=True)
     server.select_folder("INBOX")
     server.add_flags(message.imap.uid, ["\\Seen"])  # another client reads it meanwhile

@@ -9,11 +9,8 @@ from accounts.models import Mailbox
 from fetcher.mail import imap
 from fetcher.models import Folder, ImapDeletion, ImapMessage, Message
 from fetcher.services import message_delete, message_delete_for_good, message_move
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_imap import account, mailbox, run_sync, server, stored
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import account_mailbox, in_folder, raw_message, run_sync
 
-__all__ = ["account", "mailbox", "server"]  # fixtures shared with the IMAP sync tests
 pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
 
 
@@ -29,7 +26,7 @@ def synced(mailbox: Mailbox, server: IMAPClient, count: int = 2) -> list[Message
     for number in range(count):
         server.append("INBOX", raw_message(number))
     run_sync(mailbox)
-    return stored(mailbox, "INBOX")
+    return in_folder(mailbox, "INBOX")
 
 
 def test_a_move_here_moves_the_message_on_the_server_and_it_stays_one_message(

@@ -16,14 +16,12 @@ from django.urls import reverse
 from imapclient import IMAPClient
 
 from accounts.models import Mailbox
-from fetcher import folders, outbox, sync
+from fetcher import folders, outbox
 from fetcher.mail.imap import Folder as ImapFolder
 from fetcher.models import Folder, FolderRole, Message, OutgoingMessage, OutgoingState
 from fetcher.services import message_archive, message_delete
-from fetcher.sync.claim import SyncResult
 from tests.conftest import MAIL_USERS
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import account_mailbox, raw_message, run_sync
 from tests.servers.courier import Courier
 from tests.servers.dovecot import Dovecot
 from tests.servers.proxy import FaultyProxy
@@ -133,10 +131,6 @@ def mailbox(
     dovecot_courier_like: Dovecot, account: tuple[str, str], smtp: SmtpServer, local_mail_settings: None
 ) -> Mailbox:
     return sending_mailbox(account, dovecot_courier_like.ports["imaps"], smtp)
-
-
-def run_sync(mailbox: Mailbox) -> SyncResult:
-    return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
 
 
 def on_server(server: IMAPClient, folder: str) -> list[bytes]:

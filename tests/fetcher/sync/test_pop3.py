@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -10,57 +9,16 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from accounts.models import Mailbox, User
-from fetcher import sync
+from accounts.models import Mailbox
 from fetcher.mail.header_scan import fingerprint
 from fetcher.models import MailboxState, MailboxSync, Message, Pop3Ledger
 from fetcher.services import mailbox_sync_now, message_delete, message_set_flags, syncs_dispatch
 from fetcher.sync.claim import SyncResult, mailbox_claim
-from tests.factories import account_mailbox
+from tests.factories import deliver, raw_message, run_sync
 from tests.servers.dovecot import Dovecot
 from tests.servers.net import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
-
-
-def raw_message(number: int, subject: str = "Merhaba", body_size: int = 0) -> bytes:
-    return (
-        f"From: Ayşe <ayse@example.com>\r\nTo: alice@example.com\r\nSubject: {subject} {number}\r\n"
-        f"Message-ID: <m{number}.{uuid.uuid4().hex}@example.com>\r\n"
-        f"Date: Fri, 27 Nov 2026 10:{number % 60:02d}:00 +0300\r\n"
-        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGövde {number}\r\n"
-        + ("x" * 76 + "\r\n")
-        * (body_size // 78)
-    ).encode()
-
-
-@pytest.fixture
-def account(dovecot: Dovecot) -> tuple[str, str]:
-    """A fresh Dovecot account per test."""
-    return dovecot.fresh_user()
-
-
-@pytest.fixture
-def make_mailbox(
-    dovecot: Dovecot, account: tuple[str, str], local_mail_settings: None
-) -> Callable[..., Mailbox]:
-    owner = User.objects.create_user(f"owner-{account[0]}")
-
-    def make(password: str = account[1], **fields: Any) -> Mailbox:
-        return account_mailbox((account[0], password), dovecot.ports["pop3s"], owner=owner, **fields)
-
-    return make
-
-
-def deliver(dovecot: Dovecot, account: tuple[str, str], count: int, start: int = 0) -> list[bytes]:
-    raws = [raw_message(number) for number in range(start, start + count)]
-    for number, raw in enumerate(raws, start=start):
-        dovecot.deliver(account[0], raw, f"m{number}")
-    return raws
-
-
-def run_sync(mailbox: Mailbox) -> SyncResult:
-    return sync.sync_mailbox(mailbox_id=mailbox.id, budget_seconds=60)
 
 
 def test_long_lines_and_leading_dots_come_back_byte_for_byte(

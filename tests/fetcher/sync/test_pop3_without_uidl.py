@@ -13,7 +13,7 @@ from fetcher.mail.net import Endpoint, NetworkPolicy, Security
 from fetcher.mail.probe import probe
 from fetcher.mail.session import Secret, ServerConfig
 from fetcher.models import Message, Pop3Ledger
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import raw_message
 from tests.personas import Persona
 from tests.servers.fake_pop3 import NoUidlPop3
 

@@ -17,8 +17,7 @@ from accounts.models import Mailbox
 from fetcher import sync
 from fetcher.models import MailboxState
 from tests.conftest import WorkerProcess
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import account_mailbox, raw_message
 from tests.servers.fake_pop3 import NoUidlPop3
 
 

@@ -12,8 +12,7 @@ from fetcher import enqueue
 from fetcher.models import MailboxSync, Message, ParseState, Pop3Ledger, WorkerHeartbeat
 from fetcher.services import syncs_dispatch
 from tests.conftest import RestartableRedis, WorkerProcess, start_beat, start_worker, stop_worker, wait_for
-from tests.factories import account_mailbox
-from tests.fetcher.sync.test_pop3 import raw_message
+from tests.factories import account_mailbox, raw_message
 from tests.servers.dovecot import Dovecot
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers, pytest.mark.slow]
