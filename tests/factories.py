@@ -164,3 +164,21 @@ def kept() -> dict[str, tuple[int, int]]:
         count = FolderCount.objects.filter(folder=folder).first() or FolderCount(folder=folder)
         found[f"{folder.mailbox.name}/{folder.name}"] = (count.messages, count.unread)
     return found
+
+
+def conversation(mailbox: Mailbox, count: int, *, unread: set[int]) -> list[Any]:
+    """`count` messages of one conversation, a minute apart; those numbered in `unread` not yet read."""
+    from fetcher.models import Message  # noqa: PLC0415
+
+    root = "References: <kok@example.com>\nIn-Reply-To: <kok@example.com>"
+    messages = stored(
+        mailbox,
+        mail("Proje", headers="Message-ID: <kok@example.com>", date="Fri, 27 Nov 2026 09:00:00 +0300"),
+        *[
+            mail("Re: Proje", headers=root, body=f"Yanıt {n}", date=f"Fri, 27 Nov 2026 10:{n:02d}:00 +0300")
+            for n in range(1, count)
+        ],
+    )
+    read = [message.pk for number, message in enumerate(messages) if number not in unread]
+    Message.objects.filter(pk__in=read).update(seen=True)
+    return messages

@@ -83,13 +83,19 @@
 
   // Opening an unread message marks it read, by POST (no GET ever changes anything).
   const markRead = document.querySelector("[data-mark-read]");
-  if (markRead && document.querySelector("[data-unseen]")) {
-    const form = markRead.form;
+  const unseen = Array.from(document.querySelectorAll("[data-unseen]"));
+  const form = document.getElementById("message-actions");
+  if (form && unseen.length) {
     const body = new FormData(form);
     body.set("action", "read");
+    unseen.forEach((mail) => body.append("message", mail.dataset.unseen));  // every unread one shown open
     fetch(form.getAttribute("action"), { method: "POST", body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin", redirect: "manual" })
-      .then(() => { markRead.hidden = true; document.documentElement.dataset.markedRead = "1"; });
+      .then(() => { if (markRead) markRead.hidden = true; document.documentElement.dataset.markedRead = "1"; });
   }
+
+  // A conversation starts at its newest unread message (or the one the link named), not at its top.
+  const focus = document.querySelector(".conversation .mail.focus");
+  if (focus && focus !== document.querySelector(".conversation .mail")) focus.scrollIntoView({ block: "start" });
 
   // New mail: poll the unread count; show a notice and the count in the tab title.
   const notice = document.querySelector("[data-unread-url]");

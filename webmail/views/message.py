@@ -45,12 +45,14 @@ def message_view(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponse:
     message = message_of(user, message_id)
     conversation = conversation_of(message) if user.conversations else [message]
     parts = attachments_of(conversation)
+    opened, focus = _opened(conversation, message)
     entries = [
         {
             "message": item,
             "attachments": parts.get(item.pk, []),
             "text": item.text_body if not item.html_body else "",
-            "focus": item.pk == message.pk,
+            "open": item.pk in opened,
+            "focus": item.pk == focus,
         }
         for item in conversation
     ]
@@ -61,6 +63,14 @@ def message_view(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponse:
         "images_blocked": bool(message.html_body) and not images_allowed(message),
     }
     return render(request, "webmail/message.html", context)
+
+
+def _opened(conversation: list[Message], message: Message) -> tuple[set[int], int]:
+    """Which messages of a conversation show whole, and which one the page starts at, as Gmail and
+    Thunderbird do: the unread ones and the one the link named are open, the read ones are a line
+    each until clicked; the page starts at the newest unread one, else at the one the link named."""
+    unread = [item.pk for item in conversation if not item.seen]
+    return {*unread, message.pk}, unread[-1] if unread else message.pk
 
 
 def _frame_policy(request: HttpRequest, images: bool) -> str:
