@@ -247,6 +247,8 @@ class Message(models.Model):
 
 # Types a browser may show inline; a part of any other type is served as application/octet-stream.
 PREVIEWABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
+# Types an HTML body may show by `cid:`: raster images only (SVG can carry script, PDF is a document).
+INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 class Attachment(models.Model):
