@@ -7,19 +7,24 @@ what the person's action puts in it, so the compose views only read the request 
 
 from __future__ import annotations
 
+import html
+import mimetypes
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Mailbox, User
 from accounts.selectors import mailboxes_of
 from fetcher import outbox, selectors
-from fetcher.mail import compose
+from fetcher.mail import compose, mime, safehtml
 from fetcher.mail.names import visible_name
-from fetcher.models import Message, OutgoingAttachment, OutgoingMessage
+from fetcher.models import Attachment, Message, OutgoingAttachment, OutgoingMessage
 
 # How a draft can start from a stored message: a reply, a reply to all, a forward inline or as a file.
 MODES = ("reply", "all", "forward", "attach")
@@ -49,10 +54,8 @@ def draft_initial(*, outgoing: OutgoingMessage) -> dict[str, Any]:
 def draft_prefill(*, owner: User, original: Message, mode: str) -> dict[str, Any]:
     """What a reply ("reply", "all") or a forward ("forward" inline, "attach" as a file) starts with,
     from the mailbox the original came to (`original` is one of the owner's, selectors.message_of)."""
-    if mode == "attach":
+    if mode in {"attach", "forward"}:  # the original goes below the note (outgoing_forward) or as a file
         initial = {"subject": compose.forward_subject(original.subject), "text": ""}
-    elif mode == "forward":
-        initial = {"subject": compose.forward_subject(original.subject), "text": _forwarded(original)}
     else:
         initial = _reply(owner, original, everyone=mode == "all")
     return {**initial, "mailbox": original.mailbox}
@@ -63,12 +66,25 @@ def _who_and_when(original: Message) -> tuple[str, str]:
     return original.from_name or original.from_address, when
 
 
-def _forwarded(original: Message) -> str:
+def forwarded_text(original: Message) -> str:
+    """The original's text as a forward carries it below the note: under a heading, each line quoted."""
+    return compose.quoted(original.text_body, _forward_heading(original)).lstrip("\n")
+
+
+def _forward_heading(original: Message) -> str:
     who, when = _who_and_when(original)
-    heading = _(
+    return _(
         "---------- Forwarded message ----------\nFrom: %(who)s\nDate: %(when)s\nSubject: %(subject)s"
     ) % {"who": f"{who} <{original.from_address}>", "when": when, "subject": original.subject}
-    return compose.quoted(original.text_body, heading)
+
+
+def _forwarded_html(original: Message) -> str:
+    """The original's HTML, sanitised as received mail is, under the same heading; "" without HTML."""
+    body = safehtml.for_sending(original.html_body)
+    if not body:
+        return ""
+    heading = "<br>".join(html.escape(line) for line in _forward_heading(original).split("\n"))
+    return f"<div><p>{heading}</p>{body}</div>"
 
 
 def _reply(owner: User, original: Message, *, everyone: bool) -> dict[str, Any]:
@@ -110,6 +126,81 @@ def outgoing_attach(
     OutgoingAttachment.objects.bulk_create(rows)
 
 
+def outgoing_forward(*, outgoing: OutgoingMessage, original: Message) -> None:
+    """Put the original below a forward's draft when the draft is made (by the form or the autosave):
+    its quoted text, its sanitised HTML, and a copy of each of its attachments, byte for byte, which
+    the person may remove before sending (outgoing_detach). Once: saved again, the draft keeps what
+    it has, and of two saves at once (a compare-and-set on the empty text) only one copies."""
+    if outgoing.forwarded_text:
+        return
+    text, rich = forwarded_text(original), _forwarded_html(original)
+    with transaction.atomic():
+        claimed = OutgoingMessage.objects.filter(pk=outgoing.pk, forwarded_text="").update(
+            forwarded_text=text, forwarded_html=rich, updated_at=timezone.now()
+        )
+        if claimed:
+            OutgoingAttachment.objects.bulk_create(_copies(outgoing, original))
+    outgoing.refresh_from_db(fields=["forwarded_text", "forwarded_html"])
+
+
+def _copies(outgoing: OutgoingMessage, original: Message) -> list[OutgoingAttachment]:
+    parts = {a.part: a for a in selectors.attachments_of([original]).get(original.pk, [])}
+    return [
+        OutgoingAttachment(
+            outgoing=outgoing,
+            filename=_copy_name(parts[part]),
+            content_type=parts[part].content_type or "application/octet-stream",
+            size=len(content),
+            content=content,
+            forwarded_part=part,
+        )
+        for part, content in mime.parts_content(selectors.raw_of(original), parts)
+    ]
+
+
+def _copy_name(attachment: Attachment) -> str:
+    """The part's own name (no path, nothing invisible), else one from its number and type."""
+    name = visible_name(attachment.filename).replace("/", "_").replace("\\", "_").strip()[:200]
+    return name or f"part-{attachment.part}{mimetypes.guess_extension(attachment.content_type) or ''}"
+
+
+def outgoing_detach(*, outgoing: OutgoingMessage, attachments: Sequence[str], parts: Sequence[str]) -> None:
+    """Remove the attachments the person ticked: the draft's own (by id), or on a forward's first page,
+    before the draft existed, the copies of those parts of the original. Values not numbers are ignored."""
+    ids, numbers = _numbers(attachments), _numbers(parts)
+    if ids or numbers:
+        outgoing.attachments.filter(Q(pk__in=ids) | Q(forwarded_part__in=numbers)).delete()
+
+
+def _numbers(values: Sequence[str]) -> list[int]:
+    return [int(value) for value in values if value.isascii() and value.isdigit() and len(value) < 12]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An attachment as compose lists it, with the box that removes it (`field`, `value`)."""
+
+    name: str
+    content_type: str
+    size: int
+    field: str
+    value: str
+
+
+def compose_attachments(
+    *, outgoing: OutgoingMessage | None, original: Message | None, mode: str
+) -> list[Listed]:
+    """What the draft sends besides its text: its attachments; on a forward's first page, before the
+    draft exists, the original's, which it will copy."""
+    if outgoing is not None:
+        rows = outgoing.attachments.only("pk", "filename", "content_type", "size").order_by("pk")
+        return [Listed(a.filename, a.content_type, a.size, "remove_attachment", str(a.pk)) for a in rows]
+    if original is None or mode != "forward":
+        return []
+    parts = selectors.attachments_of([original]).get(original.pk, [])
+    return [Listed(_copy_name(a), a.content_type, a.size, "remove_part", str(a.part)) for a in parts]
+
+
 def _uploaded(outgoing: OutgoingMessage, upload: UploadedFile[bytes]) -> OutgoingAttachment:
     content = upload.read()
     return OutgoingAttachment(
@@ -129,6 +220,7 @@ def outgoing_autosave(
     rich: bool,
     outgoing: OutgoingMessage | None = None,
     replying_to: Message | None = None,
+    forwarding: Message | None = None,
 ) -> OutgoingMessage:
     """The page's own saving while someone types: what can be kept is kept, nothing is refused.
 
@@ -144,6 +236,9 @@ def outgoing_autosave(
             compose.recipients(values[name], name)
         except compose.ComposeError:
             values[name] = compose.as_field(_people(getattr(outgoing, name))) if outgoing else ""
-    return outbox.outgoing_save(
+    saved = outbox.outgoing_save(
         owner=owner, mailbox=mailbox, values=values, outgoing=outgoing, replying_to=replying_to
     )
+    if forwarding is not None:  # a forward's first save may be this one: the original goes in now
+        outgoing_forward(outgoing=saved, original=forwarding)
+    return saved

@@ -247,6 +247,8 @@ class Message(models.Model):
 
 # Types a browser may show inline; a part of any other type is served as application/octet-stream.
 PREVIEWABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
+# Types an HTML body may show by `cid:`: raster images only (SVG can carry script, PDF is a document).
+INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
 class Attachment(models.Model):
@@ -379,6 +381,10 @@ class OutgoingMessage(models.Model):
     subject = models.TextField(blank=True)
     text_body = models.TextField(blank=True)
     html_body = models.TextField(blank=True)  # rich text, already sanitised; sent beside text_body
+    # A forward's original, below what was written (fetcher.drafts.outgoing_forward): its heading and
+    # quoted text, and its sanitised HTML ("" when it had none). Set once, when the draft is made.
+    forwarded_text = models.TextField(blank=True)
+    forwarded_html = models.TextField(blank=True)
     in_reply_to = models.CharField(max_length=998, blank=True)
     references = models.JSONField(default=list, blank=True)
     replying_to = models.ForeignKey(
@@ -411,6 +417,9 @@ class OutgoingAttachment(models.Model):
     content_type = models.CharField(max_length=255)
     size = models.PositiveIntegerField()
     content = models.BinaryField()
+    # The part of a forwarded original this is a copy of: the forward's page names it so before the
+    # draft exists (fetcher.drafts.outgoing_detach). None for an upload or an original sent as an .eml.
+    forwarded_part = models.PositiveIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.filename

@@ -68,7 +68,7 @@ def outgoing_save(
         setattr(draft, name, found)
     draft.mailbox = mailbox
     draft.subject = compose.checked(values.get("subject", ""), "subject")
-    draft.html_body = _clean_html(values.get("html", ""))
+    draft.html_body = safehtml.for_sending(values.get("html", ""))  # rich text: never script, like mail
     text = values.get("text", "").replace("\r\n", "\n")
     # The plain part of rich text: editors write &nbsp; for spaces a plain reader should see as spaces.
     plain = mime.html_to_text(draft.html_body).replace("\xa0", " ").strip() + "\n"
@@ -82,13 +82,6 @@ def outgoing_save(
     return draft
 
 
-def _clean_html(html: str) -> str:
-    """Rich text from the editor is sanitised like received mail: what leaves is never script."""
-    if not html.strip():
-        return ""
-    return safehtml.sanitise(html, cid_url=lambda cid: None, own_prefix="\x00", remote_images=True).html
-
-
 def _draft_of(outgoing: OutgoingMessage) -> compose.Draft:
     mailbox = outgoing.mailbox
 
@@ -96,6 +89,7 @@ def _draft_of(outgoing: OutgoingMessage) -> compose.Draft:
         return [compose.Recipient(row["name"], row["address"]) for row in rows]
 
     text, html = compose.signed(outgoing.text_body, outgoing.html_body, mailbox.signature)
+    text, html = compose.forwarding(text, html, outgoing.forwarded_text, outgoing.forwarded_html)
     return compose.Draft(
         sender=compose.Recipient(mailbox.display_name or mailbox.name, mailbox.email_address),
         message_id=outgoing.message_id,

@@ -37,6 +37,7 @@ from accounts.crypto import secret_digest
 from accounts.models import Mailbox, User
 from fetcher.mail import search
 from fetcher.models import (
+    INLINE_IMAGES,
     Attachment,
     Folder,
     FolderCount,
@@ -415,9 +416,28 @@ def attachment_of(message: Message, part: int) -> Attachment:
 
 
 def content_ids_of(message: Message) -> dict[str, int]:
-    """The parts an HTML body may show by `cid:`: each Content-ID with its part number."""
-    named = Attachment.objects.filter(message=message).exclude(content_id="")
+    """The parts an HTML body may show by `cid:`: each image's Content-ID with its part number."""
+    named = Attachment.objects.filter(message=message, content_type__in=INLINE_IMAGES).exclude(content_id="")
     return dict(named.values_list("content_id", "part"))
+
+
+def inline_image_of(owner_id: int, public_id: uuid.UUID | str, part: int) -> Attachment:
+    """An image part of the owner's message, for a signed link (webmail.part_links) that stands in for
+    the session: the owner is the one the signature names. 404 for anything else, a non-image too."""
+    found = (
+        Attachment.objects.select_related("message")
+        .defer("message__raw")
+        .filter(
+            message__public_id=public_id,
+            message__mailbox__owner_id=owner_id,
+            part=part,
+            content_type__in=INLINE_IMAGES,
+        )
+        .first()
+    )
+    if found is None:
+        raise Http404("No such part")
+    return found
 
 
 def images_allowed(message: Message) -> bool:

@@ -92,6 +92,33 @@ def mail(
     return message.as_bytes()
 
 
+def related_mail(subject: str, html: str, parts: list[tuple[str, str, bytes]]) -> bytes:
+    """An HTML message whose `parts` (Content-ID, type, content) ride in its multipart/related part, as
+    mail clients send a logo: the HTML shows them by `cid:`. A part that is no image is marked an
+    attachment (an inline text part would join the body)."""
+    from email.message import EmailMessage  # noqa: PLC0415
+
+    message = EmailMessage()
+    message["From"], message["To"] = "Ayşe <ayse@example.com>", "alice@example.com"
+    message["Subject"], message["Date"] = subject, "Fri, 27 Nov 2026 10:00:00 +0300"
+    message.set_content("Resimli ileti.")
+    message.add_alternative(html, subtype="html")
+    body = message.get_body(("html",))
+    assert isinstance(body, EmailMessage)
+    for cid, content_type, content in parts:
+        maintype, _slash, subtype = content_type.partition("/")
+        disposition = "inline" if maintype == "image" else "attachment"
+        body.add_related(
+            content,
+            maintype=maintype,
+            subtype=subtype,
+            cid=f"<{cid}>",
+            disposition=disposition,
+            filename=cid.partition("@")[0],
+        )
+    return message.as_bytes()
+
+
 def earlier_today(zone: str) -> datetime:
     """A moment of today in `zone` that has passed and stays "today" while a test runs.
 

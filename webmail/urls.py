@@ -16,6 +16,11 @@ urlpatterns = [
     path("mail/m/<uuid:message_id>/body/", message.message_body, name="message_body"),
     path("mail/m/<uuid:message_id>/source/", message.message_source, name="message_source"),
     path("mail/m/<uuid:message_id>/part/<int:part>/", message.message_part, name="message_part"),
+    path(
+        "mail/m/<uuid:message_id>/inline/<int:part>/<str:token>/",
+        message.message_inline_part,
+        name="message_inline_part",
+    ),
     path("mail/m/<uuid:message_id>/parts.zip", message.message_parts_zip, name="message_parts_zip"),
     path("mail/m/<uuid:message_id>/images/", message.message_images, name="message_images"),
     path("mail/actions/", actions.messages_action, name="messages_action"),

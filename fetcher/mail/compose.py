@@ -184,6 +184,24 @@ def signed(text: str, html: str, signature: str) -> tuple[str, str]:
     return f"{text.rstrip()}\n\n{lines}\n", html
 
 
+def forwarding(text: str, html: str, forwarded_text: str, forwarded_html: str) -> tuple[str, str]:
+    """What was written (signed) with a forward's original below it, in both parts. There is an HTML
+    part when either had one: a plain note goes into it as preformatted text, and so does the
+    original's text when it had no HTML."""
+    if not forwarded_text:
+        return text, html
+    both = f"{text.rstrip()}\n\n{forwarded_text}" if text.strip() else forwarded_text
+    if not (html or forwarded_html):
+        return both, ""
+    note = html or (_preformatted(text) if text.strip() else "")
+    return both, note + (forwarded_html or _preformatted(forwarded_text))
+
+
+def _preformatted(text: str) -> str:
+    shown = escape(text.strip("\n"))
+    return f'<div style="white-space:pre-wrap">{shown}</div>'
+
+
 def new_message_id(domain: str) -> str:
     return email.utils.make_msgid(domain=checked(domain, "message_id"))
 

@@ -260,6 +260,15 @@ def sanitise(
     return Sanitised(cleaner.clean(first), counted)
 
 
+def for_sending(source: str) -> str:
+    """HTML that leaves in a message written here (rich text, a forwarded original): the same
+    allow-list, without `cid:` and relative links (they would name nothing for the receiver);
+    remote images stay, for the receiver's mail reader to hold back or show."""
+    if not source.strip():
+        return ""
+    return sanitise(source, cid_url=lambda _cid: None, own_prefix="\x00", remote_images=True).html
+
+
 def _is_remote(url: str) -> bool:
     return url.lower().startswith(("http://", "https://", "//"))
 

@@ -36,11 +36,8 @@ def _initial(
 ) -> tuple[dict[str, Any], Message | None, str]:
     """The form's first values, the message replied to or forwarded, and how ("reply", "all"...)."""
     if outgoing is not None:
-        return (
-            drafts.draft_initial(outgoing=outgoing),
-            outgoing.replying_to,
-            "reply" if outgoing.replying_to_id else "",
-        )
+        mode = "reply" if outgoing.replying_to_id else "forward" if outgoing.forwarded_text else ""
+        return drafts.draft_initial(outgoing=outgoing), outgoing.replying_to, mode
     for mode in drafts.MODES:
         if request.GET.get(mode):
             original = message_of(request.user, request.GET[mode])
@@ -75,8 +72,23 @@ def compose_view(request: AuthedRequest, outgoing_id: uuid.UUID | None = None) -
                 return saved
     else:
         form = ComposeForm(initial=initial, owner=user)
-    context = {"form": form, "outgoing": outgoing, "original": original, "mode": mode}
+    context = {
+        "form": form,
+        "outgoing": outgoing,
+        "original": original,
+        "mode": mode,
+        "attached": drafts.compose_attachments(outgoing=outgoing, original=original, mode=mode),
+        "removed": {*request.POST.getlist("remove_attachment"), *request.POST.getlist("remove_part")},
+        "forwarded": _forwarded_shown(outgoing, original, mode),
+    }
     return render(request, "webmail/compose.html", context)
+
+
+def _forwarded_shown(outgoing: OutgoingMessage | None, original: Message | None, mode: str) -> str:
+    """The forwarded original's text, shown under the note (what goes along is its HTML, if it has one)."""
+    if outgoing is not None:
+        return outgoing.forwarded_text
+    return drafts.forwarded_text(original) if original is not None and mode == "forward" else ""
 
 
 def _save(  # noqa: PLR0917 -- one call site, which names every value
@@ -97,6 +109,13 @@ def _save(  # noqa: PLR0917 -- one call site, which names every value
         )
         forwarded = original if mode == "attach" else None
         drafts.outgoing_attach(outgoing=outgoing, uploads=data["attachments"], forwarded=forwarded)
+        if mode == "forward" and original is not None:
+            drafts.outgoing_forward(outgoing=outgoing, original=original)
+        drafts.outgoing_detach(
+            outgoing=outgoing,
+            attachments=request.POST.getlist("remove_attachment"),
+            parts=request.POST.getlist("remove_part"),
+        )
         if request.POST.get("action") != "send":
             messages.success(request, _("Draft saved."))
             return redirect("compose_edit", outgoing_id=outgoing.public_id)
@@ -135,6 +154,7 @@ def compose_autosave(request: AuthedRequest, outgoing_id: uuid.UUID | None = Non
         rich=bool(request.POST.get("rich")),
         outgoing=outgoing,
         replying_to=original if request.POST.get("mode") in drafts.REPLIES else None,
+        forwarding=original if request.POST.get("mode") == "forward" else None,
     )
     return JsonResponse(
         {

@@ -2,7 +2,8 @@
 document, the original source, the attachments one by one or zipped, remote images.
 
 Every lookup goes through the requesting user (fetcher.selectors.message_of): someone else's
-message or part answers 404.
+message or part answers 404. The one exception is an inline image of the body's frame, which is
+found through the owner its signed link names (webmail.part_links).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -32,9 +34,11 @@ from fetcher.selectors import (
     content_ids_of,
     conversation_of,
     images_allowed,
+    inline_image_of,
     message_of,
     raw_of,
 )
+from webmail import part_links
 from webmail.views.request import AuthedRequest, safe_back
 
 
@@ -96,11 +100,12 @@ def message_body(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponseB
     """The HTML body as its own document, for the sandboxed iframe of the message page."""
     message = message_of(request.user, message_id)
     images = images_allowed(message)
-    own_prefix = reverse("message_part", args=[message.public_id, 0])[: -len("0/")]
+    # cid: images point at signed links (webmail.part_links): the frame's requests carry no cookie.
+    own_prefix = reverse("message_inline_part", args=[message.public_id, 0, "t"])[: -len("0/t/")]
     cids = content_ids_of(message)
     clean = sanitise(
         message.html_body,
-        cid_url=lambda cid: f"{own_prefix}{cids[cid]}/?inline=1" if cid in cids else None,
+        cid_url=lambda cid: part_links.inline_url(message, cids[cid]) if cid in cids else None,
         own_prefix=own_prefix,
         remote_images=images,
     )
@@ -165,6 +170,26 @@ def message_part(request: AuthedRequest, message_id: uuid.UUID, part: int) -> Ht
     message = message_of(request.user, message_id)
     attachment = attachment_of(message, part)
     return _attachment_response(message, attachment, inline=bool(request.GET.get("inline")))
+
+
+@require_GET
+def message_inline_part(request: HttpRequest, message_id: uuid.UUID, part: int, token: str) -> HttpResponse:
+    """An inline image of the body's frame, by its signed link instead of the session cookie, which
+    the sandboxed frame's requests do not carry. Raster images only, as themselves, never cached;
+    404 for a bad, expired or altered link, another person's part, or a part that is no image."""
+    owner = part_links.owner_of(message_id, part, token)
+    attachment = inline_image_of(owner, message_id, part)
+    content = mime.part_content(raw_of(attachment.message), part)
+    if content is None:
+        raise Http404("No such part")
+    response = HttpResponse(content, content_type=attachment.content_type)
+    response["Content-Disposition"] = "inline"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Referrer-Policy"] = "no-referrer"
+    add_never_cache_headers(response)  # no session, so NoStoreMiddleware does not see it as mail
+    patch_cache_control(response, private=True)
+    return response
 
 
 # What one "Download all" may pack; the rest stays downloadable one by one (a note says so).
