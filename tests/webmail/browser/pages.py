@@ -4,7 +4,9 @@ alice with her mailbox."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,6 @@ from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import BrowserContext, Page
 
 from accounts.models import User
-from fetcher import enqueue
 from tests.paths import PROJECT
 from tests.personas import Persona
 
@@ -26,12 +27,6 @@ ARTIFACTS = Path(os.environ.get("POSTANE_ARTIFACTS", PROJECT / "test-artifacts")
 def alice_has_her_mailbox(alice: Persona) -> None:
     """Every test of these modules reads or writes in alice's mailbox: it exists before her browser opens."""
     assert alice.mailbox.pk  # made now, not on first use
-
-
-@pytest.fixture(autouse=True)
-def parsed_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    """stored() parses at once; no parse task may outlive the test (it would race the teardown)."""
-    monkeypatch.setattr(enqueue, "parse_messages", lambda ids: None)
 
 
 def signed_in(new_context: Callable[..., BrowserContext], live_url: str, user: User, **options: Any) -> Page:
@@ -50,3 +45,34 @@ def signed_in(new_context: Callable[..., BrowserContext], live_url: str, user: U
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\xa7\xf4\x0b\xd9\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+class Attacker:
+    """A server on another address that records every request the page makes to it."""
+
+    def __init__(self) -> None:
+        seen: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.end_headers()
+                self.wfile.write(PNG)
+
+            do_POST = do_GET  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.requests = seen
+        self.server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.url = f"http://127.0.0.2:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -16,9 +16,9 @@ from fetcher.models import OutgoingMessage, OutgoingState
 from tests.conftest import wait_for
 from tests.factories import mail, stored
 from tests.personas import Persona
-from tests.webmail.browser.pages import alice_has_her_mailbox, parsed_here, shot, signed_in
+from tests.webmail.browser.pages import alice_has_her_mailbox, shot, signed_in
 
-__all__ = ["alice_has_her_mailbox", "parsed_here"]  # fixtures of tests/webmail/browser/pages.py
+__all__ = ["alice_has_her_mailbox"]  # a fixture of tests/webmail/browser/pages.py
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 

@@ -14,9 +14,8 @@ from playwright.sync_api import BrowserContext, expect
 from fetcher.models import OutgoingMessage, OutgoingState
 from tests.factories import mail, stored
 from tests.personas import Persona
-from tests.webmail.browser.test_reading import parsed_here, shot, signed_in
+from tests.webmail.browser.pages import shot, signed_in
 
-__all__ = ["parsed_here"]  # the reading tests' fixture: stored() parses at once
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 

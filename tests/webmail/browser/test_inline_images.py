@@ -13,9 +13,8 @@ from playwright.sync_api import BrowserContext, expect
 
 from tests.factories import related_mail, stored
 from tests.personas import Persona
-from tests.webmail.browser.test_reading import PNG, Attacker, attacker, parsed_here, signed_in
+from tests.webmail.browser.pages import PNG, Attacker, signed_in
 
-__all__ = ["attacker", "parsed_here"]  # the reading tests' fixtures
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 

@@ -10,9 +10,9 @@ from playwright.sync_api import BrowserContext, expect
 
 from tests.factories import conversation
 from tests.personas import Persona
-from tests.webmail.browser.pages import alice_has_her_mailbox, parsed_here, signed_in
+from tests.webmail.browser.pages import alice_has_her_mailbox, signed_in
 
-__all__ = ["alice_has_her_mailbox", "parsed_here"]  # fixtures of tests/webmail/browser/pages.py
+__all__ = ["alice_has_her_mailbox"]  # a fixture of tests/webmail/browser/pages.py
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 

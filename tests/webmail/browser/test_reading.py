@@ -4,10 +4,8 @@ keys, conversations, Turkish, a phone, and hostile HTML that must run nothing an
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,47 +18,15 @@ from tests.conftest import wait_for
 from tests.factories import earlier_today, mail, stored
 from tests.hostile_html import HOSTILE
 from tests.personas import Persona
-from tests.webmail.browser.pages import alice_has_her_mailbox, parsed_here, shot, signed_in
-
-__all__ = ["alice_has_her_mailbox", "parsed_here"]  # fixtures of tests/webmail/browser/pages.py
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-    b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\xa7\xf4\x0b\xd9\x00\x00\x00\x00IEND\xaeB`\x82"
+from tests.webmail.browser.pages import (
+    Attacker,
+    alice_has_her_mailbox,
+    shot,
+    signed_in,
 )
 
-
-class Attacker:
-    """A server on another address that records every request the page makes to it."""
-
-    def __init__(self) -> None:
-        seen: list[str] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                seen.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.end_headers()
-                self.wfile.write(PNG)
-
-            do_POST = do_GET  # noqa: N815
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.requests = seen
-        self.server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-        self.url = f"http://127.0.0.2:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def attacker() -> Iterator[Attacker]:
-    server = Attacker()
-    yield server
-    server.server.shutdown()
+__all__ = ["alice_has_her_mailbox"]  # a fixture of tests/webmail/browser/pages.py
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def inbox_of_alice(mailbox: Mailbox) -> list[Message]:
