@@ -133,15 +133,20 @@ def _found_or_made(imap: ImapSession, mailbox: Mailbox, role: str) -> Folder:
     delimiter = next((f.delimiter for f in listed if f.delimiter), namespace[1] if namespace else "")
     if name is None:
         name = prefix + CREATED_NAMES[role]
-        _create(imap, name, listed)
+        _create(imap, name, role, listed)
     return _recorded(mailbox, name, role, delimiter)
 
 
-def _create(imap: ImapSession, name: str, listed: list[ImapFolder]) -> None:
+_FLAGS: dict[str, str] = {
+    role: flag.title() for flag, role in SPECIAL_USE.items()
+}  # "\\archive" -> "\\Archive"
+
+
+def _create(imap: ImapSession, name: str, role: str, listed: list[ImapFolder]) -> None:
     if any(folder.name == name for folder in listed):
         return  # there, but not usable for its role before (say a subfolder of that name): use it
     logger.info("creating the folder %r on the server", name)
-    imap.create(name)
+    imap.create(name, special_use=_FLAGS.get(role, ""))
 
 
 def _recorded(mailbox: Mailbox, name: str, role: str, delimiter: str) -> Folder:

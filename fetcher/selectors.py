@@ -142,21 +142,125 @@ def message_of(user: User, public_id: uuid.UUID | str) -> Message:
         raise Http404("No such message") from None
 
 
+# What a change reads of a message (fetcher.services), with its mailbox and folder: never the bodies.
+ACTION_FIELDS = (
+    "id",
+    "public_id",
+    "mailbox",
+    "folder",
+    "message_id",
+    "size",
+    "thread_key",
+    "seen",
+    "flagged",
+    "answered",
+    "pending_flags",
+    "pending_move",
+)
+
+
+def _to_change(messages: QuerySet[Message]) -> QuerySet[Message]:
+    return messages.select_related("mailbox", "folder").only(*ACTION_FIELDS)
+
+
 def messages_chosen(user: User, public_ids: Sequence[uuid.UUID | str]) -> list[Message]:
     """The user's own messages of these ids, in one query; 404 if any is not theirs (nothing changes)."""
     try:
         wanted = {uuid.UUID(str(public_id)) for public_id in public_ids}
     except ValueError:
         raise Http404("No such message") from None
-    found = list(_readable(user).filter(public_id__in=wanted))
+    found = list(_to_change(messages_of(user).filter(public_id__in=wanted)))
     if len(found) != len(wanted):
         raise Http404("No such message")
     return found
 
 
+def owned_for_change(user: User, ids: Sequence[int]) -> list[Message]:
+    """The user's own messages of these primary keys (an undo's), as a change reads them; others' are not."""
+    return list(_to_change(messages_of(user).filter(pk__in=list(ids))))
+
+
+@dataclass(frozen=True)
+class ListScope:
+    """Which messages a list holds, for an action on its conversation rows: a view's or one folder's
+    (`folders`), the person's starred messages, or a search's matches."""
+
+    folders: list[int] | None = None  # None: any folder of the owner
+    starred: bool = False
+    search: _Search | None = None
+    mailboxes: list[uuid.UUID] | None = None  # a search's
+
+    def filters(self, owner_id: int) -> list[Any]:
+        if self.folders is not None:
+            return [Q(folder_id__in=self.folders)]
+        found: list[Any] = [_in_folders_of(owner_id)]
+        if self.starred:
+            found.append(Q(flagged=True))
+        if self.search is not None:
+            found += [Q(mailbox_id__in=self.mailboxes or []), *self.search.filters()]
+            if self.search.tsquery:
+                found.append(_matches(self.search.tsquery))
+            if self.search.folders is not None:
+                found.append(Q(folder_id__in=sorted(self.search.folders)))
+        return found
+
+
+def list_scope(user: User, where: str, query: str = "") -> ListScope:
+    """The scope of a list by what the list page calls it (`here`): a view's name, "search" (with its
+    query), or a folder's public id (404 for someone else's folder)."""
+    if where == "starred":
+        return ListScope(starred=True)
+    if where in VIEW_ROLES:
+        return ListScope(folders=view_folder_ids(user, where))
+    if where == "search":
+        return ListScope(search=_search_of(user, search.parse_query(query)), mailboxes=_mailbox_ids(user))
+    return ListScope(folders=[folder_of(user, where).pk])
+
+
+def conversations_chosen(
+    user: User, public_ids: Sequence[uuid.UUID | str], scope: ListScope
+) -> list[Message]:
+    """The chosen rows of a list of conversations, each row with every message of its conversation
+    that the list holds (`scope`): what an action on a conversation row acts on. Two queries however
+    many rows; 404 if a chosen one is not theirs (nothing changes).
+
+    The conversations are looked up by (thread_key, folder) in their index, as conversation_of does.
+    """
+    chosen = messages_chosen(user, public_ids)
+    keys = sorted({message.thread_key for message in chosen if message.thread_key})
+    if not keys:
+        return chosen
+    found = {message.pk: message for message in chosen}
+    mates = Message.objects.filter(*scope.filters(user.pk), thread_key__in=keys)
+    for message in _to_change(mates):
+        found.setdefault(message.pk, message)
+    return list(found.values())
+
+
 def raw_of(message: Message) -> bytes:
     """A message's raw bytes, read on their own (lists and views defer them)."""
     return bytes(Message.objects.values_list("raw", flat=True).get(pk=message.pk))
+
+
+# The roles a move may name instead of a folder: each message goes to its own mailbox's.
+MOVE_ROLES = (FolderRole.INBOX, FolderRole.ARCHIVE, FolderRole.JUNK, FolderRole.TRASH)
+
+
+def move_target(user: User, value: str) -> Folder | str:
+    """What "Move to" chose: one of the user's folders, or "role:<role>" (MOVE_ROLES), as that role;
+    "" for nothing chosen. 404 for someone else's folder, or one of Postane's own in an IMAP
+    mailbox (the server cannot take messages there)."""
+    if not value:
+        return ""
+    role = value.removeprefix("role:")
+    if role != value:
+        if role not in MOVE_ROLES:
+            raise Http404("No such folder")
+        return role
+    folder = folder_of(user, value)
+    if folder.local:
+        raise Http404("No such folder")
+    return folder
 
 
 def folder_of(user: User, public_id: uuid.UUID | str) -> Folder:
@@ -545,6 +649,10 @@ def _operator(user: User, found: _Search, operator: str, value: str) -> None:
         found.conditions.append(
             (f"fetcher_message.sort_date {'<' if operator == 'before' else '>='} %s", [day])
         )
+
+
+def _matches(tsquery: str) -> RawSQL:
+    return RawSQL("fetcher_message.search_vector @@ %s::tsquery", [tsquery], output_field=BooleanField())
 
 
 def _search_of(user: User, query: search.Query) -> _Search:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -16,7 +17,7 @@ from django.utils import timezone
 from accounts import crypto
 from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, Protocol, User
 from accounts.services import MissingPasswordError, Passwords, connection_settings, stored_secret
-from fetcher import config, enqueue, folders, leases
+from fetcher import config, enqueue, folders, leases, selectors
 from fetcher.mail.net import Step
 from fetcher.mail.probe import ProbeReport, probe
 from fetcher.mail.session import Secret
@@ -255,11 +256,48 @@ def _sync_update(mailbox: Mailbox, **fields: object) -> None:
 # Each change takes a set of messages (the list's chosen rows, one message's buttons): the same few
 # statements however many (one UPDATE per change and mailbox), and one sync queued per IMAP mailbox
 # they touch, which pushes them all. The single-message forms are the same change for a set of one.
+# Each returns what it changed (a Change): what its notice says, and what its Undo reverses.
 
 FLAGS = frozenset({"seen", "flagged", "answered"})
 
 
-def messages_set_flags(*, messages: Sequence[Message], **flags: bool) -> None:
+@dataclass(frozen=True)
+class Change:
+    """What a change did: the flags it set and on which messages, where the messages it moved came
+    from, how many it deleted for good (those cannot come back)."""
+
+    flags: dict[str, bool] = field(default_factory=dict)
+    flagged: tuple[int, ...] = ()  # the messages whose flags changed
+    moved_from: dict[int, int] = field(default_factory=dict)  # message -> the folder it left
+    deleted: int = 0
+
+    def __add__(self, other: Change) -> Change:
+        return Change(
+            {**self.flags, **other.flags},
+            (*self.flagged, *other.flagged),
+            {**self.moved_from, **other.moved_from},
+            self.deleted + other.deleted,
+        )
+
+    @property
+    def undoable(self) -> bool:
+        return bool(self.flagged or self.moved_from)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"flags": self.flags, "flagged": list(self.flagged), "moved": list(self.moved_from.items())}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Change:
+        """A Change kept as JSON (an undo in the session): anything malformed reads as no change."""
+        try:
+            flags = {str(name): bool(value) for name, value in data["flags"].items() if name in FLAGS}
+            moved = {int(message): int(folder) for message, folder in data["moved"]}
+            return cls(flags, tuple(int(message) for message in data["flagged"]), moved)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return cls()
+
+
+def messages_set_flags(*, messages: Sequence[Message], **flags: bool) -> Change:
     """Read/unread, star, answered. IMAP: the next sync (queued at once) pushes them. POP3: they stay here.
 
     Only what differs changes; the messages that need the same change share one UPDATE.
@@ -272,7 +310,9 @@ def messages_set_flags(*, messages: Sequence[Message], **flags: bool) -> None:
             alike.setdefault(changed, []).append(message)
     for changed, group in alike.items():
         _set_flags(group, dict(changed))
-    _push_soon([message for group in alike.values() for message in group])
+    touched = [message for group in alike.values() for message in group]
+    _push_soon(touched)
+    return Change(flags=wanted, flagged=tuple(message.pk for message in touched))
 
 
 def _set_flags(messages: list[Message], changed: dict[str, bool]) -> None:
@@ -308,10 +348,29 @@ def _push_soon(messages: Iterable[Message]) -> None:
         transaction.on_commit(partial(enqueue.sync_mailbox, mailbox_id))
 
 
-def messages_move(*, messages: Sequence[Message], folder: Folder) -> None:
+def _moves(moved: Sequence[Message], origins: dict[int, int]) -> Change:
+    return Change(moved_from={message.pk: origins[message.pk] for message in moved})
+
+
+class MoveRefusedError(ValueError):
+    """A move into a folder that some of the messages cannot go to (another mailbox's): nothing moved."""
+
+    def __init__(self, folder: Folder, others: int) -> None:
+        super().__init__(f"a message moves only between the folders of its own mailbox ({others} are not)")
+        self.folder, self.others = folder, others
+
+
+def messages_move(*, messages: Sequence[Message], folder: Folder) -> Change:
     """Move messages to another folder of their mailbox; for IMAP the sync moves them on the server too
-    (those with a server copy are marked pending_move)."""
-    _push_soon(_move(messages, folder))
+    (those with a server copy elsewhere are marked pending_move). MoveRefusedError, and nothing
+    moves, when some are in another mailbox: a folder holds only its own mailbox's messages."""
+    others = sum(1 for message in messages if message.mailbox_id != folder.mailbox_id)
+    if others:
+        raise MoveRefusedError(folder, others)
+    origins = {message.pk: message.folder_id for message in messages}
+    moved = _move(messages, folder)
+    _push_soon(moved)
+    return _moves(moved, origins)
 
 
 def _move(messages: Sequence[Message], folder: Folder) -> list[Message]:
@@ -321,7 +380,9 @@ def _move(messages: Sequence[Message], folder: Folder) -> list[Message]:
     moving = [message for message in messages if message.folder_id != folder.pk]
     if not moving:
         return []
-    on_server = _with_server_copy([message for message in moving if _is_imap(message)])
+    located = _server_folders([message for message in moving if _is_imap(message)])
+    # A message moved back where its server copy still is (an undo before the sync) has nothing to push.
+    on_server = {pk for pk, server_folder in located.items() if server_folder != folder.pk}
     Message.objects.filter(pk__in=[message.pk for message in moving]).update(
         folder=folder, pending_move=Case(When(pk__in=on_server, then=True), default=False)
     )
@@ -330,12 +391,12 @@ def _move(messages: Sequence[Message], folder: Folder) -> list[Message]:
     return moving
 
 
-def _with_server_copy(messages: list[Message]) -> set[int]:
-    """The ids of those messages that have an IMAP server copy (an ImapMessage row), in one query."""
+def _server_folders(messages: list[Message]) -> dict[int, int]:
+    """The folder of each of those messages' IMAP server copy (an ImapMessage row), in one query."""
     if not messages:
-        return set()
+        return {}
     found = ImapMessage.objects.filter(message__in=[message.pk for message in messages])
-    return set(found.values_list("message_id", flat=True))
+    return dict(found.values_list("message_id", "folder_id"))
 
 
 def message_move(*, message: Message, folder: Folder) -> Message:
@@ -343,14 +404,16 @@ def message_move(*, message: Message, folder: Folder) -> Message:
     return message
 
 
-def messages_delete(*, messages: Sequence[Message]) -> None:
+def messages_delete(*, messages: Sequence[Message]) -> Change:
     """Delete as mail clients do: into the mailbox's Trash, and from Trash for good. An IMAP
     server without a Trash gets one (`INBOX.Trash` on Courier) with the next sync.
 
     POP3 with "also delete on the server": the next sync deletes the server's copy (ours stays
     in Trash until it is emptied).
     """
-    changed: list[Message] = []
+    origins = {message.pk: message.folder_id for message in messages}
+    moved: list[Message] = []
+    deleted: list[Message] = []
     for mailbox, group in _by_mailbox(messages):
         if mailbox.protocol == Protocol.POP3 and mailbox.pop3_delete_with_local:
             Pop3Ledger.objects.filter(mailbox_id=mailbox.id, message__in=[m.pk for m in group]).update(
@@ -358,9 +421,10 @@ def messages_delete(*, messages: Sequence[Message]) -> None:
             )
         trash = folders.role_folder(mailbox, FolderRole.TRASH)
         in_trash = [message for message in group if message.folder_id == trash.pk]  # before _move sets them
-        changed += _move([message for message in group if message.folder_id != trash.pk], trash)
-        changed += _delete_for_good(in_trash)
-    _push_soon(changed)
+        moved += _move([message for message in group if message.folder_id != trash.pk], trash)
+        deleted += _delete_for_good(in_trash)
+    _push_soon([*moved, *deleted])
+    return _moves(moved, origins) + Change(deleted=len(deleted))
 
 
 def _by_mailbox(messages: Sequence[Message]) -> list[tuple[Mailbox, list[Message]]]:
@@ -374,12 +438,14 @@ def message_delete(*, message: Message) -> None:
     messages_delete(messages=[message])
 
 
-def messages_delete_for_good(*, messages: Sequence[Message]) -> None:
+def messages_delete_for_good(*, messages: Sequence[Message]) -> Change:
     """Remove the stored messages now; an IMAP server copy is deleted by the next sync.
 
     A POP3 message stays in the ledger, so it is never downloaded again.
     """
-    _push_soon(_delete_for_good(messages))
+    deleted = _delete_for_good(messages)
+    _push_soon(deleted)
+    return Change(deleted=len(deleted))
 
 
 def _delete_for_good(messages: Sequence[Message]) -> Sequence[Message]:
@@ -411,17 +477,58 @@ def message_delete_for_good(*, message: Message) -> None:
     messages_delete_for_good(messages=[message])
 
 
-def messages_archive(*, messages: Sequence[Message]) -> None:
-    """Into the mailbox's Archive (the server's, found by flag or name; a local one for POP3)."""
+def messages_archive(*, messages: Sequence[Message]) -> Change:
+    """Into the mailbox's Archive (the server's, found by flag or name, or made there by the next
+    sync when it has none; a local one for POP3)."""
+    return messages_file(messages=messages, role=FolderRole.ARCHIVE)
+
+
+def messages_file(*, messages: Sequence[Message], role: str) -> Change:
+    """Into each message's own mailbox's folder for a role (Inbox, Archive, Junk, Trash), one move per
+    mailbox: what a move across several mailboxes can mean."""
+    origins = {message.pk: message.folder_id for message in messages}
     moved: list[Message] = []
     for mailbox, group in _by_mailbox(messages):
-        moved += _move(group, folders.role_folder(mailbox, FolderRole.ARCHIVE))
+        target = folders.inbox_of(mailbox) if role == FolderRole.INBOX else folders.role_folder(mailbox, role)
+        moved += _move(group, target)
     _push_soon(moved)
+    return _moves(moved, origins)
 
 
 def message_archive(*, message: Message) -> Message:
     messages_archive(messages=[message])
     return message
+
+
+def messages_undo(*, owner: User, change: Change) -> Change:
+    """Reverse a change (a notice's Undo): the flags it set set back on the messages it changed, and
+    the messages it moved back to the folders they left, each within its own mailbox. Only the
+    owner's messages and folders count; what is gone since (deleted for good) stays gone.
+
+    A POP3 message taken back out of the Trash is no longer to be deleted on the server (unless
+    the sync did that already). Returns what the undo changed.
+    """
+    found = {m.pk: m for m in selectors.owned_for_change(owner, [*change.flagged, *change.moved_from])}
+    undone = Change()
+    if change.flags:
+        flagged = [found[pk] for pk in change.flagged if pk in found]
+        undone += messages_set_flags(
+            messages=flagged, **{name: not value for name, value in change.flags.items()}
+        )
+    back = Folder.objects.filter(mailbox__owner=owner, pk__in=set(change.moved_from.values()))
+    targets = {folder.pk: folder for folder in back.select_related("mailbox")}
+    origins = {message.pk: message.folder_id for message in found.values()}
+    moved: list[Message] = []
+    for folder_pk, folder in targets.items():
+        group = [found[pk] for pk, left in change.moved_from.items() if left == folder_pk and pk in found]
+        moved += _move([message for message in group if message.mailbox_id == folder.mailbox_id], folder)
+    Pop3Ledger.objects.filter(
+        message__in=[message.pk for message in moved],
+        delete_requested=True,
+        deleted_on_server_at__isnull=True,
+    ).update(delete_requested=False)
+    _push_soon(moved)
+    return undone + _moves(moved, origins)
 
 
 def message_show_images(*, message: Message, always_from_sender: bool = False) -> None:

@@ -316,8 +316,12 @@ def _running[ServerT: LocalMailServer](start: Callable[[Path], ServerT], name: s
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _dovecot(mail_ca: trustme.CA, *, tls: bool, courier_like: bool = False) -> Iterator[Dovecot]:
-    start = partial(start_dovecot, ca=mail_ca, users=MAIL_USERS, tls=tls, courier_like=courier_like)
+def _dovecot(
+    mail_ca: trustme.CA, *, tls: bool, courier_like: bool = False, stock: bool = False
+) -> Iterator[Dovecot]:
+    start = partial(
+        start_dovecot, ca=mail_ca, users=MAIL_USERS, tls=tls, courier_like=courier_like, stock=stock
+    )
     yield from _running(start, "dovecot")
 
 
@@ -336,6 +340,13 @@ def dovecot_without_tls(mail_ca: trustme.CA) -> Iterator[Dovecot]:
 def dovecot_courier_like(mail_ca: trustme.CA) -> Iterator[Dovecot]:
     """Dovecot laid out as Courier is: folders under `INBOX.` (separator `.`), no SPECIAL-USE flags."""
     yield from _dovecot(mail_ca, tls=True, courier_like=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot_stock(mail_ca: trustme.CA) -> Iterator[Dovecot]:
+    """Dovecot with Debian's default folders: Sent, Drafts, Trash and Junk flagged but made only when a
+    client asks, and no Archive."""
+    yield from _dovecot(mail_ca, tls=True, stock=True)
 
 
 def _courier(mail_ca: trustme.CA, imap_capability: str = IMAP_CAPABILITY) -> Iterator[Courier]:

@@ -24,6 +24,7 @@ urlpatterns = [
     path("mail/m/<uuid:message_id>/parts.zip", message.message_parts_zip, name="message_parts_zip"),
     path("mail/m/<uuid:message_id>/images/", message.message_images, name="message_images"),
     path("mail/actions/", actions.messages_action, name="messages_action"),
+    path("mail/actions/undo/", actions.messages_undo, name="messages_undo"),
     path("mail/trash/empty/", actions.trash_empty, name="trash_empty"),
     path("mail/settings/conversations/", actions.conversations_setting, name="conversations_setting"),
     path("mail/unread/", lists.unread_count, name="unread_count"),

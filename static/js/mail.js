@@ -56,7 +56,7 @@
       o: () => { const row = currentRow(); if (row) row.querySelector("a.row-link").click(); },
       Enter: () => { const row = currentRow(); if (row) row.querySelector("a.row-link").click(); },
       u: () => { const back = document.querySelector("[data-shortcut=back]"); if (back) back.click(); },
-      x: () => { const row = currentRow(); if (row) { const box = row.querySelector("input[name=message]"); box.checked = !box.checked; } },
+      x: () => { const row = currentRow(); if (row) { const box = row.querySelector("input[name=message]"); box.checked = !box.checked; box.dispatchEvent(new Event("change", { bubbles: true })); } },
       s: () => submitAction(currentRow() && currentRow().querySelector(".star.on") ? "unstar" : "star"),
       e: () => submitAction("archive"),
       "#": () => submitAction("delete"),
@@ -81,6 +81,24 @@
     });
   }
 
+  // "Move to" offers only what can happen: a folder takes its own mailbox's messages, so the groups of
+  // mailboxes none of the chosen rows is in are disabled (rows of several mailboxes leave the roles,
+  // which each message takes in its own mailbox). The server refuses any other move and says why.
+  const moveMenu = document.querySelector("#list-form [data-move-menu]");
+  if (moveMenu) {
+    const offerMoves = () => {
+      const chosen = new Set(Array.from(document.querySelectorAll("[data-testid=message-row]"))
+        .filter((row) => row.querySelector("input[name=message]:checked"))
+        .map((row) => row.dataset.mailbox));
+      moveMenu.querySelectorAll("optgroup[data-mailbox]").forEach((group) => {
+        group.disabled = chosen.size > 0 && !(chosen.size === 1 && chosen.has(group.dataset.mailbox));
+      });
+      const picked = moveMenu.selectedOptions[0];
+      if (picked && picked.parentElement.disabled) moveMenu.value = "";
+    };
+    document.getElementById("list-form").addEventListener("change", offerMoves);
+  }
+
   // Opening an unread message marks it read, by POST (no GET ever changes anything).
   const markRead = document.querySelector("[data-mark-read]");
   const unseen = Array.from(document.querySelectorAll("[data-unseen]"));
@@ -89,6 +107,7 @@
     const body = new FormData(form);
     body.set("action", "read");
     unseen.forEach((mail) => body.append("message", mail.dataset.unseen));  // every unread one shown open
+    body.set("notice", "0");  // not an action the person took: no notice
     fetch(form.getAttribute("action"), { method: "POST", body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin", redirect: "manual" })
       .then(() => { if (markRead) markRead.hidden = true; document.documentElement.dataset.markedRead = "1"; });
   }

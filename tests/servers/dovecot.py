@@ -78,16 +78,43 @@ _COURIER_LIKE_NAMESPACE = """namespace inbox {
   separator = .
   prefix = INBOX.
 }"""
+# Debian's stock conf.d/15-mailboxes.conf: role folders flagged, none made until a client asks, and no
+# Archive at all.
+_STOCK_NAMESPACE = """namespace inbox {
+  inbox = yes
+  mailbox Drafts {
+    special_use = \\Drafts
+  }
+  mailbox Junk {
+    special_use = \\Junk
+  }
+  mailbox Trash {
+    special_use = \\Trash
+  }
+  mailbox Sent {
+    special_use = \\Sent
+  }
+  mailbox "Sent Messages" {
+    special_use = \\Sent
+  }
+}"""
 
 
 def start_dovecot(
-    root: Path, ca: trustme.CA | None, users: dict[str, str], *, tls: bool = True, courier_like: bool = False
+    root: Path,
+    ca: trustme.CA | None,
+    users: dict[str, str],
+    *,
+    tls: bool = True,
+    courier_like: bool = False,
+    stock: bool = False,
 ) -> Dovecot:
     """Dovecot with POP3 (plain and implicit TLS) and IMAP (plain and implicit TLS) on free ports.
 
     With tls=False nothing offers TLS, so STARTTLS is missing: the connection test must say so.
     With courier_like=True the personal namespace is `INBOX.` with `.` as separator and no folder
-    carries a SPECIAL-USE flag, as on Courier.
+    carries a SPECIAL-USE flag, as on Courier. With stock=True the folders are those of Debian's
+    default configuration: none exists until a client creates it, and there is no Archive.
     """
     internal_user, login_user, mail_owner = _service_users()
     users, spare = with_spare_users(users, SPARE_USERS)
@@ -136,8 +163,8 @@ userdb {{
   driver = static
   args = uid={mail_owner.pw_uid} gid={mail_owner.pw_gid} home={root}/home/%u
 }}
-mail_location = maildir:~/Maildir
-{_COURIER_LIKE_NAMESPACE if courier_like else _SPECIAL_USE_NAMESPACE}
+mail_location = {"mbox:~/mail:INBOX=~/inbox" if stock else "maildir:~/Maildir"}
+{_namespace(courier_like=courier_like, stock=stock)}
 pop3_uidl_format = %08Xu%08Xv
 service imap-login {{
   inet_listener imap {{
@@ -188,6 +215,12 @@ service stats {{
             server.stop()
             raise RuntimeError(f"Dovecot did not listen on {port}:\n{stderr}\n{log}")
     return server
+
+
+def _namespace(*, courier_like: bool, stock: bool) -> str:
+    if stock:
+        return _STOCK_NAMESPACE
+    return _COURIER_LIKE_NAMESPACE if courier_like else _SPECIAL_USE_NAMESPACE
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:

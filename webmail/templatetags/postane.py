@@ -172,7 +172,7 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
         )
         html.append(
             f'<li class="message-row{"" if m.seen else " unread"}" data-message="{public_id}"'
-            ' data-testid="message-row">\n'
+            f' data-mailbox="{conditional_escape(str(m.mailbox_id))}" data-testid="message-row">\n'
             f'<input type="checkbox" name="message" value="{public_id}" aria-label="{choose}">\n'
             f'<span class="star{" on" if m.flagged else ""}" title="{starred if m.flagged else ""}"'
             f' aria-hidden="{"false" if m.flagged else "true"}">{"★" if m.flagged else "☆"}</span>\n'

@@ -72,9 +72,17 @@ def _rows(request: AuthedRequest, user: User, page: Page) -> list[Row]:
 
 
 def _list(
-    request: AuthedRequest, page: Page, *, title: str, here: str, query: str = "", drafts: Any = None
+    request: AuthedRequest,
+    page: Page,
+    *,
+    title: str,
+    here: str,
+    query: str = "",
+    drafts: Any = None,
+    move_only: uuid.UUID | None = None,
 ) -> HttpResponse:
     context = {
+        "move_only": move_only,  # one folder's list: its messages move within its mailbox only
         "rows": _rows(request, request.user, page),
         "next": page.next.encode() if page.next else "",
         "title": title,
@@ -118,7 +126,8 @@ def folder_view(request: AuthedRequest, folder_id: uuid.UUID) -> HttpResponse:
     folder = folder_of(user, folder_id)
     after = Cursor.decode(request.GET.get("after"))
     page = page_of_folders([folder.pk], after, conversations=user.conversations)
-    return _list(request, page, title=f"{folder.mailbox.name} · {folder.name}", here=str(folder.public_id))
+    title = f"{folder.mailbox.name} · {folder.name}"
+    return _list(request, page, title=title, here=str(folder.public_id), move_only=folder.mailbox_id)
 
 
 @login_required
