@@ -68,6 +68,14 @@ def charlie(db: None) -> Persona:
     return make_persona("charlie", administrator=True)
 
 
+@pytest.fixture
+def queued_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The mailboxes a sync was queued for (fetcher.enqueue.sync_mailbox, recorded instead of sent)."""
+    found: list[str] = []
+    monkeypatch.setattr("fetcher.enqueue.sync_mailbox", lambda mailbox_id: found.append(str(mailbox_id)))
+    return found
+
+
 @pytest.fixture(autouse=True)
 def _default_language() -> None:
     """Every test starts in the site's default language, whichever ran before it: a request the test

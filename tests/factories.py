@@ -209,3 +209,23 @@ def conversation(mailbox: Mailbox, count: int, *, unread: set[int]) -> list[Any]
     read = [message.pk for number, message in enumerate(messages) if number not in unread]
     Message.objects.filter(pk__in=read).update(seen=True)
     return messages
+
+
+def imap_mailbox(owner: User, name: str) -> Mailbox:
+    """An IMAP mailbox with its Trash and Archive, as a folder listing leaves it (no server needed)."""
+    from fetcher.models import Folder, FolderRole  # noqa: PLC0415
+
+    mailbox = account_mailbox((name, "unused"), 993, owner=owner, protocol="imap")
+    Folder.objects.create(mailbox=mailbox, name="Trash", role=FolderRole.TRASH)
+    Folder.objects.create(mailbox=mailbox, name="Archive", role=FolderRole.ARCHIVE)
+    return mailbox
+
+
+def on_server(mailbox: Mailbox, count: int, *, start: int = 0) -> list[Any]:
+    """`count` messages in the mailbox's INBOX, each with the UID its server copy has."""
+    from fetcher.models import ImapMessage  # noqa: PLC0415
+
+    messages = stored(mailbox, *(mail(f"{mailbox.name} {start + n}") for n in range(count)))
+    for number, message in enumerate(messages, start=start + 1):
+        ImapMessage.objects.create(folder=message.folder, uidvalidity=7, uid=number, message=message)
+    return messages

@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Mailbox, User
-from fetcher.models import Folder, FolderRole, ImapDeletion, ImapMessage, Message, Pop3Ledger
-from tests.factories import account_mailbox, counted, kept, mail, stored
+from fetcher.models import Folder, FolderRole, ImapDeletion, Message, Pop3Ledger
+from tests.factories import account_mailbox, counted, imap_mailbox, kept, mail, on_server, stored
 from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db
@@ -25,30 +25,6 @@ pytestmark = pytest.mark.django_db
 def alice_chose_english(alice: Persona) -> None:
     """Her language already recorded: no request of a test writes it (webmail.middleware)."""
     User.objects.filter(pk=alice.user.pk).update(language="en")
-
-
-def imap_mailbox(owner: User, name: str) -> Mailbox:
-    """An IMAP mailbox with its Trash and Archive, as a folder listing leaves it (no server needed)."""
-    mailbox = account_mailbox((name, "unused"), 993, owner=owner, protocol="imap")
-    Folder.objects.create(mailbox=mailbox, name="Trash", role=FolderRole.TRASH)
-    Folder.objects.create(mailbox=mailbox, name="Archive", role=FolderRole.ARCHIVE)
-    return mailbox
-
-
-def on_server(mailbox: Mailbox, count: int, *, start: int = 0) -> list[Message]:
-    """`count` messages in the mailbox's INBOX, each with the UID its server copy has."""
-    messages = stored(mailbox, *(mail(f"{mailbox.name} {start + n}") for n in range(count)))
-    for number, message in enumerate(messages, start=start + 1):
-        ImapMessage.objects.create(folder=message.folder, uidvalidity=7, uid=number, message=message)
-    return messages
-
-
-@pytest.fixture
-def queued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The mailboxes a sync was queued for (fetcher.enqueue.sync_mailbox, recorded instead of sent)."""
-    found: list[str] = []
-    monkeypatch.setattr("fetcher.enqueue.sync_mailbox", lambda mailbox_id: found.append(str(mailbox_id)))
-    return found
 
 
 def act(client: Client, action: str, messages: list[Message], **fields: str) -> CaptureQueriesContext:
@@ -73,7 +49,7 @@ ACTIONS: dict[str, Callable[[list[Mailbox]], dict[str, str]]] = {
 
 @pytest.mark.parametrize("action", list(ACTIONS))
 def test_an_action_costs_the_same_statements_for_4_or_40_messages_and_queues_one_sync_per_mailbox(
-    alice: Persona, queued: list[str], action: str, django_capture_on_commit_callbacks: Any
+    alice: Persona, queued_syncs: list[str], action: str, django_capture_on_commit_callbacks: Any
 ) -> None:
     boxes = [imap_mailbox(alice.user, "is"), imap_mailbox(alice.user, "ev")]
     few = [*on_server(boxes[0], 2), *on_server(boxes[1], 2)]
@@ -82,17 +58,17 @@ def test_an_action_costs_the_same_statements_for_4_or_40_messages_and_queues_one
 
     with django_capture_on_commit_callbacks(execute=True):
         for_few = len(act(alice.client, action, few, **ACTIONS[action](boxes)))
-    queued_for_few = sorted(queued)
-    queued.clear()
+    queued_for_few = sorted(queued_syncs)
+    queued_syncs.clear()
     with django_capture_on_commit_callbacks(execute=True):
         for_many = len(act(alice.client, action, many, **ACTIONS[action](boxes)))
 
     assert for_many == for_few
-    assert sorted(queued) == queued_for_few == sorted(str(box.id) for box in boxes)
+    assert sorted(queued_syncs) == queued_for_few == sorted(str(box.id) for box in boxes)
 
 
 def test_marking_40_messages_read_is_one_update_that_records_the_flag_for_the_imap_push(
-    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued_syncs: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
     boxes = [imap_mailbox(alice.user, "is"), imap_mailbox(alice.user, "ev")]
     chosen = [*on_server(boxes[0], 20), *on_server(boxes[1], 20)]
@@ -110,11 +86,11 @@ def test_marking_40_messages_read_is_one_update_that_records_the_flag_for_the_im
     assert all(pending[m.pk] == {"seen": True} for m in chosen[2:])
     assert not Message.objects.filter(pk__in=[m.pk for m in chosen], seen=False).exists()
     assert kept() == counted()
-    assert sorted(queued) == sorted(str(box.id) for box in boxes)
+    assert sorted(queued_syncs) == sorted(str(box.id) for box in boxes)
 
 
 def test_deleting_many_moves_them_to_each_mailboxs_trash_then_deletes_them_for_good(
-    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued_syncs: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
     boxes = [imap_mailbox(alice.user, "is"), imap_mailbox(alice.user, "ev")]
     chosen = [*on_server(boxes[0], 3), *on_server(boxes[1], 3)]
@@ -138,11 +114,11 @@ def test_deleting_many_moves_them_to_each_mailboxs_trash_then_deletes_them_for_g
         (box.name, uid) for box in boxes for uid in (1, 2, 3)
     )
     assert kept() == counted()
-    assert sorted(queued) == sorted([str(box.id) for box in boxes] * 2)
+    assert sorted(queued_syncs) == sorted([str(box.id) for box in boxes] * 2)
 
 
 def test_deleting_some_in_the_trash_and_some_not_still_queues_one_sync_per_mailbox(
-    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued_syncs: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
     box = imap_mailbox(alice.user, "is")
     trashed, kept_in_inbox = on_server(box, 2), on_server(box, 2, start=2)
@@ -155,11 +131,11 @@ def test_deleting_some_in_the_trash_and_some_not_still_queues_one_sync_per_mailb
 
     assert not Message.objects.filter(pk__in=[m.pk for m in trashed]).exists()
     assert set(Message.objects.values_list("folder__role", flat=True)) == {FolderRole.TRASH}
-    assert queued == [str(box.id)]
+    assert queued_syncs == [str(box.id)]
 
 
 def test_archiving_many_takes_each_to_its_own_mailboxs_archive_and_pop3_stays_local(
-    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued_syncs: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
     imap = imap_mailbox(alice.user, "is")
     pop3 = account_mailbox(("ev", "unused"), 995, owner=alice.user)
@@ -173,11 +149,11 @@ def test_archiving_many_takes_each_to_its_own_mailboxs_archive_and_pop3_stays_lo
         (imap.id, FolderRole.ARCHIVE, True),
         (pop3.id, FolderRole.ARCHIVE, False),
     }
-    assert queued == [str(imap.id)]  # POP3 has nothing on the server to change
+    assert queued_syncs == [str(imap.id)]  # POP3 has nothing on the server to change
 
 
 def test_deleting_pop3_mail_with_delete_on_server_marks_every_ledger_row(
-    alice: Persona, queued: list[str], django_capture_on_commit_callbacks: Any
+    alice: Persona, queued_syncs: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
     pop3 = account_mailbox(("ev", "unused"), 995, owner=alice.user, pop3_delete_with_local=True)
     chosen = stored(pop3, mail("Bir"), mail("İki"), mail("Üç"))
@@ -189,7 +165,7 @@ def test_deleting_pop3_mail_with_delete_on_server_marks_every_ledger_row(
         chosen[0].pk,
         chosen[1].pk,
     }
-    assert queued == []
+    assert queued_syncs == []
 
 
 def test_one_message_that_is_not_yours_among_many_changes_nothing(alice: Persona, bob: Persona) -> None:

@@ -12,7 +12,7 @@ from fetcher import enqueue, folders
 from fetcher.models import FolderRole, Message
 from tests.factories import account_mailbox, mail, stored
 from tests.personas import Persona
-from tests.webmail.browser.test_reading import signed_in
+from tests.webmail.browser.pages import signed_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

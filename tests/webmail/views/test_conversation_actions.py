@@ -19,8 +19,7 @@ from accounts.models import Mailbox
 from fetcher import folders
 from fetcher.models import Folder, FolderRole, Message, Pop3Ledger
 from fetcher.services import Change, messages_undo
-from tests.factories import account_mailbox, mail, stored
-from tests.fetcher.test_services import imap_mailbox, on_server
+from tests.factories import account_mailbox, imap_mailbox, mail, on_server, stored
 from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db
@@ -224,13 +223,6 @@ def test_someone_elses_folder_as_the_scope_is_a_404_and_changes_nothing(alice: P
     assert not Message.objects.filter(pk__in=[m.pk for m in thread], seen=True).exists()
 
 
-@pytest.fixture
-def queued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    found: list[str] = []
-    monkeypatch.setattr("fetcher.enqueue.sync_mailbox", lambda mailbox_id: found.append(str(mailbox_id)))
-    return found
-
-
 def imap_conversations(mailbox: Mailbox, count: int, size: int, start: int) -> list[Message]:
     """`count` conversations of `size` messages with server copies; the newest of each (its row)."""
     newest = []
@@ -243,7 +235,7 @@ def imap_conversations(mailbox: Mailbox, count: int, size: int, start: int) -> l
 
 @pytest.mark.parametrize("action", ["read", "star", "archive", "delete", "move"])
 def test_acting_on_2_or_20_conversation_rows_sends_the_same_statements_and_one_sync_per_mailbox(
-    alice: Persona, queued: list[str], action: str, django_capture_on_commit_callbacks: Any
+    alice: Persona, queued_syncs: list[str], action: str, django_capture_on_commit_callbacks: Any
 ) -> None:
     boxes = [imap_mailbox(alice.user, "is"), imap_mailbox(alice.user, "ev")]
     few = [*imap_conversations(boxes[0], 1, 3, 0), *imap_conversations(boxes[1], 1, 3, 0)]
@@ -254,7 +246,7 @@ def test_acting_on_2_or_20_conversation_rows_sends_the_same_statements_and_one_s
     statements = []
     alice.client.get(LIST)  # signed in, language recorded: what every request after it skips
     for chosen in (few, many):
-        queued.clear()
+        queued_syncs.clear()
         data = {"action": action, "message": [str(m.public_id) for m in chosen], **fields}
         with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as sent:
             posted = alice.client.post(
@@ -262,7 +254,7 @@ def test_acting_on_2_or_20_conversation_rows_sends_the_same_statements_and_one_s
             )
         assert posted.status_code == 302
         statements.append(len(sent.captured_queries))
-        assert sorted(queued) == sorted(str(box.id) for box in boxes)
+        assert sorted(queued_syncs) == sorted(str(box.id) for box in boxes)
 
     assert statements[0] == statements[1]
     changed = Message.objects.filter(mailbox__in=boxes)
