@@ -25,12 +25,47 @@
       form.querySelectorAll("input[name=message]").forEach((box) => { box.checked = false; });
       row.querySelector("input[name=message]").checked = true;
       const button = form.querySelector(`button[name=action][value=${action}]`);
-      if (button) button.click();
+      if (button) actInPlace(form, button);
       return;
     }
     const single = document.querySelector(`[data-shortcut=${action}]`);
     if (single) single.click();
   }
+
+  // An action from the keyboard or a row's star is sent in the background and the list is brought
+  // up to date where it stands, so the j/k position stays (the form alone would load the page again).
+  function actInPlace(form, submitter) {
+    const body = new FormData(form, submitter);
+    fetch(form.getAttribute("action"), { method: "POST", body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin" })
+      .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
+      .then((html) => {
+        const fresh = new DOMParser().parseFromString(html, "text/html");
+        ["[data-testid=messages]", ".sidebar"].forEach((selector) => {
+          const now = document.querySelector(selector);
+          const then = fresh.querySelector(selector);
+          if (now && then) now.replaceWith(then);
+        });
+        const main = document.getElementById("main");
+        const notices = fresh.querySelector("[data-testid=notices]");
+        const old = document.querySelector("[data-testid=notices]");
+        if (old) old.remove();
+        if (main && notices) main.prepend(notices);
+        if (window.htmx) window.htmx.process(document.body);
+        if (current >= 0) focusRow(current);
+        document.documentElement.dataset.acted = String(Number(document.documentElement.dataset.acted || 0) + 1);
+      })
+      .catch(() => location.reload());  // whatever happened, the page shows it as it now is
+  }
+
+  // A row's star stars that message alone (its own form), in place.
+  document.addEventListener("click", (event) => {
+    const star = event.target instanceof Element ? event.target.closest("button.star[form]") : null;
+    const form = star ? document.getElementById(star.getAttribute("form")) : null;
+    if (form) {
+      event.preventDefault();
+      actInPlace(form, star);
+    }
+  });
 
   function follow(name) {
     const link = document.querySelector(`[data-shortcut=${name}]`);
@@ -50,6 +85,8 @@
       return;
     }
     const key = event.key;
+    // Enter on a focused link, button or summary is that control's own (the skip link, a star, a menu).
+    if (key === "Enter" && target instanceof HTMLElement && target.closest("a, button, summary")) return;
     const actions = {
       j: () => focusRow(current + 1),
       k: () => focusRow(current - 1),

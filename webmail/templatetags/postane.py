@@ -147,7 +147,7 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
         conditional_escape(str(context.get("message_url") or "")),
         conditional_escape(str(context.get("back_query") or "")),
     )
-    choose, starred = conditional_escape(_("Choose")), conditional_escape(_("Starred"))
+    star = conditional_escape(_("Star"))
     no_sender, no_subject = str(_("(no sender)")), str(_("(no subject)"))
     attachment_mark = format_html(_ATTACHMENT_MARK, _("Has attachments"))
     now, formats = timezone.localtime(), _date_formats()
@@ -165,7 +165,11 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             else ""
         )
         count = format_html(' <span class="thread-count">{}</span>', row.count) if row.count > 1 else ""
-        sender = highlight(_shown_sender(m, row.mailbox) or no_sender, terms)
+        named = _shown_sender(m, row.mailbox) or no_sender
+        sender = highlight(named, terms)
+        choose = conditional_escape(
+            _("Choose: %(sender)s, %(subject)s") % {"sender": named, "subject": m.subject or no_subject}
+        )
         local = timezone.localtime(m.sort_date)
         when = format_html(
             '<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now, formats)
@@ -174,8 +178,10 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             f'<li class="message-row{"" if m.seen else " unread"}" data-message="{public_id}"'
             f' data-mailbox="{conditional_escape(str(m.mailbox_id))}" data-testid="message-row">\n'
             f'<input type="checkbox" name="message" value="{public_id}" aria-label="{choose}">\n'
-            f'<span class="star{" on" if m.flagged else ""}" title="{starred if m.flagged else ""}"'
-            f' aria-hidden="{"false" if m.flagged else "true"}">{"★" if m.flagged else "☆"}</span>\n'
+            f'<button class="star{" on" if m.flagged else ""}" form="{"unstar" if m.flagged else "star"}-one"'
+            f' name="message" value="{public_id}" aria-label="{star}"'
+            f' aria-pressed="{"true" if m.flagged else "false"}" data-testid="star">'
+            f'{"★" if m.flagged else "☆"}</button>\n'
             f'<a class="row-link" href="{link}{public_id}/{back}">'
             f'<span class="from">{chip}{sender}{count}</span>'
             f' <span class="subject">{highlight(m.subject or no_subject, terms)}</span>'
