@@ -153,6 +153,9 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
     now, formats = timezone.localtime(), _date_formats()
     html = []
     for row in rows:
+        if getattr(row, "outgoing", None) is not None:
+            html.append(_draft_row(row, choose, now, formats))
+            continue
         m = row.message
         public_id = conditional_escape(str(m.public_id))
         chip = (
@@ -184,6 +187,35 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             f"{when}</span>\n</li>\n"
         )
     return mark_safe("".join(html))  # noqa: S308 -- every value escaped above
+
+
+def _draft_row(row: Any, choose: str, now: datetime, formats: dict[str, str]) -> str:
+    """A draft written here (webmail.views.lists.DraftRow), shown as the servers' drafts are: whom it
+    is for, its subject and beginning. Its box is a `message` box too (value `draft:<id>`), so
+    choosing rows, "choose all" and the keyboard treat both kinds alike."""
+    draft = row.outgoing
+    public_id = conditional_escape(str(draft.public_id))
+    people = [person.get("name") or person.get("address", "") for person in [*draft.to, *draft.cc]]
+    to = (
+        str(_("To: %(people)s") % {"people": ", ".join(people[:3]) + ("…" if len(people) > 3 else "")})
+        if people
+        else str(_("(no recipient)"))
+    )
+    chip = format_html(_CHIP, row.mailbox.colour) if row.mailbox else ""
+    local = timezone.localtime(draft.updated_at)
+    when = format_html('<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now, formats))
+    url = conditional_escape(reverse("compose_edit", args=[draft.public_id]))
+    beginning = " ".join(draft.text_body.split())[:200]
+    return (
+        f'<li class="message-row draft" data-draft="{public_id}"'
+        f' data-mailbox="{conditional_escape(str(draft.mailbox_id))}" data-testid="message-row">\n'
+        f'<input type="checkbox" name="message" value="draft:{public_id}" aria-label="{choose}">\n'
+        '<span class="star" aria-hidden="true"></span>\n'
+        f'<a class="row-link" href="{url}"><span class="from">{chip}{escape(to)}</span>'
+        f' <span class="subject">{escape(draft.subject or _("(no subject)"))}</span>'
+        f' <span class="snippet muted">{escape(beginning)}</span></a>\n'
+        f'<span class="meta">{when}</span>\n</li>\n'
+    )
 
 
 def _shown_sender(message: Any, mailbox: Any) -> str:
