@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import (
+    BigIntegerField,
     BooleanField,
     Count,
     Exists,
@@ -284,7 +285,14 @@ class Holdings:
 
     @classmethod
     def of(cls, user: User) -> Holdings:
-        mailboxes = list(Mailbox.objects.filter(owner=user).order_by("name", "email_address"))
+        # With each mailbox's health (its MailboxSync) and how many of its messages could not be read,
+        # in the same statement: the sidebar and the lists say when a mailbox needs the person.
+        mailboxes: list[Mailbox] = list(
+            Mailbox.objects.filter(owner=user)
+            .select_related("sync")
+            .annotate(unreadable=_UNREADABLE)
+            .order_by("name", "email_address")
+        )
         by_id = {mailbox.id: mailbox for mailbox in mailboxes}
         folders = []
         # The counts are read, not counted (fetcher.models.FolderCount, kept by triggers): the
@@ -323,6 +331,16 @@ def _count_of(folder: Folder) -> FolderCount:
 
 # Unread counts show as "999+" from here on: a number that large is not read, only noticed.
 UNREAD_CAP = 1000
+
+# A mailbox's messages that stage two could not read (parse state failed), counted up to the cap the
+# unread counts have, through the partial index message_unreadable (nearly always empty).
+_UNREADABLE = RawSQL(
+    "SELECT count(*) FROM (SELECT 1 FROM fetcher_message unreadable"
+    " WHERE unreadable.mailbox_id = accounts_mailbox.id AND unreadable.parse_state = 'failed'"
+    " LIMIT %s) capped",
+    [UNREAD_CAP],
+    output_field=BigIntegerField(),
+)
 
 
 def _newest_first(messages: QuerySet[Message], after: Cursor | None, limit: int) -> QuerySet[Message]:
@@ -588,6 +606,9 @@ _STATES = {
     "okunmus": "fetcher_message.seen",
     "starred": "fetcher_message.flagged",
     "yildizli": "fetcher_message.flagged",
+    # What stage two could not read (the raw message is kept): the lists' notice links here.
+    "unreadable": "fetcher_message.parse_state = 'failed'",
+    "okunamayan": "fetcher_message.parse_state = 'failed'",
 }
 _ATTACHMENT_WORDS = {"attachment", "attachments", "ek", "dosya"}
 

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from fetcher.mail import safehtml, search
 from fetcher.mail.names import visible_name
 from fetcher.selectors import UNREAD_CAP
+from webmail.troubles import Trouble, sync_trouble, troubles_of, unreadable_trouble
 
 register = template.Library()
 
@@ -247,11 +248,12 @@ def mailbox_tree(context: template.Context) -> SafeString:
     blank = str(uuid.UUID(int=0))
     folder_url = reverse("folder", args=[blank]).removesuffix(f"{blank}/")
     html = []
-    for mailbox, lines in sidebar.mailboxes if sidebar else []:
-        html.append(
-            f'<li class="mailbox-name">{format_html(_CHIP, mailbox.colour)}{escape(mailbox.name)}</li>'
-        )
-        for line in lines:
+    trees = dict(sidebar.mailboxes) if sidebar else {}
+    # Every mailbox, with its folders if it has any yet: one whose first sync failed has none, and
+    # its warning must show all the same.
+    for mailbox in context.get("sidebar_mailboxes") or []:
+        html.append(_mailbox_name(mailbox))
+        for line in trees.get(mailbox, []):
             depth, label, folder = line.depth or 0, escape(line.label), line.folder
             if folder is None:
                 html.append(
@@ -271,14 +273,76 @@ def mailbox_tree(context: template.Context) -> SafeString:
                 f'<li><a class="folder sub depth-{depth}{current}" href="{escape(folder_url)}{public_id}/"'
                 f' title="{title}" data-testid="folder">{label}{count}</a></li>'
             )
-    if not html:  # no folder yet: the mailboxes alone
-        for mailbox in context.get("sidebar_mailboxes") or []:
-            html.append(
-                f'<li class="mailbox-name">{format_html(_CHIP, mailbox.colour)}{escape(mailbox.name)}</li>'
-            )
     if not html:
         html.append(f'<li class="muted">{escape(gettext("No mailboxes yet"))}</li>')
     return mark_safe("\n".join(html))  # noqa: S308 -- every value escaped above
+
+
+def _mailbox_name(mailbox: Any) -> str:
+    """A mailbox's line in the sidebar; a mailbox that needs its person carries a warning that says why
+    and leads to the fix (webmail.troubles)."""
+    trouble = sync_trouble(mailbox) or unreadable_trouble(mailbox)
+    mark = (
+        format_html(
+            ' <a class="mailbox-alert" href="{}" title="{}" data-testid="mailbox-alert">'
+            '<span aria-hidden="true">⚠</span><span class="visually-hidden">{}</span></a>',
+            trouble.url,
+            trouble.reason,
+            trouble.reason,
+        )
+        if trouble
+        else ""
+    )
+    return f'<li class="mailbox-name">{format_html(_CHIP, mailbox.colour)}{escape(mailbox.name)}{mark}</li>'
+
+
+@register.simple_tag(takes_context=True)
+def mailbox_alerts(context: template.Context) -> SafeString:
+    """At the top of a list: each mailbox that needs its person, why, and the fix (webmail.troubles),
+    from the mailboxes the page holds anyway."""
+    troubles = troubles_of(list(context.get("sidebar_mailboxes") or []))
+    if not troubles:
+        return mark_safe("")
+    items = [_trouble_item(trouble, str(context.get("csrf_token") or "")) for trouble in troubles]
+    return format_html(
+        '<ul class="mailbox-alerts" role="status" aria-label="{}" data-testid="mailbox-alerts">{}</ul>',
+        gettext("Mailboxes that need you"),
+        mark_safe("".join(items)),  # noqa: S308 -- each item built by format_html
+    )
+
+
+def _trouble_item(trouble: Trouble, csrf_token: str) -> str:
+    again = (
+        format_html(
+            ' <form method="post" action="{}" class="inline"><input type="hidden" name="csrfmiddlewaretoken"'
+            ' value="{}"><button class="link">{}</button></form>',
+            reverse("mailbox_sync", args=[trouble.mailbox.id]),
+            csrf_token,
+            gettext("Sync now"),
+        )
+        if trouble.sync_again
+        else ""
+    )
+    detail = (
+        format_html(
+            ' <details><summary>{}</summary><p class="muted small">{}</p></details>',
+            gettext("Details"),
+            trouble.detail,
+        )
+        if trouble.detail
+        else ""
+    )
+    return format_html(
+        '<li data-testid="mailbox-trouble" data-mailbox="{}"><strong>{}</strong>: {}'
+        ' <a href="{}">{}</a>{}{}</li>',
+        trouble.mailbox.id,
+        trouble.mailbox.name,
+        trouble.reason,
+        trouble.url,
+        trouble.fix,
+        again,
+        detail,
+    )
 
 
 # The values of a MailError's sentence that are themselves marked messages ("the %(what)s contains ...").
