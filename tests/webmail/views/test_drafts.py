@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Mailbox
-from fetcher import enqueue
 from fetcher.models import (
     Folder,
     FolderRole,
@@ -65,14 +64,6 @@ def drafts_page(persona: Persona) -> str:
     response = persona.client.get(reverse("mail_view", args=["drafts"]))
     assert response.status_code == 200
     return response.content.decode()
-
-
-@pytest.fixture
-def queued_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The syncs a change queues once its transaction commits (run them with the on-commit capture)."""
-    queued: list[str] = []
-    monkeypatch.setattr(enqueue, "sync_mailbox", lambda mailbox_id: queued.append(str(mailbox_id)))
-    return queued
 
 
 def test_compose_offers_discard_and_discarding_removes_the_draft(alice: Persona) -> None:
