@@ -236,6 +236,13 @@ class Message(models.Model):
                 name="message_attachments",
                 condition=models.Q(has_attachments=True),
             ),
+            # What stage two could not read: counted per mailbox on every page (the sidebar says so)
+            # and listed by is:unreadable; nearly always empty, so both cost next to nothing.
+            models.Index(
+                fields=["mailbox", "-sort_date", "-id"],
+                name="message_unreadable",
+                condition=models.Q(parse_state="failed"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -290,9 +290,12 @@ def draft_to_server(*, outgoing_id: int | str) -> bool:
         drafts = folders.server_folder(imap, outgoing.mailbox, FolderRole.DRAFTS)  # made if missing
         placed = imap.append(drafts.name, raw, flags=["\\Draft", "\\Seen"])
         _drop_server_draft(imap, outgoing)
-    OutgoingMessage.objects.filter(pk=outgoing.pk).update(
-        server_draft_folder=drafts if placed else None, server_draft_uid=placed[1] if placed else None
-    )
+        kept = OutgoingMessage.objects.filter(pk=outgoing.pk).update(
+            server_draft_folder=drafts if placed else None, server_draft_uid=placed[1] if placed else None
+        )
+        if not kept and placed:  # discarded while its copy was on the way: the copy goes too
+            imap.select_writable(drafts.name)
+            imap.delete([placed[1]], uidvalidity=placed[0])
     return True
 
 

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import (
+    BigIntegerField,
     BooleanField,
     Count,
     Exists,
@@ -284,7 +285,14 @@ class Holdings:
 
     @classmethod
     def of(cls, user: User) -> Holdings:
-        mailboxes = list(Mailbox.objects.filter(owner=user).order_by("name", "email_address"))
+        # With each mailbox's health (its MailboxSync) and how many of its messages could not be read,
+        # in the same statement: the sidebar and the lists say when a mailbox needs the person.
+        mailboxes: list[Mailbox] = list(
+            Mailbox.objects.filter(owner=user)
+            .select_related("sync")
+            .annotate(unreadable=_UNREADABLE)
+            .order_by("name", "email_address")
+        )
         by_id = {mailbox.id: mailbox for mailbox in mailboxes}
         folders = []
         # The counts are read, not counted (fetcher.models.FolderCount, kept by triggers): the
@@ -323,6 +331,16 @@ def _count_of(folder: Folder) -> FolderCount:
 
 # Unread counts show as "999+" from here on: a number that large is not read, only noticed.
 UNREAD_CAP = 1000
+
+# A mailbox's messages that stage two could not read (parse state failed), counted up to the cap the
+# unread counts have, through the partial index message_unreadable (nearly always empty).
+_UNREADABLE = RawSQL(
+    "SELECT count(*) FROM (SELECT 1 FROM fetcher_message unreadable"
+    " WHERE unreadable.mailbox_id = accounts_mailbox.id AND unreadable.parse_state = 'failed'"
+    " LIMIT %s) capped",
+    [UNREAD_CAP],
+    output_field=BigIntegerField(),
+)
 
 
 def _newest_first(messages: QuerySet[Message], after: Cursor | None, limit: int) -> QuerySet[Message]:
@@ -588,6 +606,9 @@ _STATES = {
     "okunmus": "fetcher_message.seen",
     "starred": "fetcher_message.flagged",
     "yildizli": "fetcher_message.flagged",
+    # What stage two could not read (the raw message is kept): the lists' notice links here.
+    "unreadable": "fetcher_message.parse_state = 'failed'",
+    "okunamayan": "fetcher_message.parse_state = 'failed'",
 }
 _ATTACHMENT_WORDS = {"attachment", "attachments", "ek", "dosya"}
 
@@ -822,26 +843,68 @@ def outgoing_of(user: User, public_id: uuid.UUID | str) -> OutgoingMessage:
         raise Http404("No such draft") from None
 
 
+def outgoing_chosen(user: User, public_ids: Sequence[uuid.UUID | str]) -> list[OutgoingMessage]:
+    """The user's own drafts or outgoing messages of these ids, in one query; 404 if any is not theirs."""
+    try:
+        wanted = {uuid.UUID(str(public_id)) for public_id in public_ids}
+    except ValueError:
+        raise Http404("No such draft") from None
+    found = list(OutgoingMessage.objects.filter(owner=user, public_id__in=wanted).defer("raw"))
+    if len(found) != len(wanted):
+        raise Http404("No such draft")
+    return found
+
+
 @dataclass(frozen=True)
-class OwnDrafts:
-    """The drafts written here, for the Drafts view above the server's Drafts folders."""
+class DraftsPage:
+    """A page of the Drafts view: the drafts written here and those of the servers' Drafts folders,
+    as one list newest first (a draft written here by when it was last changed)."""
 
-    newest: list[OutgoingMessage]  # the 50 changed last
-    message_ids: set[str]  # of every one: an IMAP server keeps a copy of each in its Drafts folder
+    rows: list[Message | OutgoingMessage]
+    next: Cursor | None
 
 
-def own_drafts(user: User) -> OwnDrafts:
-    drafts = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT)
-    return OwnDrafts(
-        list(drafts.order_by("-updated_at")[:50]), set(drafts.values_list("message_id", flat=True))
-    )
+def page_of_drafts(
+    user: User, folder_ids: list[int], after: Cursor | None, limit: int = PAGE_SIZE
+) -> DraftsPage:
+    """Both kinds merged on one cursor: each side gives up to a page after it; where a side has
+    more, the page ends at the last row it gave (below that its next rows are not known yet), and
+    the last row shown is where the next page starts. A server's copy of a message written here
+    (outbox.draft_to_server, kept until the message is sent) is not listed beside it, nor is that
+    of a message waiting to leave."""
+    page = page_of_folders(folder_ids, after, limit)
+    ours = OutgoingMessage.objects.filter(owner=user, message_id__in={m.message_id for m in page.messages})
+    copies = set(ours.exclude(message_id="").values_list("message_id", flat=True))
+    found = OutgoingMessage.objects.filter(owner=user, state=OutgoingState.DRAFT).defer("raw")
+    if after is not None:
+        found = found.filter(
+            Q(updated_at__lt=after.sort_date) | Q(updated_at=after.sort_date, id__lt=after.id)
+        )
+    drafts = list(found.order_by("-updated_at", "-id")[: limit + 1])
+    ends = [(page.next.sort_date, page.next.id)] if page.next else []
+    if len(drafts) > limit:
+        drafts = drafts[:limit]
+        ends.append(_draft_key(drafts[-1]))
+    rows: list[Message | OutgoingMessage] = [m for m in page.messages if m.message_id not in copies]
+    rows = sorted([*rows, *drafts], key=_draft_key, reverse=True)
+    if ends:
+        rows = [row for row in rows if _draft_key(row) >= max(ends)]
+    if not ends and len(rows) <= limit:
+        return DraftsPage(rows, None)
+    rows = rows[:limit]
+    last = _draft_key(rows[-1]) if rows else max(ends)
+    return DraftsPage(rows, Cursor(*last))
+
+
+def _draft_key(row: Message | OutgoingMessage) -> tuple[datetime, int]:
+    return (row.sort_date, row.pk) if isinstance(row, Message) else (row.updated_at, row.pk)
 
 
 def outbox_of(user: User) -> dict[str, QuerySet[OutgoingMessage]]:
-    """The outbox page's lists: drafts, what waits to leave, what failed, what was sent last."""
+    """The outbox page's lists: what waits to leave, what failed, what was sent last (drafts are
+    in the Drafts view, page_of_drafts)."""
     rows = OutgoingMessage.objects.filter(owner=user).select_related("mailbox").defer("raw")
     return {
-        "drafts": rows.filter(state=OutgoingState.DRAFT).order_by("-updated_at")[:50],
         "waiting": rows.filter(state__in=[OutgoingState.QUEUED, OutgoingState.SENDING]).order_by(
             "send_after"
         ),

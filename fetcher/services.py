@@ -30,6 +30,8 @@ from fetcher.models import (
     MailboxState,
     MailboxSync,
     Message,
+    OutgoingMessage,
+    OutgoingState,
     Pop3Ledger,
     WorkerHeartbeat,
 )
@@ -475,6 +477,68 @@ def _delete_for_good(messages: Sequence[Message]) -> Sequence[Message]:
 
 def message_delete_for_good(*, message: Message) -> None:
     messages_delete_for_good(messages=[message])
+
+
+def drafts_discard(*, drafts: Sequence[OutgoingMessage] = (), messages: Sequence[Message] = ()) -> int:
+    """Discard drafts for good: those written here (`drafts`, still drafts) and those of the servers'
+    Drafts folders (`messages`; a message in any other folder is left alone). Returns how many went.
+
+    A draft written here goes with its copies: the one outbox.draft_to_server put in the IMAP
+    server's Drafts, and the one a sync may have brought back here from there. The next sync of
+    each IMAP mailbox deletes them on the server, as it deletes whatever was deleted here for good
+    (ImapDeletion: only while the UID still names that draft, by its Message-ID). A message queued,
+    sent or failed is not a draft: it stays (the outbox's Undo makes a queued one a draft again).
+    """
+    chosen = [message for message in messages if message.folder.role == FolderRole.DRAFTS]
+    with transaction.atomic():
+        rows = list(
+            OutgoingMessage.objects.select_for_update(of=("self",))
+            .select_related("mailbox", "server_draft_folder")
+            .filter(pk__in=[draft.pk for draft in drafts], state=OutgoingState.DRAFT)
+        )
+        ImapDeletion.objects.bulk_create(
+            [
+                _server_draft(row, folder, row.server_draft_uid)
+                for row in rows
+                if (folder := row.server_draft_folder) is not None and row.server_draft_uid is not None
+            ],
+            ignore_conflicts=True,
+        )
+        copies = _stored_copies(rows, already={message.pk for message in chosen})
+        deleted = _delete_for_good([*chosen, *copies])
+        OutgoingMessage.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    on_server = [row.mailbox_id for row in rows if row.server_draft_uid is not None]
+    for mailbox_id in dict.fromkeys([*on_server, *_imap_mailboxes(deleted)]):
+        transaction.on_commit(partial(enqueue.sync_mailbox, mailbox_id))
+    return len(rows) + len(chosen)
+
+
+def _server_draft(row: OutgoingMessage, folder: Folder, uid: int) -> ImapDeletion:
+    # The folder's UIDVALIDITY when the copy was appended (fetcher.folders.server_folder knows it
+    # first); if it changed since, or is unknown (0), the sync finds the copy by its Message-ID.
+    return ImapDeletion(
+        folder=folder,
+        uidvalidity=folder.uidvalidity or 0,
+        uid=uid,
+        message_id=row.message_id,
+        size=None,  # not kept: the Message-ID, fixed when the draft was made, names it alone
+    )
+
+
+def _stored_copies(rows: Sequence[OutgoingMessage], already: set[int]) -> list[Message]:
+    """The copies of these drafts that a sync brought here from the servers' Drafts folders."""
+    if not rows:
+        return []
+    found = Message.objects.filter(
+        mailbox__in={row.mailbox_id for row in rows},
+        folder__role=FolderRole.DRAFTS,
+        message_id__in={row.message_id for row in rows},
+    )
+    return [message for message in found.select_related("mailbox").defer("raw") if message.pk not in already]
+
+
+def _imap_mailboxes(messages: Iterable[Message]) -> list[uuid.UUID]:
+    return [message.mailbox_id for message in messages if _is_imap(message)]
 
 
 def messages_archive(*, messages: Sequence[Message]) -> Change:

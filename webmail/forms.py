@@ -12,7 +12,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import crypto
-from accounts.models import CONNECTION_TEST_VALID_FOR, ConnectionTest, Mailbox, Retention, User
+from accounts.models import (
+    CONNECTION_FIELDS,
+    CONNECTION_TEST_VALID_FOR,
+    ConnectionTest,
+    Mailbox,
+    Retention,
+    User,
+)
 from accounts.services import (
     Passwords,
     connection_settings,
@@ -130,11 +137,24 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
         self.fields["poll_interval_minutes"].min_value = settings.WEBMAIL_MIN_POLL_MINUTES  # type: ignore[attr-defined]
         for name in ("incoming_fingerprint", "smtp_fingerprint"):
             self.fields[name].help_text = _("Only for a server whose certificate you checked yourself.")
-        if self.instance.pk:
-            for name in ("incoming_password", "smtp_password"):
-                self.fields[name].help_text = _("Leave empty to keep the stored password.")
+        self._say_stored_passwords()
         for name in ("incoming_login", "smtp_login", "incoming_host", "smtp_host"):
             self.fields[name].widget.attrs.update({"autocapitalize": "none", "spellcheck": "false"})
+
+    def _say_stored_passwords(self) -> None:
+        """An empty password field on an edit keeps the stored password: say so, since the password
+        itself never goes to the browser (a new mailbox has none to keep, a shared login no SMTP one)."""
+        if self.instance._state.adding:
+            return
+        stored = {
+            "incoming_password": self.instance.incoming_password_encrypted,
+            "smtp_password": self.instance.smtp_password_encrypted,
+        }
+        for name in (name for name, secret in stored.items() if secret):
+            self.fields[name].help_text = _(
+                "A password is stored. Leave this empty to keep it (unless you change the server"
+                " or the login)."
+            )
 
     def clean_email_address(self) -> str:
         """One mailbox per address and person (the database holds it to that too): a clear error
@@ -250,6 +270,8 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
         )
 
     def _check_tested(self, data: dict[str, Any]) -> None:
+        if self._connection_unchanged(data):
+            return  # a name, colour, signature, poll interval...: nothing a test would check
         test = self.test
         fresh = test is not None and timezone.now() - test.created_at < CONNECTION_TEST_VALID_FOR
         same = (
@@ -262,6 +284,17 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
                 _("Test the connection with these settings first, or save the mailbox disabled."),
                 code="untested",
             )
+
+    def _connection_unchanged(self, data: dict[str, Any]) -> bool:
+        """An enabled mailbox (its settings passed a test when it was enabled) whose connection settings
+        stay as saved and whose password is not typed again: it connects as it did. Enabling a
+        disabled one, a new password or any other connection setting (CONNECTION_FIELDS) needs a test."""
+        if self.instance._state.adding or data.get("incoming_password"):
+            return False
+        if not data.get("smtp_same_login") and data.get("smtp_password"):
+            return False
+        saved = Mailbox.objects.filter(pk=self.instance.pk).values("enabled", *CONNECTION_FIELDS).first()
+        return saved is not None and bool(saved.pop("enabled")) and saved == connection_settings(data)
 
     @staticmethod
     def _same_passwords(data: dict[str, Any], test: ConnectionTest) -> bool:

@@ -5,8 +5,10 @@
   "use strict";
   const form = document.querySelector("[data-autosave-url]");
   if (!form) return;
+  const discard = document.querySelector("[data-discard]");
   let timer = null;
   let dirty = false;
+  let saving = null;  // the save on its way, which a discard waits for (the first one makes the draft)
 
   function fields() {
     const data = new FormData(form);
@@ -18,16 +20,18 @@
   function save() {
     if (!dirty) return;
     dirty = false;
-    fetch(form.dataset.autosaveUrl, { method: "POST", body: fields(), credentials: "same-origin" })
+    saving = fetch(form.dataset.autosaveUrl, { method: "POST", body: fields(), credentials: "same-origin" })
       .then((response) => (response.ok ? response.json() : null))
       .then((saved) => {
         if (!saved) return;
         form.dataset.autosaveUrl = saved.autosave_url;
         form.setAttribute("action", saved.edit_url);
+        if (discard) discard.setAttribute("action", saved.discard_url);
         history.replaceState(null, "", saved.edit_url);
         document.documentElement.dataset.draftSaved = saved.id;
       })
-      .catch(() => { dirty = true; });
+      .catch(() => { dirty = true; })
+      .finally(() => { saving = null; });
   }
 
   form.addEventListener("input", () => {
@@ -44,6 +48,17 @@
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") saveOnLeaving(); });
   window.addEventListener("pagehide", saveOnLeaving);
   form.addEventListener("submit", () => { clearTimeout(timer); dirty = false; });
+  // Discarding saves nothing more, and waits for a save on its way, so that it discards that draft.
+  if (discard) {
+    discard.addEventListener("submit", (event) => {
+      clearTimeout(timer);
+      dirty = false;
+      if (saving) {
+        event.preventDefault();
+        saving.then(() => discard.submit());
+      }
+    });
+  }
 }());
 
 // Address suggestions under To, Cc and Bcc: people already written to or heard from, most

@@ -136,6 +136,7 @@ SEARCHES = [
     "before:2024-03-01",
     "after:2024-03-01",
     "is:starred before:2024-06-01",
+    "is:unreadable",
 ]
 
 

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from fetcher.mail import safehtml, search
 from fetcher.mail.names import visible_name
 from fetcher.selectors import UNREAD_CAP
+from webmail.troubles import Trouble, sync_trouble, troubles_of, unreadable_trouble
 
 register = template.Library()
 
@@ -153,6 +154,9 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
     now, formats = timezone.localtime(), _date_formats()
     html = []
     for row in rows:
+        if getattr(row, "outgoing", None) is not None:
+            html.append(_draft_row(row, now, formats))
+            continue
         m = row.message
         public_id = conditional_escape(str(m.public_id))
         chip = (
@@ -181,7 +185,7 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             f'<button class="star{" on" if m.flagged else ""}" form="{"unstar" if m.flagged else "star"}-one"'
             f' name="message" value="{public_id}" aria-label="{star}"'
             f' aria-pressed="{"true" if m.flagged else "false"}" data-testid="star">'
-            f'{"★" if m.flagged else "☆"}</button>\n'
+            f"{'★' if m.flagged else '☆'}</button>\n"
             f'<a class="row-link" href="{link}{public_id}/{back}">'
             f'<span class="from">{chip}{sender}{count}</span>'
             f' <span class="subject">{highlight(m.subject or no_subject, terms)}</span>'
@@ -190,6 +194,37 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             f"{when}</span>\n</li>\n"
         )
     return mark_safe("".join(html))  # noqa: S308 -- every value escaped above
+
+
+def _draft_row(row: Any, now: datetime, formats: dict[str, str]) -> str:
+    """A draft written here (webmail.views.lists.DraftRow), shown as the servers' drafts are: whom it
+    is for, its subject and beginning. Its box is a `message` box too (value `draft:<id>`), so
+    choosing rows, "choose all" and the keyboard treat both kinds alike."""
+    draft = row.outgoing
+    public_id = conditional_escape(str(draft.public_id))
+    people = [person.get("name") or person.get("address", "") for person in [*draft.to, *draft.cc]]
+    to = (
+        str(_("To: %(people)s") % {"people": ", ".join(people[:3]) + ("…" if len(people) > 3 else "")})
+        if people
+        else str(_("(no recipient)"))
+    )
+    subject = draft.subject or str(_("(no subject)"))
+    choose = conditional_escape(_("Choose: %(sender)s, %(subject)s") % {"sender": to, "subject": subject})
+    chip = format_html(_CHIP, row.mailbox.colour) if row.mailbox else ""
+    local = timezone.localtime(draft.updated_at)
+    when = format_html('<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now, formats))
+    url = conditional_escape(reverse("compose_edit", args=[draft.public_id]))
+    beginning = " ".join(draft.text_body.split())[:200]
+    return (
+        f'<li class="message-row draft" data-draft="{public_id}"'
+        f' data-mailbox="{conditional_escape(str(draft.mailbox_id))}" data-testid="message-row">\n'
+        f'<input type="checkbox" name="message" value="draft:{public_id}" aria-label="{choose}">\n'
+        '<span class="star" aria-hidden="true"></span>\n'
+        f'<a class="row-link" href="{url}"><span class="from">{chip}{escape(to)}</span>'
+        f' <span class="subject">{escape(subject)}</span>'
+        f' <span class="snippet muted">{escape(beginning)}</span></a>\n'
+        f'<span class="meta">{when}</span>\n</li>\n'
+    )
 
 
 def _shown_sender(message: Any, mailbox: Any) -> str:
@@ -221,11 +256,12 @@ def mailbox_tree(context: template.Context) -> SafeString:
     blank = str(uuid.UUID(int=0))
     folder_url = reverse("folder", args=[blank]).removesuffix(f"{blank}/")
     html = []
-    for mailbox, lines in sidebar.mailboxes if sidebar else []:
-        html.append(
-            f'<li class="mailbox-name">{format_html(_CHIP, mailbox.colour)}{escape(mailbox.name)}</li>'
-        )
-        for line in lines:
+    trees = dict(sidebar.mailboxes) if sidebar else {}
+    # Every mailbox, with its folders if it has any yet: one whose first sync failed has none, and
+    # its warning must show all the same.
+    for mailbox in context.get("sidebar_mailboxes") or []:
+        html.append(_mailbox_name(mailbox))
+        for line in trees.get(mailbox, []):
             depth, label, folder = line.depth or 0, escape(line.label), line.folder
             if folder is None:
                 html.append(
@@ -245,14 +281,76 @@ def mailbox_tree(context: template.Context) -> SafeString:
                 f'<li><a class="folder sub depth-{depth}{current}" href="{escape(folder_url)}{public_id}/"'
                 f' title="{title}" data-testid="folder">{label}{count}</a></li>'
             )
-    if not html:  # no folder yet: the mailboxes alone
-        for mailbox in context.get("sidebar_mailboxes") or []:
-            html.append(
-                f'<li class="mailbox-name">{format_html(_CHIP, mailbox.colour)}{escape(mailbox.name)}</li>'
-            )
     if not html:
         html.append(f'<li class="muted">{escape(gettext("No mailboxes yet"))}</li>')
     return mark_safe("\n".join(html))  # noqa: S308 -- every value escaped above
+
+
+def _mailbox_name(mailbox: Any) -> str:
+    """A mailbox's line in the sidebar; a mailbox that needs its person carries a warning that says why
+    and leads to the fix (webmail.troubles)."""
+    trouble = sync_trouble(mailbox) or unreadable_trouble(mailbox)
+    mark = (
+        format_html(
+            ' <a class="mailbox-alert" href="{}" title="{}" data-testid="mailbox-alert">'
+            '<span aria-hidden="true">⚠</span><span class="visually-hidden">{}</span></a>',
+            trouble.url,
+            trouble.reason,
+            trouble.reason,
+        )
+        if trouble
+        else ""
+    )
+    return f'<li class="mailbox-name">{format_html(_CHIP, mailbox.colour)}{escape(mailbox.name)}{mark}</li>'
+
+
+@register.simple_tag(takes_context=True)
+def mailbox_alerts(context: template.Context) -> SafeString:
+    """At the top of a list: each mailbox that needs its person, why, and the fix (webmail.troubles),
+    from the mailboxes the page holds anyway."""
+    troubles = troubles_of(list(context.get("sidebar_mailboxes") or []))
+    if not troubles:
+        return mark_safe("")
+    items = [_trouble_item(trouble, str(context.get("csrf_token") or "")) for trouble in troubles]
+    return format_html(
+        '<ul class="mailbox-alerts" role="status" aria-label="{}" data-testid="mailbox-alerts">{}</ul>',
+        gettext("Mailboxes that need you"),
+        mark_safe("".join(items)),  # noqa: S308 -- each item built by format_html
+    )
+
+
+def _trouble_item(trouble: Trouble, csrf_token: str) -> str:
+    again = (
+        format_html(
+            ' <form method="post" action="{}" class="inline"><input type="hidden" name="csrfmiddlewaretoken"'
+            ' value="{}"><button class="link">{}</button></form>',
+            reverse("mailbox_sync", args=[trouble.mailbox.id]),
+            csrf_token,
+            gettext("Sync now"),
+        )
+        if trouble.sync_again
+        else ""
+    )
+    detail = (
+        format_html(
+            ' <details><summary>{}</summary><p class="muted small">{}</p></details>',
+            gettext("Details"),
+            trouble.detail,
+        )
+        if trouble.detail
+        else ""
+    )
+    return format_html(
+        '<li data-testid="mailbox-trouble" data-mailbox="{}"><strong>{}</strong>: {}'
+        ' <a href="{}">{}</a>{}{}</li>',
+        trouble.mailbox.id,
+        trouble.mailbox.name,
+        trouble.reason,
+        trouble.url,
+        trouble.fix,
+        again,
+        detail,
+    )
 
 
 # The values of a MailError's sentence that are themselves marked messages ("the %(what)s contains ...").

@@ -18,17 +18,22 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.csp import CSP
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Mailbox, User
 from accounts.selectors import mailboxes_of
-from fetcher import drafts, outbox, selectors
+from fetcher import drafts, outbox, selectors, services
 from fetcher.mail import compose
 from fetcher.models import Message, OutgoingMessage, OutgoingState
-from fetcher.selectors import message_of, outgoing_of
+from fetcher.selectors import message_of, messages_chosen, outgoing_chosen, outgoing_of
 from webmail.forms import ComposeForm
-from webmail.views.request import AuthedRequest
+from webmail.views.request import AuthedRequest, safe_back
+
+# The Drafts view's boxes name a draft written here by this prefix (and a server's draft by its id).
+DRAFT_PREFIX = "draft:"
+MAX_DISCARD = 500
 
 
 def _initial(
@@ -161,8 +166,39 @@ def compose_autosave(request: AuthedRequest, outgoing_id: uuid.UUID | None = Non
             "id": str(saved.public_id),
             "edit_url": reverse("compose_edit", args=[saved.public_id]),
             "autosave_url": reverse("compose_autosave_edit", args=[saved.public_id]),
+            "discard_url": reverse("compose_discard_edit", args=[saved.public_id]),
         }
     )
+
+
+@login_required
+@require_POST
+def compose_discard(request: AuthedRequest, outgoing_id: uuid.UUID | None = None) -> HttpResponse:
+    """Discard in compose: the draft goes, with its copy on the IMAP server (none yet: nothing to do)."""
+    outgoing = outgoing_of(request.user, outgoing_id) if outgoing_id else None
+    if outgoing is not None and not services.drafts_discard(drafts=[outgoing]):
+        messages.info(request, _("This message is no longer a draft."))
+        return redirect("outbox")
+    messages.success(request, _("Draft discarded."))
+    return redirect("mail_view", view="drafts")
+
+
+@login_required
+@require_POST
+def drafts_discard(request: AuthedRequest) -> HttpResponse:
+    """Discard in the Drafts view: the chosen drafts, written here or in a server's Drafts folder."""
+    chosen = request.POST.getlist("message")[:MAX_DISCARD]
+    ours = [value.removeprefix(DRAFT_PREFIX) for value in chosen if value.startswith(DRAFT_PREFIX)]
+    theirs = [value for value in chosen if not value.startswith(DRAFT_PREFIX)]
+    count = services.drafts_discard(  # 404 before anything changes when one is not the person's
+        drafts=outgoing_chosen(request.user, ours), messages=messages_chosen(request.user, theirs)
+    )
+    if count:
+        messages.success(
+            request,
+            ngettext("%(count)d draft discarded.", "%(count)d drafts discarded.", count) % {"count": count},
+        )
+    return redirect(safe_back(request, request.POST.get("back", "")))
 
 
 @login_required

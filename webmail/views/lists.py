@@ -21,13 +21,13 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import User
 from fetcher.mail import search
-from fetcher.models import Message
+from fetcher.models import Message, OutgoingMessage
 from fetcher.selectors import (
     VIEWS,
     Cursor,
     Page,
     folder_of,
-    own_drafts,
+    page_of_drafts,
     page_of_folders,
     page_of_search,
     page_of_starred,
@@ -55,6 +55,14 @@ class Row:
     count: int  # messages in its conversation (1 in the plain list)
 
 
+@dataclass(frozen=True)
+class DraftRow:
+    """A draft written here, in the Drafts view's list beside the servers' drafts."""
+
+    outgoing: OutgoingMessage
+    mailbox: Any
+
+
 def _rows(request: AuthedRequest, user: User, page: Page) -> list[Row]:
     mailboxes = {mailbox.id: mailbox for mailbox in holdings(request).mailboxes}
     messages = page.messages
@@ -78,16 +86,15 @@ def _list(
     title: str,
     here: str,
     query: str = "",
-    drafts: Any = None,
     move_only: uuid.UUID | None = None,
+    rows: list[Row | DraftRow] | None = None,
 ) -> HttpResponse:
     context = {
         "move_only": move_only,  # one folder's list: its messages move within its mailbox only
-        "rows": _rows(request, request.user, page),
+        "rows": _rows(request, request.user, page) if rows is None else rows,
         "next": page.next.encode() if page.next else "",
         "title": title,
         "here": here,
-        "drafts": drafts,
         "query": query,
         "terms": search.query_words(search.parse_query(query).text) if query else [],
         # Built once, not per row: a row's link is message_url + its id + back_query.
@@ -98,6 +105,21 @@ def _list(
     return render(request, "webmail/mail_list.html#rows" if more else "webmail/mail_list.html", context)
 
 
+def _drafts(request: AuthedRequest, after: Cursor | None) -> HttpResponse:
+    """Drafts: those written here and those of the servers' Drafts folders, in one list."""
+    held = holdings(request)
+    found = page_of_drafts(request.user, held.view_folder_ids("drafts"), after)
+    mailboxes = {mailbox.id: mailbox for mailbox in held.mailboxes}
+    rows: list[Row | DraftRow] = [
+        Row(row, mailboxes.get(row.mailbox_id), 1)
+        if isinstance(row, Message)
+        else DraftRow(row, mailboxes.get(row.mailbox_id))
+        for row in found.rows
+    ]
+    page = Page([], found.next)
+    return _list(request, page, title=str(VIEW_TITLES["drafts"]), here="drafts", rows=rows)
+
+
 @login_required
 @require_GET
 def mail_view(request: AuthedRequest, view: str = "inbox") -> HttpResponse:
@@ -105,18 +127,14 @@ def mail_view(request: AuthedRequest, view: str = "inbox") -> HttpResponse:
     if view not in VIEWS:
         raise Http404("No such view")
     after = Cursor.decode(request.GET.get("after"))
+    if view == "drafts":
+        return _drafts(request, after)
     held = holdings(request)
     if view == "starred":
         page = page_of_starred(user, after, mailboxes=held.mailbox_ids())
     else:
         page = page_of_folders(held.view_folder_ids(view), after, conversations=user.conversations)
-    drafts = None
-    if view == "drafts" and after is None:  # drafts written here, above the server's Drafts folders
-        own = own_drafts(user)
-        drafts = own.newest
-        # An IMAP server keeps a copy of those drafts in its Drafts folder: list each once.
-        page = Page([m for m in page.messages if m.message_id not in own.message_ids], page.next)
-    return _list(request, page, title=str(VIEW_TITLES[view]), here=view, drafts=drafts)
+    return _list(request, page, title=str(VIEW_TITLES[view]), here=view)
 
 
 @login_required
