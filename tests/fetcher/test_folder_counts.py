@@ -81,7 +81,10 @@ def test_the_sidebar_reads_counts_without_counting_and_caps_the_display() -> Non
     client = Client()
     client.force_login(box.owner)
     statements = plans.analysed_statements(lambda: client.get("/account/preferences/"))
-    assert statements == []  # no statement of the page reads the message table
+    # The counts come from fetcher_foldercount; the one statement that touches messages counts the
+    # unreadable ones (issue #13.7) through their partial index, and here there are none to read.
+    assert plans.costly_reads(statements, budget=0) == []
+    assert len(statements) <= 1
     [folder] = folders_of(box.owner)
     assert (folder.unread, folder.total) == (1_500, 1_500)  # type: ignore[attr-defined]
     assert 'data-testid="unread-inbox">999+<' in client.get("/").content.decode()
