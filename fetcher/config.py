@@ -22,6 +22,7 @@ def network_policy() -> NetworkPolicy:
         allowed_ports=None if ports is None else frozenset(ports),
         extra_ca_file=settings.WEBMAIL_EXTRA_CA_FILE,
         timeout=float(settings.WEBMAIL_MAIL_TIMEOUT),
+        dns_servers=tuple(settings.WEBMAIL_DNS_SERVERS),
     )
 
 

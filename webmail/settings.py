@@ -72,6 +72,9 @@ try:
     WEBMAIL_ALLOWED_MAIL_PORTS = envports("WEBMAIL_ALLOWED_MAIL_PORTS")
     # An extra CA bundle (PEM) trusted beside the system CAs, for a company's own certificate authority.
     WEBMAIL_EXTRA_CA_FILE = envstr("WEBMAIL_EXTRA_CA_FILE", "") or None
+    # The resolvers the workers ask about mail servers (address or address:port, comma-separated), for
+    # an intranet's own DNS; empty: the system's.
+    WEBMAIL_DNS_SERVERS = envlist("WEBMAIL_DNS_SERVERS", [])
     WEBMAIL_MAIL_TIMEOUT = envint("WEBMAIL_MAIL_TIMEOUT", 20, minimum=1)
     WEBMAIL_MIN_POLL_MINUTES = envint("WEBMAIL_MIN_POLL_MINUTES", 1, minimum=1)
     # Writing mail: how long a sent message waits so "Undo" can bring it back; attachments' limit.

@@ -21,6 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
+from fetcher.mail import resolver
+
 type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -149,6 +151,7 @@ class NetworkPolicy:
     allowed_ports: frozenset[int] | None = MAIL_PORTS  # None: any port
     extra_ca_file: str | None = None
     timeout: float = 20.0
+    dns_servers: tuple[str, ...] = ()  # the resolvers to ask (fetcher.mail.resolver); empty: the system's
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,14 @@ def forbidden_reason(ip: IPAddress) -> str | None:
     return next((reason for hit, reason in checks if hit), None)
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_allowed(ip: IPAddress, host: str, policy: NetworkPolicy) -> bool:
     if host.lower().rstrip(".") in policy.allowed_hosts:
         return True
@@ -231,7 +242,17 @@ def _is_allowed(ip: IPAddress, host: str, policy: NetworkPolicy) -> bool:
     return forbidden_reason(ip) is None
 
 
-def _resolve(host: str, port: int) -> list[IPAddress]:
+def _resolve(host: str, port: int, policy: NetworkPolicy) -> list[IPAddress]:
+    if policy.dns_servers and not _is_address(host):
+        answer = resolver.Resolver(policy.dns_servers, timeout=policy.timeout).addresses(host)
+        if not answer.records:
+            raise MailError(
+                Step.DNS,
+                gettext_noop("The name %(host)s could not be resolved."),
+                permanent=False,
+                values={"host": host},
+            )
+        return [ipaddress.ip_address(address) for address in answer.records]
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
@@ -258,7 +279,7 @@ def check_endpoint(endpoint: Endpoint, policy: NetworkPolicy) -> Target:
             permanent=True,
             values={"port": endpoint.port, "ports": ports},
         )
-    addresses = _resolve(host, endpoint.port)
+    addresses = _resolve(host, endpoint.port, policy)
     for ip in addresses:
         if _is_allowed(ip, host, policy):
             plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip

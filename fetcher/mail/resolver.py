@@ -53,6 +53,18 @@ class Resolver:
         hosts = [_host(record.exchange.to_text()) for record in records]
         return Answer([host for host in hosts if host])
 
+    def addresses(self, host: str) -> Answer[str]:
+        """The host's IPv4 and IPv6 addresses, IPv4 first."""
+        found: list[str] = []
+        problems = []
+        for kind in ("A", "AAAA"):
+            answer = self._ask(host, kind)
+            if isinstance(answer, str):
+                problems.append(answer)
+            else:
+                found.extend(record.to_text() for record in list(answer)[:MAX_RECORDS])
+        return Answer(found, "" if found else problems[0])
+
     def srv(self, name: str) -> Answer[Srv]:
         """The SRV records of `name` (`_imaps._tcp.example.com`) in the order RFC 2782 tries them;
         a target of "." says the service is not offered there, and is not a record."""

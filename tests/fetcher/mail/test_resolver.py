@@ -3,10 +3,12 @@ for these tests and answering only for their zones (issue #14)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 
+from fetcher.mail.net import Endpoint, MailError, NetworkPolicy, Security, check_endpoint
 from fetcher.mail.resolver import Resolver, Srv
 from tests.servers.dnsmasq import DnsServer, start_dnsmasq
 from tests.servers.net import free_port
@@ -80,3 +82,16 @@ def test_a_resolver_that_does_not_answer_is_reported_not_raised() -> None:
 
     assert answer.records == []
     assert answer.problem in {"the resolver did not answer in time", "no resolver answered"}
+
+
+def test_mail_connections_resolve_their_names_through_the_configured_resolvers(
+    dns_server: DnsServer, local_policy: NetworkPolicy
+) -> None:
+    policy = dataclasses.replace(local_policy, dns_servers=(dns_server.address,))
+
+    target = check_endpoint(Endpoint("srv.test", 993, Security.SSL), policy)
+
+    assert target.address == "127.0.0.1"  # a name only the configured resolver knows
+    with pytest.raises(MailError) as unknown:
+        check_endpoint(Endpoint("nowhere.test", 993, Security.SSL), policy)
+    assert unknown.value.step == "dns"
