@@ -4,6 +4,7 @@ place) and any documents, redirects or errors a test sets at a path."""
 
 from __future__ import annotations
 
+import re
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ class HttpsServer:
     names: tuple[str, ...]
     answers: dict[str, Answer] = field(default_factory=dict)
     folders: dict[str, Path] = field(default_factory=dict)  # a path prefix served from a folder
+    ispdb: dict[str, Path] = field(default_factory=dict)  # /v1.1/<domain>: the ISPDB file naming it
     requests: list[str] = field(default_factory=list)
 
     @property
@@ -52,7 +54,11 @@ def start_https(ca: trustme.CA, names: tuple[str, ...] = ("localhost", "127.0.0.
             served = holder["server"]
             served.requests.append(self.path)
             path = urlsplit(self.path).path
-            answer = served.answers.get(path) or _from_folder(served.folders, path)
+            answer = (
+                served.answers.get(path)
+                or _from_ispdb(served.ispdb, path)
+                or _from_folder(served.folders, path)
+            )
             self.send_response(answer.status)
             if answer.location:
                 self.send_header("Location", answer.location)
@@ -78,3 +84,19 @@ def _from_folder(folders: dict[str, Path], path: str) -> Answer:
             if file.is_relative_to(folder.resolve()) and file.is_file():
                 return Answer(body=file.read_bytes())
     return Answer(status=404, body=b"not found")
+
+
+def ispdb_index(folder: Path) -> dict[str, Path]:
+    """Mozilla's ISPDB as its public server answers it: each domain a file lists, to that file."""
+    index: dict[str, Path] = {}
+    for file in sorted(folder.glob("*.xml")):
+        for domain in re.findall(rb"<domain>([^<]+)</domain>", file.read_bytes()):
+            index.setdefault(domain.decode().strip().lower(), file)
+    return index
+
+
+def _from_ispdb(index: dict[str, Path], path: str) -> Answer | None:
+    if not path.startswith("/v1.1/"):
+        return None
+    file = index.get(path.removeprefix("/v1.1/").lower())
+    return Answer(body=file.read_bytes()) if file else Answer(status=404, body=b"not found")
