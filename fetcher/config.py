@@ -10,7 +10,9 @@ from django.conf import settings
 
 from accounts import crypto
 from accounts.models import Mailbox
+from fetcher.mail.discover import Sources
 from fetcher.mail.net import Endpoint, NetworkPolicy, Security
+from fetcher.mail.resolver import Resolver
 from fetcher.mail.session import Secret, ServerConfig
 
 
@@ -23,6 +25,16 @@ def network_policy() -> NetworkPolicy:
         extra_ca_file=settings.WEBMAIL_EXTRA_CA_FILE,
         timeout=float(settings.WEBMAIL_MAIL_TIMEOUT),
         dns_servers=tuple(settings.WEBMAIL_DNS_SERVERS),
+    )
+
+
+def discovery_sources() -> Sources:
+    """Where mailbox discovery asks: the configured resolvers and ISPDB, under the network policy."""
+    policy = network_policy()
+    return Sources(
+        policy=policy,
+        resolver=Resolver(policy.dns_servers, timeout=min(policy.timeout, 5.0)),
+        ispdb_url=settings.WEBMAIL_ISPDB_URL,
     )
 
 

@@ -75,6 +75,8 @@ try:
     # The resolvers the workers ask about mail servers (address or address:port, comma-separated), for
     # an intranet's own DNS; empty: the system's.
     WEBMAIL_DNS_SERVERS = envlist("WEBMAIL_DNS_SERVERS", [])
+    # Mozilla's ISPDB for mailbox discovery, or an intranet's mirror of it (https only).
+    WEBMAIL_ISPDB_URL = envstr("WEBMAIL_ISPDB_URL", "https://autoconfig.thunderbird.net/v1.1/")
     WEBMAIL_MAIL_TIMEOUT = envint("WEBMAIL_MAIL_TIMEOUT", 20, minimum=1)
     WEBMAIL_MIN_POLL_MINUTES = envint("WEBMAIL_MIN_POLL_MINUTES", 1, minimum=1)
     # Writing mail: how long a sent message waits so "Undo" can bring it back; attachments' limit.

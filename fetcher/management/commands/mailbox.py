@@ -1,4 +1,5 @@
-"""`manage.py mailbox add|list|test|sync|enable|disable|remove`: mailboxes for scripts and administrators.
+"""`manage.py mailbox add|discover|list|test|sync|enable|disable|remove`: mailboxes for scripts and
+administrators.
 
 Passwords come from standard input or an environment variable, never from argv (which
 other users of the machine can read in the process list).
@@ -21,6 +22,8 @@ from django.utils import timezone
 from accounts.models import DEFAULT_PORTS, Mailbox, Protocol, Retention, Security, User
 from accounts.selectors import mailbox_by_reference
 from accounts.services import Passwords, mailbox_delete, mailbox_save, mailbox_set_enabled
+from fetcher.config import discovery_sources
+from fetcher.mail.discover import Discovery, discover
 from fetcher.mail.net import normalise_fingerprint
 from fetcher.mail.probe import ProbeReport
 from fetcher.mail.session import Secret
@@ -40,14 +43,17 @@ class Command(BaseCommand):
         add.add_argument("user", help="the owner's user name")
         add.add_argument("--address", required=True)
         add.add_argument("--name", help="defaults to the address")
-        add.add_argument("--protocol", choices=[p.value for p in Protocol], default="pop3")
-        add.add_argument("--host", required=True)
+        add.add_argument(
+            "--discover", action="store_true", help="find the servers from the address (see discover)"
+        )
+        add.add_argument("--protocol", choices=[p.value for p in Protocol], help="pop3 (the default) or imap")
+        add.add_argument("--host", help="the incoming server (or --discover)")
         add.add_argument("--port", type=int)
         add.add_argument("--security", choices=SECURITIES, default="ssl")
-        add.add_argument("--login", required=True)
+        add.add_argument("--login", help="defaults to what --discover found")
         add.add_argument("--fingerprint", default="", help="SHA-256 of a certificate to trust")
         _password_options(add, "password", "the incoming password")
-        add.add_argument("--smtp-host", required=True)
+        add.add_argument("--smtp-host", help="the outgoing server (or --discover)")
         add.add_argument("--smtp-port", type=int)
         add.add_argument("--smtp-security", choices=SECURITIES, default="starttls")
         add.add_argument("--smtp-login", help="defaults to --login, with the same password")
@@ -57,6 +63,9 @@ class Command(BaseCommand):
         add.add_argument("--retention-days", type=int)
         add.add_argument("--poll-minutes", type=int, default=5)
         add.add_argument("--disabled", action="store_true", help="save without testing, and do not poll")
+        discover = commands.add_parser("discover", help="find an address's servers and say from where")
+        discover.add_argument("address")
+        discover.add_argument("--json", action="store_true", help="machine-readable output")
         listing = commands.add_parser("list", help="list mailboxes")
         listing.add_argument("--json", action="store_true", help="machine-readable output")
         listing.add_argument("--user", help="only this user's mailboxes")
@@ -84,6 +93,11 @@ class Command(BaseCommand):
         owner = User.objects.filter(username=opts.user).first()
         if owner is None:
             raise CommandError(f"no user {opts.user!r}")
+        if opts.discover:
+            self._discovered(opts)
+        elif not (opts.host and opts.smtp_host and opts.login):
+            raise CommandError("give --host, --login and --smtp-host, or --discover")
+        opts.protocol = opts.protocol or "pop3"
         passwords = self._passwords(opts)
         values = self._values(opts)
         mailbox = Mailbox(owner=owner, **{k: v for k, v in values.items() if k != "imap_folders"})
@@ -94,6 +108,53 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
         self.stdout.write(f"added {saved.email_address} ({saved.id}) for {owner.username}")
+
+    def _discovered(self, opts: Namespace) -> None:
+        """--discover: the servers the chain found fill what the options left out (IMAP unless --protocol)."""
+        found = discover(opts.address, discovery_sources())
+        self._print_discovery(found)
+        incoming = found.settings.incoming_for(opts.protocol) if found.settings else None
+        if found.settings is None or incoming is None:
+            raise CommandError(f"nothing found for {opts.address}: give --host and --smtp-host")
+        outgoing = found.settings.outgoing_server()
+        opts.protocol, opts.host, opts.port = (
+            incoming.protocol,
+            opts.host or incoming.host,
+            opts.port or incoming.port,
+        )
+        opts.security = incoming.security.value
+        opts.login = opts.login or incoming.login
+        if outgoing is not None and not opts.smtp_host:
+            opts.smtp_host, opts.smtp_port, opts.smtp_security = (
+                outgoing.host,
+                outgoing.port,
+                outgoing.security.value,
+            )
+
+    def _discover(self, opts: Namespace) -> None:
+        found = discover(opts.address, discovery_sources())
+        if opts.json:
+            self.stdout.write(json.dumps(_discovery_json(found), indent=2))
+        else:
+            self._print_discovery(found)
+        if found.settings is None:
+            raise CommandError(f"nothing found for {opts.address}")
+
+    def _print_discovery(self, found: Discovery) -> None:
+        for tried in found.tried:
+            mark = "found" if tried.outcome.startswith("found") else "no"
+            self.stdout.write(f"  {mark:5} {tried.step}: {tried.asked} ({tried.outcome})")
+        if found.settings is None:
+            return
+        self.stdout.write(f"from {found.source}: {found.source_detail}")
+        for server in (*found.settings.incoming, *found.settings.outgoing):
+            oauth = " (OAuth only)" if server.oauth_only else ""
+            where = f"{server.host}:{server.port} {server.security}"
+            self.stdout.write(f"  {server.protocol} {where} login {server.login}{oauth}")
+        if found.provider is not None:
+            self.stdout.write(
+                f"  {found.provider.name}: sign-in {found.provider.sign_in}; {found.provider.help}"
+            )
 
     def _values(self, opts: Namespace) -> dict[str, Any]:
         same_login = opts.smtp_login is None
@@ -307,4 +368,26 @@ def _row(mailbox: Mailbox, storage: dict[Any, tuple[int, int]]) -> dict[str, Any
         "last_error_kind": engine.last_error_kind or None,
         "messages": storage.get(mailbox.id, (0, 0))[0],
         "bytes": storage.get(mailbox.id, (0, 0))[1],
+    }
+
+
+def _discovery_json(found: Discovery) -> dict[str, Any]:
+    settings = found.settings
+    servers = [*settings.incoming, *settings.outgoing] if settings else []
+    return {
+        "address": found.address,
+        "source": found.source,
+        "source_detail": found.source_detail,
+        "provider": found.provider.id if found.provider else None,
+        "servers": [
+            {
+                "protocol": s.protocol,
+                "host": s.host,
+                "port": s.port,
+                "security": str(s.security),
+                "login": s.login,
+            }
+            for s in servers
+        ],
+        "tried": [{"step": t.step, "asked": t.asked, "outcome": t.outcome} for t in found.tried],
     }

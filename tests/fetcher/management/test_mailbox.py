@@ -3,48 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable
 
 import pytest
 
 from accounts.models import Mailbox
-from tests.conftest import BASE_DIR, MAIL_USERS, database_url_for_subprocess
+from tests.conftest import MAIL_USERS
+from tests.fetcher.management.conftest import Manage
 from tests.personas import Persona
 from tests.servers.dovecot import Dovecot
 from tests.servers.smtp import SmtpServer
 
-Manage = Callable[..., subprocess.CompletedProcess[str]]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.mailservers]
-
-
-@pytest.fixture
-def manage(mail_ca_file: str) -> Manage:
-    def run(
-        *args: str, stdin: str = "", env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        environment = {
-            **os.environ,
-            "DATABASE_URL": database_url_for_subprocess(),
-            "WEBMAIL_ALLOWED_MAIL_NETWORKS": "127.0.0.0/8,::1/128",
-            "WEBMAIL_ALLOWED_MAIL_PORTS": "any",
-            "WEBMAIL_EXTRA_CA_FILE": mail_ca_file,
-            **(env or {}),
-        }
-        return subprocess.run(
-            [sys.executable, "manage.py", "mailbox", *args],
-            cwd=BASE_DIR,
-            env=environment,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    return run
 
 
 def add_args(dovecot: Dovecot, smtp: SmtpServer, *extra: str) -> list[str]:
