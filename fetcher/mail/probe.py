@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fetcher.mail import providers
 from fetcher.mail.imap import ImapSession
 from fetcher.mail.net import CertificateInfo, MailError, Security, Step, gettext_noop
 from fetcher.mail.pop3 import Pop3Session
@@ -41,6 +42,8 @@ class ProbeReport:
     certificate: CertificateInfo | None = None
     # What the harmless read found: message_count and size (POP3), uidl (False when missing), folders (IMAP).
     facts: dict[str, Any] = field(default_factory=dict)
+    # A known provider's reason for refusing a login, and the next step (providers.login_hints).
+    hints: list[tuple[str, dict[str, str | int]]] = field(default_factory=list)
 
     def fail(self, error: MailError, steps: list[Step]) -> None:
         failed = error.step if error.step in steps else Step.PROTOCOL
@@ -74,6 +77,7 @@ class ProbeReport:
             "greeting": self.greeting,
             "certificate": certificate,
             "facts": self.facts,
+            "hints": [[text, values] for text, values in self.hints],
         }
 
 
@@ -103,6 +107,8 @@ def probe(kind: str, config: ServerConfig) -> ProbeReport:
             report.ok, report.passed = True, steps
             return report
         report.fail(error, steps)
+        if report.failed_step is Step.AUTH:
+            report.hints = providers.login_hints(kind, config.endpoint.host)
         return report
     except (OSError, EOFError, UnicodeError) as exc:
         # A last resort: the sessions translate what they expect; a connection may still die anywhere.

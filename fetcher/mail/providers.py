@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fetcher.mail.autoconfig import Server, Settings
-from fetcher.mail.net import Security
+from fetcher.mail.net import Security, gettext_noop
 
 TABLE = Path(__file__).with_name("providers.toml")
 SIGN_INS = ("password", "app-password", "oauth")
@@ -76,6 +76,58 @@ def for_mx(host: str) -> Provider | None:
         (p for p in table() if any(host == base or host.endswith("." + base) for base in p.mx)),
         None,
     )
+
+
+def for_server(host: str) -> Provider | None:
+    """The provider that runs this mail server (imap.gmail.com, outlook.office365.com...)."""
+    host = host.lower().rstrip(".")
+    return next(
+        (p for p in table() if any(host == str(s["host"]).lower() for s in (*p.incoming, *p.outgoing))),
+        None,
+    )
+
+
+_PROTOCOLS = {"imap": "IMAP", "pop3": "POP"}
+
+
+def login_hints(kind: str, host: str) -> list[tuple[str, dict[str, str | int]]]:
+    """What a known provider's refusal of a login means, and what to do: sentences to translate
+    with their values, as MailError.parts are. None for a server the table does not know."""
+    provider = for_server(host)
+    if provider is None:
+        return []
+    values: dict[str, str | int] = {"provider": provider.name, "help": provider.help}
+    hints: list[tuple[str, dict[str, str | int]]] = []
+    if provider.sign_in == "oauth":
+        hints.append(
+            (
+                gettext_noop(
+                    "%(provider)s no longer takes passwords from mail programs: it needs its own sign-in"
+                    " (OAuth), which Postane does not offer yet. See %(help)s"
+                ),
+                values,
+            )
+        )
+    elif provider.sign_in == "app-password":
+        hints.append(
+            (
+                gettext_noop(
+                    "%(provider)s takes an app password here, not the password of your account: make one in"
+                    " its security settings and enter it instead. See %(help)s"
+                ),
+                values,
+            )
+        )
+    if kind in provider.enable:
+        hints.append(
+            (
+                gettext_noop(
+                    "%(protocol)s must be switched on in the settings of %(provider)s first. See %(help)s"
+                ),
+                values | {"protocol": _PROTOCOLS[kind]},
+            )
+        )
+    return hints
 
 
 def _provider(entry: dict[str, Any]) -> Provider:

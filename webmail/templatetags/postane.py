@@ -362,8 +362,18 @@ def mail_error(report: dict[str, Any]) -> str:
     """A connection test's failure in the reader's language: each sentence of the error
     (fetcher.mail.net.MailError.parts) translated, its values put in; a report stored before
     there were parts, or a sentence whose translation does not fit its values, as it came."""
+    return " ".join(_translated(report.get("message_parts") or [])) or str(report.get("message", ""))
+
+
+@register.filter
+def provider_hints(report: dict[str, Any]) -> list[str]:
+    """A known provider's reasons for a refused login (fetcher.mail.providers.login_hints), translated."""
+    return _translated(report.get("hints") or [])
+
+
+def _translated(parts: list[Any]) -> list[str]:
     sentences = []
-    for text, values in report.get("message_parts") or []:
+    for text, values in parts:
         given = {
             key: gettext(value) if key in _TRANSLATED_VALUES and isinstance(value, str) else value
             for key, value in values.items()
@@ -372,4 +382,4 @@ def mail_error(report: dict[str, Any]) -> str:
             sentences.append(gettext(text) % given if given else gettext(text))
         except (KeyError, ValueError, TypeError):
             sentences.append(text % values if values else text)
-    return " ".join(sentences) or str(report.get("message", ""))
+    return sentences
