@@ -7,20 +7,33 @@ The chain, stopping at the first trustworthy answer:
   3. Mozilla's ISPDB (or an administrator's mirror of it);
   4. the domain's MX host: a provider of the table that runs it, else its base domain in 1-3
      (a company's own domain at Google Workspace, Microsoft 365, Yandex 360);
-  5. RFC 6186 SRV records, implicit TLS first (RFC 8314).
+  5. RFC 6186 SRV records, implicit TLS first (RFC 8314);
+  6. guessing imap./pop./pop3./mail./smtp. and the bare domain on the implicit-TLS ports, each
+     through the network policy with its certificate verified; a certificate valid for another name
+     (the usual cPanel case) is reported with the names it is valid for, and that name is offered.
 Each document and DNS answer is hostile input: fetched through the network policy's host checks
 (fetcher.mail.https, fetcher.mail.resolver), size- and time-limited, parsed safely.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from fetcher.mail import autoconfig, https, providers
 from fetcher.mail.autoconfig import Server, Settings
-from fetcher.mail.net import NetworkPolicy, Security, gettext_noop
+from fetcher.mail.net import (
+    CertificateInfo,
+    Endpoint,
+    MailError,
+    NetworkPolicy,
+    Security,
+    check_endpoint,
+    gettext_noop,
+    open_socket,
+)
 from fetcher.mail.resolver import Resolver
 
 ISPDB_URL = "https://autoconfig.thunderbird.net/v1.1/"
@@ -34,6 +47,14 @@ _SRV = (
     ("_pop3._tcp", "pop3", Security.STARTTLS),
 )
 _SUBMISSION = (("_submissions._tcp", Security.SSL), ("_submission._tcp", Security.STARTTLS))
+# Step 6: host names tried for each protocol, on its implicit-TLS port (the only ones a handshake alone
+# can check; STARTTLS needs the protocol spoken first).
+_GUESSES = (
+    ("imap", ("imap.", "mail.", "")),
+    ("pop3", ("pop.", "pop3.", "mail.", "")),
+    ("smtp", ("smtp.", "mail.", "")),
+)
+IMPLICIT_TLS_PORTS = {"imap": 993, "pop3": 995, "smtp": 465}
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,7 @@ class Sources:
     ispdb_url: str = ISPDB_URL
     https_port: int = 443  # the port of a provider's own autoconfig (tests: their HTTPS server's)
     fetch: Callable[..., bytes] = https.fetch
+    guess_ports: dict[str, int] = field(default_factory=lambda: dict(IMPLICIT_TLS_PORTS))
 
 
 def discover(address: str, sources: Sources) -> Discovery:
@@ -77,7 +99,9 @@ def discover(address: str, sources: Sources) -> Discovery:
         return found
     if _by_mx(found, domain, sources):
         return found
-    _by_srv(found, domain, sources)
+    if _by_srv(found, domain, sources):
+        return found
+    _by_guess(found, domain, sources)
     return found
 
 
@@ -177,3 +201,62 @@ def _take(
 ) -> bool:
     found.settings, found.source, found.source_detail, found.provider = settings, source, detail, provider
     return True
+
+
+def _by_guess(found: Discovery, domain: str, sources: Sources) -> bool:
+    servers: dict[str, Server] = {}
+    for protocol, prefixes in _GUESSES:
+        port = sources.guess_ports[protocol]
+        for prefix in prefixes:
+            host = prefix + domain
+            if (name := _handshake(found, host, port, sources.policy)) is not None:
+                servers[protocol] = Server(protocol, name, port, Security.SSL, found.address)
+                break
+    incoming = tuple(servers[kind] for kind in ("imap", "pop3") if kind in servers)
+    if not incoming:
+        return False
+    outgoing = (servers["smtp"],) if "smtp" in servers else ()
+    settings = Settings(provider=domain, incoming=incoming, outgoing=outgoing)
+    return _take(
+        found, settings, gettext_noop("Guessed, and checked by the servers' certificates"), domain, None
+    )
+
+
+def _handshake(found: Discovery, host: str, port: int, policy: NetworkPolicy) -> str | None:
+    """The name to use for `host:port` when it speaks TLS with a certificate a trusted authority
+    signed: `host` itself, or the name the certificate is valid for instead. None otherwise."""
+    step, asked = gettext_noop("A guess at the server's name"), f"{host}:{port}"
+    try:
+        target = check_endpoint(Endpoint(host, port, Security.SSL), policy)
+        context = ssl.create_default_context()
+        if policy.extra_ca_file:
+            context.load_verify_locations(cafile=policy.extra_ca_file)
+        context.check_hostname = False  # matched below, so that another name can be reported
+        with open_socket(target) as plain, context.wrap_socket(plain, server_hostname=host) as tls:
+            der = tls.getpeercert(binary_form=True)
+    except MailError as error:
+        found.tried.append(Tried(step, asked, error.message))
+        return None
+    except ssl.SSLCertVerificationError:
+        found.tried.append(Tried(step, asked, "its certificate is not signed by a trusted authority"))
+        return None
+    except OSError as error:
+        found.tried.append(Tried(step, asked, f"no TLS there ({type(error).__name__})"))
+        return None
+    names = CertificateInfo.from_der(der).names if der else ()
+    if any(_matches(host, name) for name in names):
+        found.tried.append(Tried(step, asked, "found"))
+        return host
+    usable = [name for name in names if "*" not in name and not name.replace(".", "").isdigit()]
+    found.tried.append(
+        Tried(step, asked, f"found, but its certificate is for {', '.join(names) or 'no name'}")
+    )
+    return usable[0] if usable else None
+
+
+def _matches(host: str, name: str) -> bool:
+    """RFC 6125: an exact name, or a wildcard standing for exactly one leftmost label."""
+    host, name = host.lower().rstrip("."), name.lower().rstrip(".")
+    if name.startswith("*."):
+        return host.count(".") == name.count(".") and host.split(".", 1)[1] == name[2:]
+    return host == name

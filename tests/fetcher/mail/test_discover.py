@@ -5,7 +5,7 @@ place), in the chain's order, with every step it tried on record (issue #14)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import trustme
@@ -56,6 +56,8 @@ def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
         "srv-host=_imap._tcp.srv.test,imap.srv.test,143,0,0",
         "srv-host=_pop3s._tcp.srv.test",  # not offered
         "srv-host=_submissions._tcp.srv.test,smtp.srv.test,465,0,0",
+        "host-record=mail.guess.test,127.0.0.1",  # only mail.: imap., pop., smtp. do not exist
+        "host-record=imap.cpanel.test,127.0.0.1",
     ]
     server = start_dnsmasq(tmp_path_factory.mktemp("dnsmasq"), records)
     yield server
@@ -178,3 +180,84 @@ def test_a_hostile_document_is_one_failed_step_and_the_chain_goes_on(
 
     assert found.tried[1].outcome.startswith("the document is not XML Postane may read")
     assert found.settings is None  # nothing else knows bomb.test
+
+
+@pytest.fixture(scope="module")
+def tls_server(mail_ca: trustme.CA) -> Iterator[Callable[[str], HttpsServer]]:
+    """A TLS server with a certificate for the name given: all a guess's handshake talks to."""
+    started: list[HttpsServer] = []
+
+    def start(name: str) -> HttpsServer:
+        started.append(start_https(mail_ca, (name,)))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def guessing(sources: discover.Sources, server: HttpsServer) -> discover.Sources:
+    return dataclasses.replace(sources, guess_ports=dict.fromkeys(("imap", "pop3", "smtp"), server.port))
+
+
+def test_when_nothing_else_answers_names_are_guessed_and_checked_by_their_certificates(
+    sources: discover.Sources, tls_server: Callable[[str], HttpsServer]
+) -> None:
+    server = tls_server("mail.guess.test")
+
+    found = discover.discover("ayse@guess.test", guessing(sources, server))
+
+    assert found.source == "Guessed, and checked by the servers' certificates"
+    assert found.settings is not None
+    assert found.settings.incoming_for() == Server(
+        "imap", "mail.guess.test", server.port, Security.SSL, "ayse@guess.test"
+    )
+    assert found.settings.outgoing_server() == Server(
+        "smtp", "mail.guess.test", server.port, Security.SSL, "ayse@guess.test"
+    )
+    guesses = [tried for tried in found.tried if tried.step == "A guess at the server's name"]
+    assert guesses[0] == discover.Tried(
+        "A guess at the server's name",
+        f"imap.guess.test:{server.port}",
+        "The name imap.guess.test could not be resolved.",
+    )
+
+
+def test_a_certificate_for_another_name_is_reported_with_that_name_as_on_cpanel(
+    sources: discover.Sources, tls_server: Callable[[str], HttpsServer]
+) -> None:
+    server = tls_server("server7.hosting.test")
+
+    found = discover.discover("ayse@cpanel.test", guessing(sources, server))
+
+    assert (
+        discover.Tried(
+            "A guess at the server's name",
+            f"imap.cpanel.test:{server.port}",
+            "found, but its certificate is for server7.hosting.test",
+        )
+        in found.tried
+    )
+    assert found.settings is not None
+    incoming = found.settings.incoming_for()
+    assert incoming is not None
+    assert incoming.host == "server7.hosting.test"  # the name the certificate is valid for
+
+
+def test_a_certificate_no_trusted_authority_signed_is_never_a_guess(
+    sources: discover.Sources, tls_server: Callable[[str], HttpsServer]
+) -> None:
+    server = tls_server("mail.guess.test")
+    untrusting = dataclasses.replace(sources, policy=dataclasses.replace(sources.policy, extra_ca_file=None))
+
+    found = discover.discover("ayse@guess.test", guessing(untrusting, server))
+
+    assert found.settings is None
+    assert (
+        discover.Tried(
+            "A guess at the server's name",
+            f"mail.guess.test:{server.port}",
+            "its certificate is not signed by a trusted authority",
+        )
+        in found.tried
+    )
