@@ -37,3 +37,12 @@ class QueuedPasswordResetForm(PasswordResetForm):
         language = translation.get_language()
         for user in self.get_users(self.cleaned_data["email"]):
             transaction.on_commit(partial(enqueue.send_password_reset, user.pk, domain, use_https, language))
+
+
+class MailboxAddressForm(forms.Form):
+    """The first step of adding a mailbox: its address and password; Postane finds the rest."""
+
+    address = forms.EmailField(label=_("Email address"), max_length=254)
+    password = forms.CharField(
+        label=_("Password"), strip=False, max_length=1024, widget=forms.PasswordInput(render_value=False)
+    )

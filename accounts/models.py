@@ -232,3 +232,36 @@ class ConnectionTest(models.Model):
     def passed(self) -> bool:
         reports = (self.incoming_report or {}, self.outgoing_report or {})
         return self.status == ConnectionTestStatus.DONE and all(report.get("ok") for report in reports)
+
+
+class DiscoveryStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a worker")
+    RUNNING = "running", _("Looking")
+    DONE = "done", _("Done")
+
+
+class MailboxDiscovery(models.Model):
+    """One run of "add a mailbox from its address": what the discovery chain found (fetcher.mail.discover),
+    every step it tried, and the connection test of what it found.
+
+    It holds the typed password encrypted until a connection test takes it, as a ConnectionTest
+    does; both are deleted with the connection tests' purge.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="discoveries")
+    address = models.EmailField()
+    password_encrypted = models.TextField(editable=False)
+    status = models.CharField(max_length=8, choices=DiscoveryStatus.choices, default=DiscoveryStatus.PENDING)
+    # {"source", "source_detail", "provider", "servers": [...], "tried": [...]} as the chain left it;
+    # "tried" grows while it runs, so the page shows each step as it happens.
+    result = models.JSONField(default=dict)
+    test = models.ForeignKey(ConnectionTest, on_delete=models.SET_NULL, null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"discovery {self.id} ({self.status})"
+
+    def __repr__(self) -> str:
+        return f"<MailboxDiscovery {self.id} {self.status}>"

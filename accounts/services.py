@@ -25,6 +25,7 @@ from accounts.models import (
     SMTP_CONNECTION_FIELDS,
     ConnectionTest,
     Mailbox,
+    MailboxDiscovery,
     User,
 )
 from accounts.signals import mailbox_enabled_changed, mailbox_settings_saved
@@ -159,6 +160,7 @@ def mailbox_save(
 def connection_tests_purge() -> int:
     """Delete the connection tests no save may use any more, and the encrypted passwords they hold."""
     expired = timezone.now() - CONNECTION_TEST_VALID_FOR
+    MailboxDiscovery.objects.filter(created_at__lte=expired).delete()  # and the passwords they hold
     deleted, _by_model = ConnectionTest.objects.filter(created_at__lte=expired).delete()
     return deleted
 

@@ -33,6 +33,10 @@ def sync_mailbox(mailbox_id: uuid.UUID | str) -> None:
     _send("fetcher.tasks.sync_mailbox", str(mailbox_id))
 
 
+def run_discovery(discovery_id: uuid.UUID | str) -> None:
+    _send("fetcher.tasks.run_discovery", str(discovery_id))
+
+
 def run_connection_test(test_id: uuid.UUID | str) -> None:
     _send("fetcher.tasks.run_connection_test", str(test_id))
 

@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from fetcher import outbox, services, sync, upkeep
+from fetcher import discovery, outbox, services, sync, upkeep
 from fetcher.ingest import parsing
 
 
@@ -20,6 +20,12 @@ def heartbeat(self: Task) -> None:  # type: ignore[type-arg]
 def run_connection_test(test_id: str) -> None:
     """No retry: the person waiting for the answer clicks again if they want another try."""
     services.connection_test_run(test_id=test_id)
+
+
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
+def run_discovery(discovery_id: str) -> None:
+    """No retry: the page offers the full form when a discovery found nothing or stopped."""
+    discovery.discovery_run(discovery_id=discovery_id)
 
 
 @shared_task(ignore_result=True)

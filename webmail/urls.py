@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from webmail.views import account, actions, compose, health, lists, mailboxes, message, outbox
+from webmail.views import account, actions, compose, discovery, health, lists, mailboxes, message, outbox
 
 urlpatterns = [
     path("", lists.mail_view, name="home"),
@@ -46,6 +46,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("mailboxes/", mailboxes.mailbox_list, name="mailbox_list"),
     path("mailboxes/new/", mailboxes.mailbox_add, name="mailbox_add"),
+    path("mailboxes/add/", discovery.mailbox_new, name="mailbox_new"),
+    path("mailboxes/add/<uuid:discovery_id>/", discovery.discovery_view, name="discovery"),
+    path("mailboxes/add/<uuid:discovery_id>/save/", discovery.discovery_save_view, name="discovery_save"),
     path("mailboxes/<uuid:mailbox_id>/", mailboxes.mailbox_edit, name="mailbox_edit"),
     path("mailboxes/<uuid:mailbox_id>/remove/", mailboxes.mailbox_remove, name="mailbox_remove"),
     path("mailboxes/<uuid:mailbox_id>/sync/", mailboxes.mailbox_sync, name="mailbox_sync"),

@@ -74,6 +74,8 @@ class Discovery:
     source_detail: str = ""  # the URL or DNS name
     provider: providers.Provider | None = None  # for its hints (app password, what to switch on)
     tried: list[Tried] = field(default_factory=list)
+    # Told of each step as it is tried (a worker records them, so the page shows them as they happen).
+    listener: Callable[[Discovery], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,14 @@ class Sources:
     guess_ports: dict[str, int] = field(default_factory=lambda: dict(IMPLICIT_TLS_PORTS))
 
 
-def discover(address: str, sources: Sources) -> Discovery:
+def discover(
+    address: str, sources: Sources, listener: Callable[[Discovery], None] | None = None
+) -> Discovery:
     """Where the mailbox of `address` is, found by the chain above."""
-    found = Discovery(address)
+    found = Discovery(address, listener=listener)
     domain = address.rpartition("@")[2].lower().rstrip(".")
     if not domain or "@" not in address:
-        found.tried.append(Tried(gettext_noop("The address"), address, "not an email address"))
+        _note(found, Tried(gettext_noop("The address"), address, gettext_noop("not an email address")))
         return found
     if _by_domain(found, domain, sources):
         return found
@@ -115,7 +119,7 @@ def base_domain(host: str) -> str:
 def _by_domain(found: Discovery, domain: str, sources: Sources, via: str = "") -> bool:
     """Steps 1-3 for a domain (the address's, or its MX host's base domain)."""
     if (provider := providers.for_domain(domain)) is not None:
-        found.tried.append(Tried(gettext_noop("Postane's provider table"), domain, "found"))
+        _note(found, Tried(gettext_noop("Postane's provider table"), domain, gettext_noop("found")))
         return _take(
             found,
             provider.settings_for(found.address),
@@ -123,7 +127,8 @@ def _by_domain(found: Discovery, domain: str, sources: Sources, via: str = "") -
             via or domain,
             provider,
         )
-    found.tried.append(Tried(gettext_noop("Postane's provider table"), domain, "not a provider it knows"))
+    unknown = gettext_noop("not a provider it knows")
+    _note(found, Tried(gettext_noop("Postane's provider table"), domain, unknown))
     port = "" if sources.https_port == 443 else f":{sources.https_port}"
     email = quote(found.address, safe="@")
     own = [
@@ -144,10 +149,11 @@ def _by_domain(found: Discovery, domain: str, sources: Sources, via: str = "") -
 def _by_mx(found: Discovery, domain: str, sources: Sources) -> bool:
     answer = sources.resolver.mx(domain)
     if not answer.records:
-        found.tried.append(Tried(gettext_noop("The domain's MX record"), domain, answer.problem or "none"))
+        outcome = answer.problem or gettext_noop("none")
+        _note(found, Tried(gettext_noop("The domain's MX record"), domain, outcome))
         return False
     host = answer.records[0]
-    found.tried.append(Tried(gettext_noop("The domain's MX record"), domain, f"found {host}"))
+    _note(found, Tried(gettext_noop("The domain's MX record"), domain, f"found {host}"))
     if (provider := providers.for_mx(host)) is not None:
         source = gettext_noop("Postane's provider table, by the domain's MX record")
         return _take(found, provider.settings_for(found.address), source, host, provider)
@@ -173,12 +179,13 @@ def _srv_servers(
     for service, protocol, security in services:
         name = f"{service}.{domain}"
         answer = sources.resolver.srv(name)
-        found.tried.append(
+        _note(
+            found,
             Tried(
                 gettext_noop("The domain's SRV records"),
                 name,
                 "found" if answer.records else answer.problem or "none",
-            )
+            ),
         )
         servers.extend(
             Server(protocol, srv.host, srv.port, security, found.address) for srv in answer.records[:1]
@@ -186,13 +193,19 @@ def _srv_servers(
     return servers
 
 
+def _note(found: Discovery, tried: Tried) -> None:
+    found.tried.append(tried)
+    if found.listener is not None:
+        found.listener(found)
+
+
 def _document(found: Discovery, step: str, url: str, sources: Sources) -> Settings | None:
     try:
         settings = autoconfig.parse(sources.fetch(url, sources.policy), found.address)
     except (https.FetchError, autoconfig.AutoconfigError) as error:
-        found.tried.append(Tried(step, url, str(error)))
+        _note(found, Tried(step, url, str(error)))
         return None
-    found.tried.append(Tried(step, url, "found"))
+    _note(found, Tried(step, url, "found"))
     return settings
 
 
@@ -235,22 +248,20 @@ def _handshake(found: Discovery, host: str, port: int, policy: NetworkPolicy) ->
         with open_socket(target) as plain, context.wrap_socket(plain, server_hostname=host) as tls:
             der = tls.getpeercert(binary_form=True)
     except MailError as error:
-        found.tried.append(Tried(step, asked, error.message))
+        _note(found, Tried(step, asked, error.message))
         return None
     except ssl.SSLCertVerificationError:
-        found.tried.append(Tried(step, asked, "its certificate is not signed by a trusted authority"))
+        _note(found, Tried(step, asked, "its certificate is not signed by a trusted authority"))
         return None
     except OSError as error:
-        found.tried.append(Tried(step, asked, f"no TLS there ({type(error).__name__})"))
+        _note(found, Tried(step, asked, f"no TLS there ({type(error).__name__})"))
         return None
     names = CertificateInfo.from_der(der).names if der else ()
     if any(_matches(host, name) for name in names):
-        found.tried.append(Tried(step, asked, "found"))
+        _note(found, Tried(step, asked, "found"))
         return host
     usable = [name for name in names if "*" not in name and not name.replace(".", "").isdigit()]
-    found.tried.append(
-        Tried(step, asked, f"found, but its certificate is for {', '.join(names) or 'no name'}")
-    )
+    _note(found, Tried(step, asked, f"found, but its certificate is for {', '.join(names) or 'no name'}"))
     return usable[0] if usable else None
 
 

@@ -27,6 +27,7 @@ SAMPLES: dict[str, tuple[Any, ...]] = {
     "fetcher.enqueue.parse_messages": ([1, 2, 3],),
     "fetcher.enqueue.sync_mailbox": (uuid.uuid4(),),
     "fetcher.enqueue.run_connection_test": (uuid.uuid4(),),
+    "fetcher.enqueue.run_discovery": (uuid.uuid4(),),
     "fetcher.enqueue.send_outgoing": (7, 12.5),
     "fetcher.enqueue.draft_to_server": (7, 20.0),
     "accounts.enqueue.send_password_reset": (3, "mail.example.com", True, "tr"),

@@ -358,6 +358,12 @@ _TRANSLATED_VALUES = frozenset({"what", "reason"})
 
 
 @register.filter
+def translate_text(text: str) -> str:
+    """A text marked with gettext_noop where it was made, translated where it is shown."""
+    return gettext(text) if text else ""
+
+
+@register.filter
 def mail_error(report: dict[str, Any]) -> str:
     """A connection test's failure in the reader's language: each sentence of the error
     (fetcher.mail.net.MailError.parts) translated, its values put in; a report stored before

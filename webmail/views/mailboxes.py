@@ -17,9 +17,17 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from accounts.models import DEFAULT_PORTS, ConnectionTest, ConnectionTestStatus, Mailbox, User
+from accounts.models import (
+    DEFAULT_PORTS,
+    ConnectionTest,
+    ConnectionTestStatus,
+    Mailbox,
+    MailboxDiscovery,
+    User,
+)
 from accounts.selectors import connection_test_of, mailbox_of, mailboxes_of
 from accounts.services import MissingPasswordError, mailbox_delete, mailbox_save
+from fetcher.discovery import discovery_values
 from fetcher.selectors import mailbox_storage
 from fetcher.services import connection_test_start, mailbox_sync_now
 from webmail.forms import MailboxForm
@@ -58,7 +66,9 @@ def _mailbox_form(request: AuthedRequest, mailbox: Mailbox | None) -> HttpRespon
     test: ConnectionTest | None = None
     if request.method != "POST":
         form = MailboxForm(
-            instance=mailbox, owner=owner, initial=_initial(owner) if mailbox is None else None
+            instance=mailbox,
+            owner=owner,
+            initial=_initial(owner, request.GET.get("discovery", "")) if mailbox is None else None,
         )
     elif request.POST.get("action") == "test":
         return _test(request, mailbox)
@@ -76,8 +86,25 @@ def _mailbox_form(request: AuthedRequest, mailbox: Mailbox | None) -> HttpRespon
     return _render_form(request, form, mailbox, test)
 
 
-def _initial(owner: User) -> dict[str, Any]:
-    return {"incoming_port": DEFAULT_PORTS["pop3", "ssl"], "smtp_port": DEFAULT_PORTS["smtp", "starttls"]}
+def _initial(owner: User, discovery_id: str) -> dict[str, Any]:
+    """A new mailbox's form: what a discovery of the person's found (its tested protocol first), or
+    the standard ports. The password is never filled in: it is typed again here."""
+    defaults = {"incoming_port": DEFAULT_PORTS["pop3", "ssl"], "smtp_port": DEFAULT_PORTS["smtp", "starttls"]}
+    try:
+        found = (
+            MailboxDiscovery.objects.filter(owner=owner, id=uuid.UUID(discovery_id))
+            .select_related("test")
+            .first()
+        )
+    except ValueError:
+        return defaults
+    if found is None:
+        return defaults
+    protocol = found.test.settings.get("protocol", "imap") if found.test else "imap"
+    values = discovery_values(found.result, found.address, protocol) or discovery_values(
+        found.result, found.address, "pop3"
+    )
+    return values or defaults | {"email_address": found.address, "name": found.address}
 
 
 def _render_form(
@@ -97,7 +124,7 @@ def _test(request: AuthedRequest, mailbox: Mailbox | None) -> HttpResponse:
     data["enabled"] = ""  # validate the settings alone: being tested is what this request is for
     form = MailboxForm(data, instance=mailbox, owner=owner)
     test = None
-    if not _test_allowed(owner):
+    if not connection_tests_allowed(owner):
         form.add_error(
             None, _("Too many connection tests in a short time. Wait a few minutes and try again.")
         )
@@ -131,7 +158,7 @@ def _with_test(post: Any, test: ConnectionTest | None) -> Any:
     return data
 
 
-def _test_allowed(owner: User) -> bool:
+def connection_tests_allowed(owner: User) -> bool:
     """The test is a password oracle: a few per user in ten minutes, counted in Redis."""
     key = f"connection-tests:{owner.pk}"
     cache.add(key, 0, timeout=600)
