@@ -137,6 +137,9 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
         self.fields["poll_interval_minutes"].min_value = settings.WEBMAIL_MIN_POLL_MINUTES  # type: ignore[attr-defined]
         for name in ("incoming_fingerprint", "smtp_fingerprint"):
             self.fields[name].help_text = _("Only for a server whose certificate you checked yourself.")
+        self.fields["pop3_retention_days"].help_text = _("Used only with “%(choice)s”.") % {
+            "choice": Retention.DELETE_AFTER_DAYS.label
+        }
         self._say_stored_passwords()
         for name in ("incoming_login", "smtp_login", "incoming_host", "smtp_host"):
             self.fields[name].widget.attrs.update({"autocapitalize": "none", "spellcheck": "false"})
