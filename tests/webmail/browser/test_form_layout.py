@@ -64,6 +64,20 @@ def test_a_preference_checkbox_sits_on_its_labels_line_and_the_label_ticks_it(
     expect(checkbox).not_to_be_checked()
 
 
+def test_a_long_checkbox_label_wraps_beside_its_box_on_a_phone(
+    new_context: Callable[..., BrowserContext], live_url: str, alice: Persona
+) -> None:
+    page = signed_in(new_context, live_url, alice.user, **PHONE)
+    page.goto(f"{live_url}/mailboxes/{alice.mailbox.id}/")
+    checkbox = page.get_by_role("checkbox", name="Also delete on the server when I delete here")
+    label = page.locator("label[for=id_pop3_delete_with_local]")
+
+    tick, text = box(checkbox), box(label)
+
+    assert text["y"] < tick["y"] + tick["height"]  # its first line is the box's line
+    assert tick["x"] + tick["width"] <= text["x"]
+
+
 @pytest.mark.parametrize("screen", [{}, PHONE], ids=["desktop", "phone"])
 def test_the_mailbox_tables_actions_stand_apart(
     new_context: Callable[..., BrowserContext], live_url: str, alice: Persona, screen: dict[str, object]
