@@ -15,7 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
+    BinaryField,
     BooleanField,
+    Case,
     Count,
     Exists,
     Func,
@@ -26,9 +28,10 @@ from django.db.models import (
     Sum,
     TextField,
     Value,
+    When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Substr
 from django.db.models.lookups import Exact
 from django.http import Http404
 from django.utils import timezone
@@ -36,7 +39,7 @@ from redis.exceptions import RedisError
 
 from accounts.crypto import secret_digest
 from accounts.models import Mailbox, User
-from fetcher.mail import search
+from fetcher.mail import header_scan, search
 from fetcher.models import (
     INLINE_IMAGES,
     Attachment,
@@ -47,6 +50,7 @@ from fetcher.models import (
     Message,
     OutgoingMessage,
     OutgoingState,
+    ParseState,
     WorkerHeartbeat,
 )
 
@@ -133,6 +137,40 @@ def messages_of(user: User) -> QuerySet[Message]:
 def _readable(user: User) -> QuerySet[Message]:
     """The user's messages as a page or a change reads them: with mailbox and folder, no raw bytes."""
     return messages_of(user).select_related("mailbox", "folder").defer("raw")
+
+
+# The first bytes of a message stage two has not parsed yet (NULL for the others), where its From and
+# Subject are: a list shows them without reading whole messages (PostgreSQL detoasts only the slice).
+_PENDING_HEAD = Case(
+    When(
+        parse_state=ParseState.PENDING,
+        then=Substr("raw", 1, header_scan.SHOWN_HEAD, output_field=BinaryField()),
+    ),
+    default=Value(None, output_field=BinaryField()),
+    output_field=BinaryField(),
+)
+
+
+def _with_pending_headers(messages: list[Message]) -> list[Message]:
+    """Pending messages (read with `pending_head`) show the sender and subject their headers say.
+    Only for showing: these instances are not saved (stage two writes the parsed values)."""
+    for message in messages:
+        head = getattr(message, "pending_head", None)
+        if head is not None:
+            shown = header_scan.shown_headers(bytes(head))
+            message.subject = message.subject or shown.subject
+            message.from_name = message.from_name or shown.from_name
+            message.from_address = message.from_address or shown.from_address
+    return messages
+
+
+def message_shown(user: User, public_id: uuid.UUID | str) -> Message:
+    """The user's message for its page (404 when not theirs): a pending one with what its headers say."""
+    try:
+        found = _readable(user).annotate(pending_head=_PENDING_HEAD).get(public_id=public_id)
+    except (Message.DoesNotExist, ValueError, ValidationError):
+        raise Http404("No such message") from None
+    return _with_pending_headers([found])[0]
 
 
 def message_of(user: User, public_id: uuid.UUID | str) -> Message:
@@ -354,12 +392,14 @@ def _newest_first(messages: QuerySet[Message], after: Cursor | None, limit: int)
                 output_field=BooleanField(),
             )
         )
-    return messages.only(*LIST_FIELDS).order_by("-sort_date", "-id")[:limit]
+    return (
+        messages.only(*LIST_FIELDS).annotate(pending_head=_PENDING_HEAD).order_by("-sort_date", "-id")[:limit]
+    )
 
 
 def _page(found: list[Message], limit: int) -> Page:
     more = len(found) > limit
-    found = found[:limit]
+    found = _with_pending_headers(found[:limit])
     return Page(found, Cursor(found[-1].sort_date, found[-1].pk) if more and found else None)
 
 

@@ -27,6 +27,7 @@ from accounts.services import (
     stored_secret,
     tested_secret,
 )
+from fetcher.mail import compose
 from fetcher.mail.net import normalise_fingerprint
 
 if TYPE_CHECKING:
@@ -137,6 +138,9 @@ class MailboxForm(forms.ModelForm):  # type: ignore[type-arg]
         self.fields["poll_interval_minutes"].min_value = settings.WEBMAIL_MIN_POLL_MINUTES  # type: ignore[attr-defined]
         for name in ("incoming_fingerprint", "smtp_fingerprint"):
             self.fields[name].help_text = _("Only for a server whose certificate you checked yourself.")
+        self.fields["pop3_retention_days"].help_text = _("Used only with “%(choice)s”.") % {
+            "choice": Retention.DELETE_AFTER_DAYS.label
+        }
         self._say_stored_passwords()
         for name in ("incoming_login", "smtp_login", "incoming_host", "smtp_host"):
             self.fields[name].widget.attrs.update({"autocapitalize": "none", "spellcheck": "false"})
@@ -354,6 +358,16 @@ class ComposeForm(forms.Form):
     def __init__(self, *args: Any, owner: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["mailbox"].queryset = Mailbox.objects.filter(owner=owner).order_by("name")  # type: ignore[attr-defined]
+
+    def signatures(self) -> dict[str, str]:
+        """Each mailbox's signature as it will go below the message (the page shows the chosen one)."""
+        choices = self.fields["mailbox"].queryset  # type: ignore[attr-defined]
+        return {str(mailbox.pk): compose.signature_block(mailbox.signature) for mailbox in choices}
+
+    def chosen_signature(self, signatures: dict[str, str]) -> str:
+        """The signature of the mailbox chosen, or of the first one (what the browser selects)."""
+        chosen = str(self["mailbox"].value() or "")
+        return signatures.get(chosen, next(iter(signatures.values()), ""))
 
     def clean_send_at(self) -> Any:
         when = self.cleaned_data.get("send_at")

@@ -168,16 +168,22 @@ def redated(raw: bytes, when: datetime) -> bytes:
 _SEPARATOR = re.compile(r"--[ \t]*\n")
 
 
-def signed(text: str, html: str, signature: str) -> tuple[str, str]:
-    """The body with the signature below it, after the "-- " line that mail readers know (RFC 3676
-    4.3), once: a signature written with its own separator gets no second one. An HTML body gets
-    it too (it was only in the plain-text part)."""
+def signature_block(signature: str) -> str:
+    """The signature as it goes below a message: after the "-- " line that mail readers know (RFC
+    3676 4.3), once (a signature written with its own separator gets no second one); empty when
+    there is none. Compose shows exactly this under the body."""
     lines = signature.replace("\r\n", "\n").strip("\n")
     if not lines.strip():
+        return ""
+    return "-- \n" + (_SEPARATOR.sub("", lines, count=1) if _SEPARATOR.match(lines + "\n") else lines)
+
+
+def signed(text: str, html: str, signature: str) -> tuple[str, str]:
+    """The body with the signature block below it. An HTML body gets it too (it was only in the
+    plain-text part)."""
+    lines = signature_block(signature)
+    if not lines:
         return text, html
-    lines = (
-        "-- \n" + _SEPARATOR.sub("", lines, count=1) if _SEPARATOR.match(lines + "\n") else "-- \n" + lines
-    )
     if html:
         shown = "<br>".join(escape(line) for line in lines.split("\n"))
         html = f'{html}<div class="signature"><br>{shown}</div>'

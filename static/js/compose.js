@@ -170,3 +170,22 @@
     request.send(new FormData(form, event.submitter));
   });
 }());
+
+// The signature shown under the body is the chosen mailbox's: it follows the "From" choice. It is
+// never put into the body; sending adds it, once.
+(function () {
+  "use strict";
+  const from = document.getElementById("id_mailbox");
+  const section = document.querySelector("[data-testid=signature]");
+  const data = document.getElementById("signatures");
+  if (!from || !section || !data) return;
+  const signatures = JSON.parse(data.textContent);
+  const text = section.querySelector("[data-signature-text]");
+  const show = () => {
+    const signature = signatures[from.value] || "";
+    text.textContent = signature;  // text, never markup
+    section.hidden = !signature;
+  };
+  from.addEventListener("change", show);
+  show();
+}());

@@ -25,10 +25,14 @@
       block.hidden = block.dataset.protocol !== protocol;
     });
     form.querySelector("[data-smtp-login]").hidden = byId("id_smtp_same_login").checked;
+    // The days matter only to "delete after some days" (a field with an error stays in sight).
+    const days = form.querySelector("[data-retention-days]");
+    days.hidden = byId("id_pop3_retention").value !== "days" && !days.querySelector(".has-error");
   }
   byId("id_protocol").addEventListener("change", () => { incoming(); visibility(); });
   byId("id_incoming_security").addEventListener("change", incoming);
   byId("id_smtp_security").addEventListener("change", outgoing);
   byId("id_smtp_same_login").addEventListener("change", visibility);
+  byId("id_pop3_retention").addEventListener("change", visibility);
   visibility();
 })();

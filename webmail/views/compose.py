@@ -77,8 +77,11 @@ def compose_view(request: AuthedRequest, outgoing_id: uuid.UUID | None = None) -
                 return saved
     else:
         form = ComposeForm(initial=initial, owner=user)
+    signatures = form.signatures()
     context = {
         "form": form,
+        "signatures": signatures,
+        "signature": form.chosen_signature(signatures),
         "outgoing": outgoing,
         "original": original,
         "mode": mode,

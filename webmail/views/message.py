@@ -36,6 +36,7 @@ from fetcher.selectors import (
     images_allowed,
     inline_image_of,
     message_of,
+    message_shown,
     raw_of,
 )
 from webmail import part_links
@@ -46,7 +47,7 @@ from webmail.views.request import AuthedRequest, safe_back
 @require_GET
 def message_view(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponse:
     user = request.user
-    message = message_of(user, message_id)
+    message = message_shown(user, message_id)
     conversation = conversation_of(message) if user.conversations else [message]
     parts = attachments_of(conversation)
     opened, focus = _opened(conversation, message)
