@@ -169,11 +169,7 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             else ""
         )
         count = format_html(' <span class="thread-count">{}</span>', row.count) if row.count > 1 else ""
-        named = _shown_sender(m, row.mailbox) or no_sender
-        sender = highlight(named, terms)
-        choose = conditional_escape(
-            _("Choose: %(sender)s, %(subject)s") % {"sender": named, "subject": m.subject or no_subject}
-        )
+        sender = highlight(_shown_sender(m, row.mailbox) or no_sender, terms)
         local = timezone.localtime(m.sort_date)
         when = format_html(
             '<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now, formats)
@@ -181,14 +177,14 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
         html.append(
             f'<li class="message-row{"" if m.seen else " unread"}" data-message="{public_id}"'
             f' data-mailbox="{conditional_escape(str(m.mailbox_id))}" data-testid="message-row">\n'
-            f'<input type="checkbox" name="message" value="{public_id}" aria-label="{choose}">\n'
+            f'<input type="checkbox" name="message" value="{public_id}"{_named_by(public_id)}>\n'
             f'<button class="star{" on" if m.flagged else ""}" form="{"unstar" if m.flagged else "star"}-one"'
             f' name="message" value="{public_id}" aria-label="{star}"'
             f' aria-pressed="{"true" if m.flagged else "false"}" data-testid="star">'
             f"{'★' if m.flagged else '☆'}</button>\n"
             f'<a class="row-link" href="{link}{public_id}/{back}">'
-            f'<span class="from">{chip}{sender}{count}</span>'
-            f' <span class="subject">{highlight(m.subject or no_subject, terms)}</span>'
+            f'<span class="from" id="f-{public_id}">{chip}{sender}{count}</span>'
+            f' <span class="subject" id="s-{public_id}">{highlight(m.subject or no_subject, terms)}</span>'
             f' <span class="snippet muted">{highlight(m.snippet, terms)}</span></a>\n'
             f'<span class="meta">{attachment_mark if m.has_attachments else ""}'
             f"{when}</span>\n</li>\n"
@@ -209,7 +205,6 @@ def _draft_row(row: Any, now: datetime, formats: dict[str, str]) -> str:
         else str(_("(no recipient)"))
     )
     subject = draft.subject or str(_("(no subject)"))
-    choose = conditional_escape(_("Choose: %(sender)s, %(subject)s") % {"sender": to, "subject": subject})
     chip = format_html(_CHIP, row.mailbox.colour) if row.mailbox else ""
     local = timezone.localtime(draft.updated_at)
     when = format_html('<time datetime="{}">{}</time>', local.isoformat(), _mail_date(local, now, formats))
@@ -218,13 +213,19 @@ def _draft_row(row: Any, now: datetime, formats: dict[str, str]) -> str:
     return (
         f'<li class="message-row draft" data-draft="{public_id}"'
         f' data-mailbox="{conditional_escape(str(draft.mailbox_id))}" data-testid="message-row">\n'
-        f'<input type="checkbox" name="message" value="draft:{public_id}" aria-label="{choose}">\n'
+        f'<input type="checkbox" name="message" value="draft:{public_id}"{_named_by(public_id)}>\n'
         '<span class="star" aria-hidden="true"></span>\n'
-        f'<a class="row-link" href="{url}"><span class="from">{chip}{escape(to)}</span>'
-        f' <span class="subject">{escape(subject)}</span>'
+        f'<a class="row-link" href="{url}"><span class="from" id="f-{public_id}">{chip}{escape(to)}</span>'
+        f' <span class="subject" id="s-{public_id}">{escape(subject)}</span>'
         f' <span class="snippet muted">{escape(beginning)}</span></a>\n'
         f'<span class="meta">{when}</span>\n</li>\n'
     )
+
+
+def _named_by(public_id: str) -> str:
+    """A row's checkbox is named "Choose", its sender and its subject (a screen reader says which
+    message it chooses) by reference, so the row does not carry its subject twice."""
+    return f' aria-labelledby="choose-word f-{public_id} s-{public_id}"'
 
 
 def _shown_sender(message: Any, mailbox: Any) -> str:

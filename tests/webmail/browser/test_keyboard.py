@@ -63,6 +63,7 @@ def test_a_rows_star_is_clicked_like_a_button(
     page = signed_in(new_context, live_url, alice.user)
     page.goto(f"{live_url}/")
 
+    expect(page.get_by_role("checkbox", name="Choose Ayşe Yılmaz Konu 1", exact=True)).to_have_count(1)
     page.get_by_test_id("message-row").nth(2).get_by_role("button", name="Star").click()
 
     wait_for(lambda: Message.objects.get(pk=newest_first[2].pk).flagged, "the third message to be starred")
