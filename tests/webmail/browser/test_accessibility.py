@@ -316,3 +316,17 @@ def test_the_pages_are_in_the_language_asked_for(
     page.goto(f"{live_url}/")
     assert page.locator("html").get_attribute("lang") == "tr"
     assert "gelen kutuları" in page.title()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_on_a_phone_has_no_serious_accessibility_violation(
+    new_context: Callable[..., BrowserContext], live_url: str, alice_mail: Mail, scheme: str
+) -> None:
+    """At 375 px, in Turkish (the longer words): targets and contrast where the layout is one column."""
+    phone = {"viewport": {"width": 375, "height": 812}, "has_touch": True, "is_mobile": True}
+    options = {"locale": "tr-TR", "color_scheme": scheme, "bypass_csp": True} | phone
+    page = signed_in(new_context, live_url, alice_mail.mailbox.owner, **options)
+
+    failed = failures_on(page, live_url, signed_in_visits(alice_mail), f"{scheme} scheme, tr-TR, 375 px")
+
+    assert not failed, "serious or critical WCAG 2.2 AA violations:\n" + "\n".join(failed)
