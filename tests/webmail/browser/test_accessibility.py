@@ -262,6 +262,7 @@ def signed_in_visits(found: Mail) -> list[Visit]:
         Visit("drafts", "/mail/v/drafts/"),
         Visit("outbox", "/mail/outbox/"),
         Visit("mailboxes", "/mailboxes/"),
+        Visit("add mailbox by its address", "/mailboxes/add/"),
         Visit("add mailbox", "/mailboxes/new/"),
         Visit("edit mailbox", f"/mailboxes/{found.mailbox.id}/"),
         Visit("edit mailbox, connection tested", f"/mailboxes/{found.mailbox.id}/", _test_result(found.test)),
