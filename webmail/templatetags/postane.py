@@ -314,7 +314,9 @@ def mailbox_alerts(context: template.Context) -> SafeString:
         return mark_safe("")
     items = [_trouble_item(trouble, str(context.get("csrf_token") or "")) for trouble in troubles]
     return format_html(
-        '<ul class="mailbox-alerts" role="status" aria-label="{}" data-testid="mailbox-alerts">{}</ul>',
+        # The live region around the list: a list with role="status" would be no list to a screen reader.
+        '<div role="status" aria-label="{}" data-testid="mailbox-alerts">'
+        '<ul class="mailbox-alerts">{}</ul></div>',
         gettext("Mailboxes that need you"),
         mark_safe("".join(items)),  # noqa: S308 -- each item built by format_html
     )
