@@ -20,9 +20,17 @@ from django.utils.translation import gettext_lazy as _
 from fetcher.mail import safehtml, search
 from fetcher.mail.names import visible_name
 from fetcher.selectors import UNREAD_CAP
+from webmail import icons
 from webmail.troubles import Trouble, sync_trouble, troubles_of, unreadable_trouble
 
 register = template.Library()
+
+
+@register.simple_tag
+def icon(name: str) -> SafeString:
+    """A toolbar icon (webmail.icons), aria-hidden beside the control's text label."""
+    return icons.icon(name)
+
 
 STEP_LABELS: dict[str, Promise] = {
     "input": _("Settings check"),
