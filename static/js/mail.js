@@ -148,7 +148,10 @@
         if (markRead) markRead.hidden = true;
         unseen.forEach((id) => {
           const row = document.querySelector(`[data-testid=message-row][data-message="${id}"]`);
-          if (row) row.classList.remove("unread");
+          if (!row) return;
+          row.classList.remove("unread");
+          const said = row.querySelector(".row-link > .visually-hidden");  // "Unread:" for a screen reader
+          if (said) said.remove();
         });
         document.documentElement.dataset.markedRead = String(Number(document.documentElement.dataset.markedRead || 0) + 1);
       });
