@@ -86,7 +86,9 @@
     }
     const key = event.key;
     // Enter on a focused link, button or summary is that control's own (the skip link, a star, a menu).
-    if (key === "Enter" && target instanceof HTMLElement && target.closest("a, button, summary")) return;
+    // Not the Close button of the shortcuts just closed: focus stays on it, hidden, for a moment.
+    const control = target instanceof HTMLElement && target.closest("a, button, summary") && !target.closest("dialog:not([open])");
+    if (key === "Enter" && control) return;
     const actions = {
       j: () => focusRow(current + 1),
       k: () => focusRow(current - 1),
