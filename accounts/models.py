@@ -19,6 +19,8 @@ class User(AbstractUser):
     """Postane's own user model, swapped in from the first migration so it can grow."""
 
     conversations = models.BooleanField(_("group mail into conversations"), default=True, db_default=True)
+    # The list and the open message side by side on a wide screen (one column on a phone whatever this says).
+    reading_pane = models.BooleanField(_("show the message beside the list"), default=False, db_default=False)
     # Seconds a sent message waits so that "Undo" can still bring it back; None: the site's default.
     undo_seconds = models.PositiveSmallIntegerField(
         _("undo window for sending"), null=True, blank=True, validators=[MaxValueValidator(60)]

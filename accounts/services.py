@@ -298,7 +298,7 @@ def signup_mail_send(*, user_id: int, kind: str, site: SiteLink) -> None:
 
 # --- a person's own settings ------------------------------------------------------------------------
 
-PREFERENCES = ("undo_seconds", "conversations")
+PREFERENCES = ("undo_seconds", "conversations", "reading_pane")
 
 
 def user_preferences_save(*, user: User, values: Mapping[str, Any]) -> User:

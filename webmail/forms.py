@@ -386,4 +386,4 @@ class PreferencesForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = User
-        fields: ClassVar = ["undo_seconds", "conversations"]
+        fields: ClassVar = ["undo_seconds", "conversations", "reading_pane"]

@@ -27,6 +27,7 @@ urlpatterns = [
     path("mail/actions/undo/", actions.messages_undo, name="messages_undo"),
     path("mail/trash/empty/", actions.trash_empty, name="trash_empty"),
     path("mail/settings/conversations/", actions.conversations_setting, name="conversations_setting"),
+    path("mail/settings/reading-pane/", actions.reading_pane_setting, name="reading_pane_setting"),
     path("mail/unread/", lists.unread_count, name="unread_count"),
     path("mail/compose/", compose.compose_view, name="compose"),
     path("mail/compose/<uuid:outgoing_id>/", compose.compose_view, name="compose_edit"),

@@ -86,7 +86,9 @@
     }
     const key = event.key;
     // Enter on a focused link, button or summary is that control's own (the skip link, a star, a menu).
-    if (key === "Enter" && target instanceof HTMLElement && target.closest("a, button, summary")) return;
+    // Not the Close button of the shortcuts just closed: focus stays on it, hidden, for a moment.
+    const control = target instanceof HTMLElement && target.closest("a, button, summary") && !target.closest("dialog:not([open])");
+    if (key === "Enter" && control) return;
     const actions = {
       j: () => focusRow(current + 1),
       k: () => focusRow(current - 1),
@@ -110,48 +112,111 @@
     }
   });
 
-  // "Choose all" in the list toolbar.
-  const all = document.querySelector("[data-select-all]");
-  if (all) {
-    all.addEventListener("change", () => {
-      document.querySelectorAll("input[name=message]").forEach((box) => { box.checked = all.checked; });
-    });
-  }
+  // "Choose all" in the list toolbar (listened for on the document: the reading pane's page brings its list later).
+  document.addEventListener("change", (event) => {
+    const all = event.target instanceof Element ? event.target.closest("[data-select-all]") : null;
+    if (all) document.querySelectorAll("input[name=message]").forEach((box) => { box.checked = all.checked; });
+  });
 
   // "Move to" offers only what can happen: a folder takes its own mailbox's messages, so the groups of
   // mailboxes none of the chosen rows is in are disabled (rows of several mailboxes leave the roles,
   // which each message takes in its own mailbox). The server refuses any other move and says why.
-  const moveMenu = document.querySelector("#list-form [data-move-menu]");
-  if (moveMenu) {
-    const offerMoves = () => {
-      const chosen = new Set(Array.from(document.querySelectorAll("[data-testid=message-row]"))
-        .filter((row) => row.querySelector("input[name=message]:checked"))
-        .map((row) => row.dataset.mailbox));
-      moveMenu.querySelectorAll("optgroup[data-mailbox]").forEach((group) => {
-        group.disabled = chosen.size > 0 && !(chosen.size === 1 && chosen.has(group.dataset.mailbox));
-      });
-      const picked = moveMenu.selectedOptions[0];
-      if (picked && picked.parentElement.disabled) moveMenu.value = "";
-    };
-    document.getElementById("list-form").addEventListener("change", offerMoves);
-  }
+  document.addEventListener("change", (event) => {
+    const moveMenu = document.querySelector("#list-form [data-move-menu]");
+    if (!moveMenu || !(event.target instanceof Element) || !event.target.closest("#list-form")) return;
+    const chosen = new Set(Array.from(document.querySelectorAll("[data-testid=message-row]"))
+      .filter((row) => row.querySelector("input[name=message]:checked"))
+      .map((row) => row.dataset.mailbox));
+    moveMenu.querySelectorAll("optgroup[data-mailbox]").forEach((group) => {
+      group.disabled = chosen.size > 0 && !(chosen.size === 1 && chosen.has(group.dataset.mailbox));
+    });
+    const picked = moveMenu.selectedOptions[0];
+    if (picked && picked.parentElement.disabled) moveMenu.value = "";
+  });
 
-  // Opening an unread message marks it read, by POST (no GET ever changes anything).
-  const markRead = document.querySelector("[data-mark-read]");
-  const unseen = Array.from(document.querySelectorAll("[data-unseen]"));
-  const form = document.getElementById("message-actions");
-  if (form && unseen.length) {
+  // Opening an unread message marks it read, by POST (no GET ever changes anything): on the message
+  // page, and each time the reading pane shows one. Its row in the list beside it is read too.
+  function markReadOnOpen(root) {
+    const markRead = root.querySelector("[data-mark-read]");
+    const unseen = Array.from(root.querySelectorAll("[data-unseen]")).map((mail) => mail.dataset.unseen);
+    const form = root.querySelector("#message-actions");
+    if (!form || !unseen.length) return;
     const body = new FormData(form);
     body.set("action", "read");
-    unseen.forEach((mail) => body.append("message", mail.dataset.unseen));  // every unread one shown open
+    unseen.forEach((id) => body.append("message", id));  // every unread one shown open
     body.set("notice", "0");  // not an action the person took: no notice
     fetch(form.getAttribute("action"), { method: "POST", body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin", redirect: "manual" })
-      .then(() => { if (markRead) markRead.hidden = true; document.documentElement.dataset.markedRead = "1"; });
+      .then(() => {
+        if (markRead) markRead.hidden = true;
+        unseen.forEach((id) => {
+          const row = document.querySelector(`[data-testid=message-row][data-message="${id}"]`);
+          if (!row) return;
+          row.classList.remove("unread");
+          const said = row.querySelector(".row-link > .visually-hidden");  // "Unread:" for a screen reader
+          if (said) said.remove();
+        });
+        document.documentElement.dataset.markedRead = String(Number(document.documentElement.dataset.markedRead || 0) + 1);
+      });
   }
 
   // A conversation starts at its newest unread message (or the one the link named), not at its top.
-  const focus = document.querySelector(".conversation .mail.focus");
-  if (focus && focus !== document.querySelector(".conversation .mail")) focus.scrollIntoView({ block: "start" });
+  function scrollToFocus(root) {
+    const focus = root.querySelector(".conversation .mail.focus");
+    if (focus && focus !== root.querySelector(".conversation .mail")) focus.scrollIntoView({ block: "start" });
+  }
+
+  markReadOnOpen(document);
+  scrollToFocus(document);
+
+  // The reading pane: on a wide screen a row opens beside the list, without a page load, and its
+  // address goes into the history (Back shows the one before). A phone, or no htmx, follows the link.
+  const layout = document.querySelector("[data-pane-layout]");
+  const wide = window.matchMedia("(min-width: 900px)");
+
+  function showOpenRow() {
+    rows().forEach((row, i) => {
+      const link = row.querySelector("a.row-link");
+      const open = Boolean(link) && new URL(link.href, location.href).pathname === location.pathname;
+      row.classList.toggle("open", open);
+      if (open) focusRow(i);
+    });
+  }
+
+  function openInPane(url) {
+    return window.htmx.ajax("GET", url, { target: "#pane", swap: "innerHTML" }).then(showOpenRow);
+  }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a.row-link") : null;
+    if (!layout || !link || !wide.matches || !window.htmx || !document.getElementById("pane")) return;
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    if (!link.closest("[data-message]")) return;  // a draft opens in compose
+    event.preventDefault();
+    history.pushState({ pane: link.href }, "", link.href);
+    openInPane(link.href);
+  });
+
+  window.addEventListener("popstate", () => {
+    const pane = document.getElementById("pane");
+    if (!layout || !pane || !window.htmx) return;
+    const here = location.pathname + location.search;
+    if (here === layout.dataset.listUrl) {
+      pane.innerHTML = "";
+      showOpenRow();
+    } else {
+      openInPane(location.href);
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const target = event.detail && event.detail.target;
+    if (target && target.id === "pane") {
+      markReadOnOpen(target);
+      scrollToFocus(target);
+      target.scrollTop = 0;
+    }
+    else if (layout) showOpenRow();  // the list the message page brings beside it
+  });
 
   // New mail: poll the unread count; show a notice and the count in the tab title.
   const notice = document.querySelector("[data-unread-url]");

@@ -20,9 +20,17 @@ from django.utils.translation import gettext_lazy as _
 from fetcher.mail import safehtml, search
 from fetcher.mail.names import visible_name
 from fetcher.selectors import UNREAD_CAP
+from webmail import icons
 from webmail.troubles import Trouble, sync_trouble, troubles_of, unreadable_trouble
 
 register = template.Library()
+
+
+@register.simple_tag
+def icon(name: str) -> SafeString:
+    """A toolbar icon (webmail.icons), aria-hidden beside the control's text label."""
+    return icons.icon(name)
+
 
 STEP_LABELS: dict[str, Promise] = {
     "input": _("Settings check"),
@@ -149,6 +157,9 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
         conditional_escape(str(context.get("back_query") or "")),
     )
     star = conditional_escape(_("Star"))
+    unread = format_html(
+        '<span class="visually-hidden">{}</span> ', _("Unread:")
+    )  # the bold, for a screen reader
     no_sender, no_subject = str(_("(no sender)")), str(_("(no subject)"))
     attachment_mark = format_html(_ATTACHMENT_MARK, _("Has attachments"))
     now, formats = timezone.localtime(), _date_formats()
@@ -182,7 +193,7 @@ def message_rows(context: template.Context, rows: list[Any]) -> SafeString:
             f' name="message" value="{public_id}" aria-label="{star}"'
             f' aria-pressed="{"true" if m.flagged else "false"}" data-testid="star">'
             f"{'★' if m.flagged else '☆'}</button>\n"
-            f'<a class="row-link" href="{link}{public_id}/{back}">'
+            f'<a class="row-link" href="{link}{public_id}/{back}">{"" if m.seen else unread}'
             f'<span class="from" id="f-{public_id}">{chip}{sender}{count}</span>'
             f' <span class="subject" id="s-{public_id}">{highlight(m.subject or no_subject, terms)}</span>'
             f' <span class="snippet muted">{highlight(m.snippet, terms)}</span></a>\n'

@@ -188,3 +188,11 @@ def conversations_setting(request: AuthedRequest) -> HttpResponse:
         user=request.user, values={"conversations": request.POST.get("conversations") == "1"}
     )
     return redirect(safe_back(request, request.POST.get("back", "")))
+
+
+@login_required
+@require_POST
+def reading_pane_setting(request: AuthedRequest) -> HttpResponse:
+    """The list's own switch between the reading pane and one column (Preferences has it too)."""
+    user_preferences_save(user=request.user, values={"reading_pane": request.POST.get("reading_pane") == "1"})
+    return redirect(safe_back(request, request.POST.get("back", "")))

@@ -17,7 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.cache import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -67,7 +67,11 @@ def message_view(request: AuthedRequest, message_id: uuid.UUID) -> HttpResponse:
         "back": safe_back(request, request.GET.get("back", "")),
         "images_blocked": bool(message.html_body) and not images_allowed(message),
     }
-    return render(request, "webmail/message.html", context)
+    # The reading pane asks for the message alone; a reload or a shared link gets the whole page.
+    in_pane = bool(request.htmx) and request.htmx.target == "pane"
+    response = render(request, "webmail/message_pane.html" if in_pane else "webmail/message.html", context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])  # one URL, two answers: never cached as one
+    return response
 
 
 def _opened(conversation: list[Message], message: Message) -> tuple[set[int], int]:
