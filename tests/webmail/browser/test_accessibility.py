@@ -12,13 +12,22 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import BrowserContext, Page
 
-from accounts.models import ConnectionTest, ConnectionTestStatus, Mailbox, User
+from accounts import crypto
+from accounts.models import (
+    ConnectionTest,
+    ConnectionTestStatus,
+    DiscoveryStatus,
+    Mailbox,
+    MailboxDiscovery,
+    User,
+)
 from fetcher import enqueue, folders, outbox
 from fetcher.models import MailboxState, MailboxSync, Message, OutgoingMessage, OutgoingState
 from tests.factories import conversation, imap_mailbox, mail, stored
@@ -69,6 +78,9 @@ class Mail:
     mailbox: Mailbox
     test: ConnectionTest
     draft: OutgoingMessage
+    found: MailboxDiscovery  # an address whose servers were found and tested
+    nothing: MailboxDiscovery  # an address where nothing was found
+    looking: MailboxDiscovery  # still looking
 
 
 def mail_of_alice(alice: Persona) -> Mail:
@@ -101,7 +113,48 @@ def mail_of_alice(alice: Persona) -> Mail:
     )
     _outbox_rows(alice, mailbox)
     _failing_mailbox(alice)
-    return Mail(plain, html, thread, mailbox, _connection_test(alice, mailbox), draft)
+    test = _connection_test(alice, mailbox)
+    return Mail(plain, html, thread, mailbox, test, draft, *_discoveries(alice, test))
+
+
+def _discoveries(alice: Persona, test: ConnectionTest) -> tuple[MailboxDiscovery, ...]:
+    """Adding a mailbox by its address: found and tested, nothing found, and still looking."""
+    tried: list[dict[str, str]] = [
+        {"step": "Postane's provider table", "asked": "example.com", "outcome": "not a provider it knows"},
+        {
+            "step": "The provider's own settings",
+            "asked": "https://autoconfig.example.com/",
+            "outcome": "found",
+        },
+    ]
+    server = {"host": "mail.example.com", "security": "ssl", "login": "alice@example.com"}
+    found = {
+        "source": "The provider's own settings",
+        "source_detail": "https://autoconfig.example.com/mail/config-v1.1.xml",
+        "provider": {"name": "Gmail", "sign_in": "app-password", "help": "https://support.google.com/mail/"},
+        "servers": [
+            {"protocol": "imap", "port": 993, **server},
+            {"protocol": "pop3", "port": 995, **server},
+            {"protocol": "smtp", "port": 465, **server},
+        ],
+        "tried": tried,
+    }
+    made = [
+        (DiscoveryStatus.DONE, found, test),
+        (DiscoveryStatus.DONE, {"tried": tried[:1]}, None),
+        (DiscoveryStatus.RUNNING, {"tried": tried[:1]}, None),
+    ]
+    return tuple(
+        MailboxDiscovery.objects.create(
+            owner=alice.user,
+            address="alice@example.com",
+            password_encrypted=crypto.encrypt("x"),
+            status=status,
+            result=result,
+            test=tested,
+        )
+        for status, result, tested in made
+    )
 
 
 def _outbox_rows(alice: Persona, mailbox: Mailbox) -> None:
@@ -219,6 +272,29 @@ def _csrf_refused(page: Page) -> None:
         )
 
 
+def _too_large(page: Page) -> None:
+    """A form whose body is over the site's limit (made small here): the 413 page."""
+    previous = settings.WEBMAIL_MAX_REQUEST_BYTES
+    settings.WEBMAIL_MAX_REQUEST_BYTES = 512  # read on each request, by the live server's thread too
+    try:
+        with page.expect_navigation():
+            page.evaluate(
+                """() => { const form = document.createElement("form"); form.method = "post";
+                form.action = "/mail/compose/"; const text = document.createElement("textarea");
+                text.name = "text"; text.value = "x".repeat(4096); form.append(text);
+                document.body.append(form); form.submit(); }"""
+            )
+    finally:
+        settings.WEBMAIL_MAX_REQUEST_BYTES = previous
+
+
+def _locked_out(page: Page) -> None:
+    """Wrong passwords until the lock-out page shows."""
+    for _attempt in range(settings.WEBMAIL_LOGIN_FAILURE_LIMIT):
+        page.goto(page.url.split("/login/")[0] + "/login/")
+        _wrong_password(page)
+
+
 def _wrong_password(page: Page) -> None:
     page.locator("#id_username").fill("alice")
     page.locator("#id_password").fill("not her password")
@@ -263,6 +339,9 @@ def signed_in_visits(found: Mail) -> list[Visit]:
         Visit("outbox", "/mail/outbox/"),
         Visit("mailboxes", "/mailboxes/"),
         Visit("add mailbox by its address", "/mailboxes/add/"),
+        Visit("add mailbox by its address, found and tested", f"/mailboxes/add/{found.found.id}/"),
+        Visit("add mailbox by its address, nothing found", f"/mailboxes/add/{found.nothing.id}/"),
+        Visit("add mailbox by its address, still looking", f"/mailboxes/add/{found.looking.id}/"),
         Visit("add mailbox", "/mailboxes/new/"),
         Visit("edit mailbox", f"/mailboxes/{found.mailbox.id}/"),
         Visit("edit mailbox, connection tested", f"/mailboxes/{found.mailbox.id}/", _test_result(found.test)),
@@ -272,6 +351,7 @@ def signed_in_visits(found: Mail) -> list[Visit]:
         Visit("password change", "/account/password/"),
         Visit("404", "/no/such/page/"),
         Visit("403 (form expired)", "/", _csrf_refused),
+        Visit("413 (too much sent at once)", "/mail/compose/", _too_large),
         Visit("unified inbox, a message deleted (notice with Undo)", "/", _delete_first),
     ]
 
@@ -297,6 +377,7 @@ SIGNED_OUT_VISITS = [
     Visit("password reset, expired link", "/account/reset/MQ/set-password-xyz/"),
     Visit("sign-up, expired link", "/signup/confirm/MQ/xyz/"),
     Visit("404 signed out", "/no/such/page/"),
+    Visit("locked out", "/login/", _locked_out),  # last: it locks this address out
 ]
 
 
