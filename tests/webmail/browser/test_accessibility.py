@@ -367,6 +367,11 @@ def _new_password_form(page: Page) -> None:
     page.locator("#id_new_password1").wait_for()  # the link worked: the form, not "this link is invalid"
 
 
+ADMIN_VISITS = [
+    Visit("administration", "/admin/"),
+    Visit("administration: mailboxes", "/admin/accounts/mailbox/"),
+    Visit("administration: users", "/admin/accounts/user/"),
+]
 SIGNED_OUT_VISITS = [
     Visit("login", "/login/"),
     Visit("login, wrong password", "/login/", _wrong_password),
@@ -411,6 +416,7 @@ def test_every_page_has_no_serious_accessibility_violation(
     live_url: str,
     alice_mail: Mail,
     bob: Persona,
+    charlie: Persona,
     look: tuple[str, str],
 ) -> None:
     scheme, locale = look
@@ -421,6 +427,8 @@ def test_every_page_has_no_serious_accessibility_violation(
     failed = failures_on(page, live_url, signed_in_visits(alice_mail), where)
     newcomer = signed_in(new_context, live_url, bob.user, **options)
     failed += failures_on(newcomer, live_url, [Visit("inbox without a mailbox", "/")], where)
+    administrator = signed_in(new_context, live_url, charlie.user, **options)
+    failed += failures_on(administrator, live_url, ADMIN_VISITS, where)
     stranger = new_context(**options).new_page()
     failed += failures_on(stranger, live_url, signed_out_visits(alice_mail.mailbox.owner), where)
 
