@@ -415,6 +415,7 @@ def test_every_page_has_no_serious_accessibility_violation(
     new_context: Callable[..., BrowserContext],
     live_url: str,
     alice_mail: Mail,
+    *,
     bob: Persona,
     charlie: Persona,
     look: tuple[str, str],
