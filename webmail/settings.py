@@ -231,6 +231,8 @@ LANGUAGES = [("en", _("English")), ("tr", _("Turkish"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
+# Links made from plain text (the urlize filter) are https unless they say otherwise: Django 2028 default.
+URLIZE_ASSUME_HTTPS = True
 LANGUAGE_COOKIE_NAME = "postane_language"
 LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 LANGUAGE_COOKIE_SAMESITE = "Lax"
