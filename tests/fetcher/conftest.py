@@ -15,15 +15,22 @@ from tests.servers.dovecot import Dovecot
 
 
 @pytest.fixture
-def account(dovecot: Dovecot) -> tuple[str, str]:
-    """A fresh Dovecot account per test: (login, password)."""
-    return dovecot.fresh_user()
+def mail_server(dovecot: Dovecot) -> Dovecot:
+    """The Dovecot the accounts below live on; a module sets up another (Courier-like, stock) by
+    defining its own `mail_server`."""
+    return dovecot
 
 
 @pytest.fixture
-def server(dovecot: Dovecot, account: tuple[str, str]) -> Iterator[IMAPClient]:
+def account(mail_server: Dovecot) -> tuple[str, str]:
+    """A fresh account per test: (login, password)."""
+    return mail_server.fresh_user()
+
+
+@pytest.fixture
+def server(mail_server: Dovecot, account: tuple[str, str]) -> Iterator[IMAPClient]:
     """The account as another mail client sees it, over plain IMAP on this machine."""
-    with dovecot.client(account) as client:
+    with mail_server.client(account) as client:
         yield client
 
 

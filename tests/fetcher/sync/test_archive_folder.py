@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from django.urls import reverse
@@ -25,14 +24,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.mailservers]
 
 
 @pytest.fixture
-def account(dovecot_stock: Dovecot) -> tuple[str, str]:
-    return dovecot_stock.fresh_user()
-
-
-@pytest.fixture
-def server(dovecot_stock: Dovecot, account: tuple[str, str]) -> Iterator[IMAPClient]:
-    with dovecot_stock.client(account) as client:
-        yield client
+def mail_server(dovecot_stock: Dovecot) -> Dovecot:
+    """Debian's stock folders: the account and server fixtures of tests/fetcher/conftest.py live here."""
+    return dovecot_stock
 
 
 @pytest.fixture

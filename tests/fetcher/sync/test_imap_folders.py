@@ -98,15 +98,9 @@ def test_one_folder_per_role_a_flag_beats_a_name_and_a_better_name_a_worse_one()
 
 
 @pytest.fixture
-def account(dovecot_courier_like: Dovecot) -> tuple[str, str]:
-    return dovecot_courier_like.fresh_user()
-
-
-@pytest.fixture
-def server(dovecot_courier_like: Dovecot, account: tuple[str, str]) -> Iterator[IMAPClient]:
-    """The account as another mail client sees it, over plain IMAP on this machine."""
-    with dovecot_courier_like.client(account) as client:
-        yield client
+def mail_server(dovecot_courier_like: Dovecot) -> Dovecot:
+    """Laid out as Courier's: the account and server fixtures of tests/fetcher/conftest.py live here."""
+    return dovecot_courier_like
 
 
 @pytest.fixture
